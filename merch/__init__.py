@@ -1,0 +1,1 @@
+"""What a merchandiser owns: catalog, inventory, experiments, merchandising rules, the admin."""

@@ -1,0 +1,1 @@
+"""The recommendation engine: events, features, learners, candidate cache, serving, API."""

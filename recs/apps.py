@@ -1,0 +1,8 @@
+"""Django app config for recs."""
+
+from django.apps import AppConfig
+
+
+class RecsConfig(AppConfig):
+    name = "recs"
+    verbose_name = "Recommendations"

@@ -1,0 +1,1 @@
+"""Shopper events: validation, the durable stream, and the event log (offline store)."""

@@ -1,0 +1,59 @@
+"""Django models of the engine. The ML learners live in recs/learners/, not here."""
+
+from django.db import models
+
+
+class EventType(models.TextChoices):
+    VIEW = "view"
+    CLICK = "click"
+    ADD_TO_CART = "add_to_cart"
+    REMOVE_FROM_CART = "remove_from_cart"
+    PURCHASE = "purchase"
+    SEARCH = "search"
+    IMPRESSION = "impression"
+
+
+class Event(models.Model):
+    """The event log: the offline store and source of truth. Append-only; one row per event_id."""
+
+    event_id = models.CharField(max_length=64, unique=True)
+    event_type = models.CharField(max_length=20, choices=EventType.choices)
+    user_id = models.CharField(max_length=64, blank=True, db_index=True)
+    session_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # The SKU as sent, not a foreign key: the log outlives catalog edits and deletions.
+    product_sku = models.CharField(max_length=32, blank=True, db_index=True)
+    quantity = models.IntegerField(null=True, blank=True)
+    price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    order_id = models.CharField(max_length=64, blank=True, db_index=True)
+    country = models.CharField(max_length=64, blank=True)
+    device = models.CharField(max_length=32, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(db_index=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user_id", "occurred_at"]),
+            models.Index(fields=["product_sku", "occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        who = self.user_id or f"session {self.session_id}"
+        return f"{self.event_type} {self.product_sku} by {who} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class DatasetImport(models.Model):
+    """Which data set files were imported, so that re-running the import is fast and safe."""
+
+    name = models.CharField(max_length=100)
+    file_sha256 = models.CharField(max_length=64)
+    summary = models.JSONField(default=dict)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "file_sha256"], name="dataset_import_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.file_sha256[:12]})"
