@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Set up and run the Aisle demo on this machine: `bash scripts/demo.sh` (again: safe and fast).
+# `bash scripts/demo.sh stop` stops the web server, worker and beat it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+BIND="${AISLE_BIND:-127.0.0.1}"
+PORT="${AISLE_PORT:-8000}"
+DEMO_USER="${AISLE_DEMO_USER:-demo}"
+DEMO_PASSWORD="${AISLE_DEMO_PASSWORD:-aisle-demo}"
+RUN_DIR="var/run"
+LOG_DIR="var/log"
+mkdir -p "$RUN_DIR" "$LOG_DIR"
+
+stop_process() {
+  local pidfile="$RUN_DIR/$1.pid"
+  if [ -f "$pidfile" ]; then
+    local pid
+    pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+  fi
+}
+
+stop_all() {
+  for name in web worker beat; do stop_process "$name"; done
+}
+
+if [ "${1:-}" = "stop" ]; then
+  stop_all
+  log "Stopped web, worker and beat"
+  exit 0
+fi
+
+ensure_venv requirements.txt
+ensure_redis_running "$REDIS_URL"
+
+log "Applying migrations"
+"$PY" manage.py migrate --noinput -v0
+"$PY" manage.py collectstatic --noinput -v0
+
+log "Ensuring the demo superuser '$DEMO_USER'"
+AISLE_DEMO_USER="$DEMO_USER" AISLE_DEMO_PASSWORD="$DEMO_PASSWORD" "$PY" manage.py shell -c '
+import os
+from django.contrib.auth import get_user_model
+User = get_user_model()
+user, _ = User.objects.get_or_create(username=os.environ["AISLE_DEMO_USER"])
+user.is_staff = user.is_superuser = True
+user.set_password(os.environ["AISLE_DEMO_PASSWORD"])
+user.save()
+'
+
+log "Importing the UCI Online Retail data (skipped when already imported)"
+"$PY" manage.py import_online_retail
+
+log "(Re)starting web server, Celery worker and Celery beat"
+stop_all
+"$VENV_DIR/bin/gunicorn" config.wsgi --bind "$BIND:$PORT" --workers 3 --daemon \
+  --pid "$RUN_DIR/web.pid" --error-logfile "$LOG_DIR/web.log" --access-logfile "$LOG_DIR/web-access.log"
+"$VENV_DIR/bin/celery" -A config worker --detach -Q default,events,scoring,training \
+  --concurrency 2 --pidfile "$PWD/$RUN_DIR/worker.pid" --logfile "$PWD/$LOG_DIR/worker.log"
+"$VENV_DIR/bin/celery" -A config beat --detach \
+  --pidfile "$PWD/$RUN_DIR/beat.pid" --logfile "$PWD/$LOG_DIR/beat.log"
+
+for _ in $(seq 1 100); do
+  if "$PY" -c "import urllib.request; urllib.request.urlopen('http://$BIND:$PORT/admin/login/', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  sleep 0.2
+done
+
+cat <<INFO
+
+Aisle demo is running.
+  Admin:         http://$BIND:$PORT/admin/    (user: $DEMO_USER  password: $DEMO_PASSWORD)
+  API docs:      http://$BIND:$PORT/api/v1/docs/
+  OpenAPI:       http://$BIND:$PORT/api/v1/schema/
+  Logs:          $LOG_DIR/ (web.log, worker.log, beat.log)
+  Stop:          bash scripts/demo.sh stop
+INFO

@@ -1,0 +1,91 @@
+# Shared helpers for scripts/demo.sh and scripts/test.sh (sourced, not run).
+# Everything here is idempotent: a second run checks and skips what is already in place.
+
+VENV_DIR="${AISLE_VENV:-.venv}"
+PY="$VENV_DIR/bin/python"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+apt_install() {
+  # Install Debian packages by name; `apt-get update` once per run, only when something is missing.
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "error: $* missing and apt-get is not available; install them by hand" >&2
+    return 1
+  fi
+  if [ -z "${_AISLE_APT_UPDATED:-}" ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    _AISLE_APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_venv() {
+  # ensure_venv REQUIREMENTS_FILE: a virtualenv with exactly those requirements installed.
+  local requirements="$1"
+  if ! command -v python3 >/dev/null 2>&1; then
+    log "Installing Python 3"
+    apt_install python3 python3-venv
+  fi
+  if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "error: Python 3.11 or newer is needed, found $(python3 --version)" >&2
+    return 1
+  fi
+  if [ ! -x "$PY" ]; then
+    log "Creating virtualenv in $VENV_DIR"
+    if ! python3 -m venv "$VENV_DIR" 2>/dev/null; then
+      rm -rf "$VENV_DIR"
+      apt_install python3-venv
+      python3 -m venv "$VENV_DIR"
+    fi
+  fi
+  local stamp="$VENV_DIR/.requirements.sha256"
+  local wanted
+  wanted=$(cat requirements*.txt "$requirements" | sha256sum | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+    log "Installing Python requirements ($requirements)"
+    "$PY" -m pip install -q --upgrade pip >/dev/null
+    "$PY" -m pip install -q -r "$requirements"
+    echo "$wanted" >"$stamp"
+  fi
+}
+
+ensure_redis_binary() {
+  if ! command -v redis-server >/dev/null 2>&1; then
+    log "Installing Redis (Debian package redis-server)"
+    apt_install redis-server
+  fi
+}
+
+redis_answers() {
+  "$PY" - "$1" <<'PY' >/dev/null 2>&1
+import sys, redis
+redis.Redis.from_url(sys.argv[1], socket_timeout=1, socket_connect_timeout=1).ping()
+PY
+}
+
+ensure_redis_running() {
+  # ensure_redis_running URL: start a loopback redis-server for URL unless one already answers.
+  local url="$1"
+  if redis_answers "$url"; then
+    return 0
+  fi
+  local host port
+  host=$("$PY" -c 'import sys, urllib.parse as u; print(u.urlparse(sys.argv[1]).hostname or "127.0.0.1")' "$url")
+  port=$("$PY" -c 'import sys, urllib.parse as u; print(u.urlparse(sys.argv[1]).port or 6379)' "$url")
+  case "$host" in
+    127.*|localhost|::1) ;;
+    *) echo "error: no Redis answers at $url and it is not on this machine; start it or set REDIS_URL" >&2
+       return 1 ;;
+  esac
+  ensure_redis_binary
+  log "Starting redis-server on 127.0.0.1:$port (data in var/redis)"
+  mkdir -p var/redis var/log
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$PWD/var/redis" \
+    --appendonly yes --save "" --logfile "$PWD/var/log/redis.log" --pidfile "$PWD/var/run/redis.pid"
+  for _ in $(seq 1 50); do
+    redis_answers "$url" && return 0
+    sleep 0.1
+  done
+  echo "error: redis-server did not start; see var/log/redis.log" >&2
+  return 1
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite: `bash scripts/test.sh [pytest args]`.
+# Installs what it needs (virtualenv, requirements, redis-server); the tests start a private Redis.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_venv requirements-dev.txt
+ensure_redis_binary
+
+log "Lint (ruff check, ruff format --check)"
+"$VENV_DIR/bin/ruff" check .
+"$VENV_DIR/bin/ruff" format --check .
+
+log "Migrations are up to date"
+"$PY" manage.py makemigrations --check --dry-run -v1
+
+log "Tests (pytest)"
+exec "$PY" -m pytest "$@"

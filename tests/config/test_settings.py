@@ -1,0 +1,80 @@
+"""config.settings: environment switches, production hardening, Celery wiring."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+
+from config.celery import app as celery_app
+
+BASE_DIR = str(settings.BASE_DIR)
+
+
+def run_manage(args: list[str], **env_overrides: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_DEBUG")}
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = run_manage(
+        ["check", "--deploy", "--fail-level", "WARNING"],
+        DJANGO_DEBUG="false",
+        SECRET_KEY="p9#Lw2@vQz7!mK4$tR8^yN1&cX5*bH3(jD6)fG0-sA+eU4%nW8~kP2=rT6",
+        ALLOWED_HOSTS="shop.example.com",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_dev_defaults_fail_the_deploy_check_so_the_check_is_real():
+    result = run_manage(["check", "--deploy", "--fail-level", "WARNING"])
+    assert result.returncode != 0
+    assert "DEBUG" in result.stderr + result.stdout
+
+
+def test_database_url_switches_to_postgresql():
+    result = run_manage(
+        ["shell", "-c", "from django.conf import settings; print(settings.DATABASES['default'])"],
+        DATABASE_URL="postgres://aisle:secret@127.0.0.1:5432/aisle",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "django.db.backends.postgresql" in result.stdout
+    assert "'NAME': 'aisle'" in result.stdout
+
+
+def test_without_database_url_the_default_is_a_sqlite_file():
+    result = run_manage(
+        ["shell", "-c", "from django.conf import settings; print(settings.DATABASES['default'])"]
+    )
+    assert "sqlite3" in result.stdout and "db.sqlite3" in result.stdout
+
+
+def test_tests_use_the_private_redis_not_the_default_one():
+    assert settings.REDIS_URL == os.environ["AISLE_TEST_REDIS_URL"]
+    assert ":6379/" not in settings.REDIS_URL
+    assert settings.CACHES["default"]["LOCATION"] == settings.REDIS_URL
+    assert celery_app.conf.broker_url == settings.REDIS_URL
+
+
+def test_each_kind_of_work_has_its_own_queue():
+    queue_names = {queue.name for queue in celery_app.conf.task_queues}
+    assert {"events", "scoring", "training", "default"} <= queue_names
+
+
+def test_every_beat_entry_names_a_registered_task():
+    celery_app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in celery_app.tasks, entry["task"]
+
+
+@pytest.mark.django_db
+def test_openapi_schema_is_generated(client):
+    response = client.get("/api/v1/schema/")
+    assert response.status_code == 200
+    assert b"openapi: 3" in response.content
