@@ -172,6 +172,36 @@ SPECTACULAR_SETTINGS = {
 NEW_PRODUCT_HOURS = env.int("NEW_PRODUCT_HOURS", default=72)
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="GBP")
 
+# --- Event ingestion
+EVENTS_MAX_BATCH = env.int("EVENTS_MAX_BATCH", default=500)
+EVENTS_MAX_BODY_BYTES = env.int("EVENTS_MAX_BODY_BYTES", default=1024 * 1024)
+EVENT_MAX_FUTURE_SKEW_S = env.int("EVENT_MAX_FUTURE_SKEW_S", default=300)
+EVENT_MAX_AGE_DAYS = env.int("EVENT_MAX_AGE_DAYS", default=30)
+EVENTS_THROTTLE_RATE = env("EVENTS_THROTTLE_RATE", default="6000/min")
+# How long the online store remembers that an event was applied; must exceed the longest
+# redelivery delay of a batch (the broker's visibility timeout), so a redelivered batch is a no-op.
+EVENT_APPLIED_MARKER_TTL_S = env.int("EVENT_APPLIED_MARKER_TTL_S", default=2 * 3600 * 24)
+
+# Fault injection: seconds a worker waits between storing a batch and applying it online.
+EVENTS_APPLY_DELAY_S = env.float("EVENTS_APPLY_DELAY_S", default=0.0)
+
+# --- Feature store
+# Half-life of the exponentially decayed trending score, in hours.
+TRENDING_HALF_LIFE_HOURS = env.float("TRENDING_HALF_LIFE_HOURS", default=6.0)
+# Half-life of segment popularity and of a shopper's category affinity, in hours.
+POPULARITY_HALF_LIFE_HOURS = env.float("POPULARITY_HALF_LIFE_HOURS", default=168.0)
+AFFINITY_HALF_LIFE_HOURS = env.float("AFFINITY_HALF_LIFE_HOURS", default=336.0)
+# Implicit-feedback weight of each event type (purchase > add_to_cart > click > view).
+EVENT_WEIGHTS = {
+    "view": env.float("EVENT_WEIGHT_VIEW", default=1.0),
+    "click": env.float("EVENT_WEIGHT_CLICK", default=2.0),
+    "add_to_cart": env.float("EVENT_WEIGHT_ADD_TO_CART", default=4.0),
+    "purchase": env.float("EVENT_WEIGHT_PURCHASE", default=8.0),
+}
+RECENTLY_VIEWED_SIZE = env.int("RECENTLY_VIEWED_SIZE", default=20)
+# How many of a segment's most popular products the online store returns.
+SEGMENT_POPULARITY_SIZE = env.int("SEGMENT_POPULARITY_SIZE", default=200)
+
 # --- Production hardening: on whenever DEBUG is off; each can still be set from the environment.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)

@@ -57,3 +57,13 @@ def unavailable_skus() -> set[str]:
     inactive = Product.objects.filter(is_active=False).values_list("sku", flat=True)
     sold_out = Product.objects.out_of_stock().values_list("sku", flat=True)
     return set(inactive) | set(sold_out)
+
+
+def product_categories(skus: Iterable[str]) -> dict[str, str]:
+    """Category path per SKU ("" for uncategorised), in one query."""
+    return {
+        sku: path or ""
+        for sku, path in Product.objects.filter(sku__in=set(skus)).values_list(
+            "sku", "category__path"
+        )
+    }

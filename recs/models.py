@@ -30,6 +30,9 @@ class Event(models.Model):
     context = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField(db_index=True)
     received_at = models.DateTimeField(auto_now_add=True)
+    # The queued batch that stored this row; the worker applying that batch (or its redelivery)
+    # owns the row's online update, a duplicate copy arriving in another batch does not.
+    ingest_batch_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
         indexes = [
@@ -40,6 +43,17 @@ class Event(models.Model):
     def __str__(self) -> str:
         who = self.user_id or f"session {self.session_id}"
         return f"{self.event_type} {self.product_sku} by {who} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class SessionLink(models.Model):
+    """An anonymous session that later logged in: its history counts for the user from then on."""
+
+    session_id = models.CharField(max_length=64, unique=True)
+    user_id = models.CharField(max_length=64, db_index=True)
+    linked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"session {self.session_id} -> user {self.user_id}"
 
 
 class DatasetImport(models.Model):

@@ -1,5 +1,6 @@
-"""Celery tasks of the engine; each body is one call into a service."""
+"""Celery tasks of the engine, collected here for autodiscovery; each body calls one service."""
 
+from recs.events.tasks import ingest_event_batch
 from recs.health import record_heartbeat
 
-__all__ = ["record_heartbeat"]
+__all__ = ["ingest_event_batch", "record_heartbeat"]

@@ -1,42 +1,125 @@
-"""Writes to the event log. Idempotent by event_id: applying the same event twice stores it once."""
+"""Event writes: enqueue accepted events, and apply a queued batch to the log and the online store.
 
-from collections.abc import Iterable
+A batch is applied at least once (acks_late) and takes effect exactly once: the event log dedupes
+by event_id (unique), and the online store by a per-event marker written in the same Redis script
+as the event's feature updates.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
 
 from recs.events.records import EventRecord
-from recs.models import Event
+from recs.events.selectors import event_records
+from recs.features import online
+from recs.features.enrich import enrich
+from recs.models import Event, SessionLink
+
+logger = logging.getLogger(__name__)
 
 
-def persist_events(records: Iterable[EventRecord], *, batch_size: int = 2000) -> list[EventRecord]:
-    """Append events to the log; returns those that were new (duplicates by event_id are skipped)."""
-    records = list({record.event_id: record for record in records}.values())
-    new_records: list[EventRecord] = []
-    for start in range(0, len(records), batch_size):
-        chunk = records[start : start + batch_size]
-        known = set(
-            Event.objects.filter(event_id__in=[r.event_id for r in chunk]).values_list(
-                "event_id", flat=True
+class QueueUnavailable(Exception):
+    """The broker did not take the batch; nothing was accepted."""
+
+
+def enqueue_events(records: Sequence[EventRecord]) -> str:
+    """Put accepted events on the durable `events` queue as one batch; returns the batch id."""
+    from recs.events.tasks import ingest_event_batch
+
+    batch_id = uuid.uuid4().hex
+    try:
+        ingest_event_batch.apply_async(
+            args=[batch_id, [record.to_message() for record in records]],
+            queue="events",
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.05, "interval_step": 0.1},
+        )
+    except BrokerError as error:
+        raise QueueUnavailable(str(error)) from error
+    return batch_id
+
+
+def persist_events(records: Iterable[EventRecord], *, batch_id: str = "") -> set[str]:
+    """Append events to the log (duplicates by event_id are skipped); returns the event ids that
+    this batch owns: stored by it now or by an earlier delivery of the same batch."""
+    unique = list({record.event_id: record for record in records}.values())
+    Event.objects.bulk_create(
+        [
+            Event(
+                event_id=r.event_id,
+                event_type=r.event_type,
+                user_id=r.user_id,
+                session_id=r.session_id,
+                product_sku=r.product_sku,
+                quantity=r.quantity,
+                price=r.price,
+                order_id=r.order_id,
+                country=r.country,
+                device=r.device,
+                context=r.context,
+                occurred_at=r.occurred_at,
+                ingest_batch_id=batch_id,
             )
+            for r in unique
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    owned: set[str] = set()
+    ids = [r.event_id for r in unique]
+    for start in range(0, len(ids), 1000):
+        owned.update(
+            Event.objects.filter(
+                event_id__in=ids[start : start + 1000], ingest_batch_id=batch_id
+            ).values_list("event_id", flat=True)
         )
-        fresh = [r for r in chunk if r.event_id not in known]
-        Event.objects.bulk_create(
-            [
-                Event(
-                    event_id=r.event_id,
-                    event_type=r.event_type,
-                    user_id=r.user_id,
-                    session_id=r.session_id,
-                    product_sku=r.product_sku,
-                    quantity=r.quantity,
-                    price=r.price,
-                    order_id=r.order_id,
-                    country=r.country,
-                    device=r.device,
-                    context=r.context,
-                    occurred_at=r.occurred_at,
-                )
-                for r in fresh
-            ],
-            ignore_conflicts=True,
-        )
-        new_records.extend(fresh)
-    return new_records
+    return owned
+
+
+def link_session_to_user(session_id: str, user_id: str) -> bool:
+    """Record that an anonymous session logged in as a user and carry its history over to the user
+    in the online store. Returns False when the session was already linked."""
+    try:
+        with transaction.atomic():
+            SessionLink.objects.create(
+                session_id=session_id, user_id=user_id, linked_at=timezone.now()
+            )
+    except IntegrityError:
+        return False
+    replay_session_history(session_id)
+    return True
+
+
+def replay_session_history(session_id: str) -> int:
+    """Apply a linked session's anonymous events to its user; idempotent per event."""
+    history = event_records_for_session(session_id)
+    return online.apply_events(enrich(history), entities=("user",))
+
+
+def event_records_for_session(session_id: str) -> list[EventRecord]:
+    from django.db.models import Q
+
+    return event_records(Q(session_id=session_id, user_id=""))
+
+
+def apply_event_batch(batch_id: str, records: Sequence[EventRecord]) -> int:
+    """Store a batch in the event log and fold the events it owns into the online store.
+
+    Safe to run again for the same batch (redelivery) and safe when another batch carries a copy
+    of an event: returns how many events took effect in the online store now.
+    """
+    owned_ids = persist_events(records, batch_id=batch_id)
+    owned = [r for r in {r.event_id: r for r in records}.values() if r.event_id in owned_ids]
+    for session_id, user_id in {
+        (r.session_id, r.user_id) for r in owned if r.session_id and r.user_id
+    }:
+        link_session_to_user(session_id, user_id)
+    if settings.EVENTS_APPLY_DELAY_S:
+        time.sleep(settings.EVENTS_APPLY_DELAY_S)  # fault injection for tests and benchmarks
+    return online.apply_events(enrich(owned))

@@ -1,0 +1,25 @@
+"""Celery tasks of the event stream (queue `events`)."""
+
+from celery import shared_task
+from django.db import OperationalError as DatabaseError
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from recs.events.records import EventRecord
+from recs.events.services import apply_event_batch
+
+
+@shared_task(
+    name="recs.events.ingest_batch",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(DatabaseError, BrokerError, RedisConnectionError, RedisTimeoutError),
+    retry_backoff=1,
+    retry_backoff_max=60,
+    max_retries=10,
+    ignore_result=True,
+)
+def ingest_event_batch(batch_id: str, messages: list[dict]) -> int:
+    """Persist and apply one batch of accepted events; idempotent, so redelivery is harmless."""
+    return apply_event_batch(batch_id, [EventRecord.from_message(m) for m in messages])
