@@ -133,9 +133,14 @@ CELERY_TASK_ROUTES = {
     "recs.scoring.*": {"queue": "scoring"},
     "recs.training.*": {"queue": "training"},
 }
-# Unacked messages are redelivered after this; it must exceed the longest task (training).
+# A message taken by a worker that died unacknowledged is redelivered after visibility_timeout.
+# Late-acked tasks (event batches) are short and idempotent, so a few minutes is safe; long
+# tasks (training) ack early instead and are re-run by beat. Sweeps for such messages run every
+# unacked_restore_interval seconds.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=3600)
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=300),
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL_S", default=5),
+    "unacked_restore_throttle": 1,
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

@@ -1,6 +1,7 @@
 """Run a real Celery worker process against the private test Redis and test database."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -32,9 +33,12 @@ def worker_environment() -> dict[str, str]:
 
 @contextmanager
 def celery_worker(
-    queues: str = "default,events,scoring,training", concurrency: int = 1
+    queues: str = "default,events,scoring,training",
+    concurrency: int = 1,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen]:
-    """Start `celery worker` as a subprocess; yields the process and stops it afterwards."""
+    """Start `celery worker` as a subprocess in its own process group (so a test can kill the
+    worker and its pool children at once); yields the process and stops it afterwards."""
     log_path = BASE_DIR / "var" / f"test-worker-{os.getpid()}-{time.monotonic_ns()}.log"
     log = open(log_path, "w")  # noqa: SIM115 - kept open for the subprocess's lifetime
     process = subprocess.Popen(
@@ -42,22 +46,36 @@ def celery_worker(
          "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=BASE_DIR,
-        env=worker_environment(),
+        env={**worker_environment(), **(extra_env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )  # fmt: skip
     try:
         yield process
+    except BaseException:
+        log.flush()
+        sys.stderr.write(f"--- worker log tail ({log_path.name}) ---\n")
+        sys.stderr.write(log_path.read_text()[-4000:])
+        raise
     finally:
         if process.poll() is None:
             process.terminate()
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                kill_worker(process)
         log.close()
         log_path.unlink(missing_ok=True)
+
+
+def kill_worker(process: subprocess.Popen) -> None:
+    """SIGKILL the worker and its pool children, as a crash or power loss would."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def wait_for(predicate, timeout_s: float = 30.0, interval_s: float = 0.1):

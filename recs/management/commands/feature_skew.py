@@ -15,7 +15,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, sample, seed, show, **options):
         report = check_skew(sample_entities(sample, seed))
-        checked = ", ".join(f"{count} {entity}" for entity, count in report.entities_checked.items())
+        checked = ", ".join(
+            f"{count} {entity}" for entity, count in report.entities_checked.items()
+        )
         self.stdout.write(f"Checked {checked}: {report.values_compared} feature values.")
         for mismatch in report.mismatches[:show]:
             self.stdout.write(
