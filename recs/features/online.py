@@ -16,6 +16,58 @@ from recs.features.events import FeatureEvent
 # ARGV: marker_ttl_s, then per event: entry_count, then per entry: marker, op_count, then
 # op_count x (opcode, key, a, b, c, d). Returns how many events had at least one fresh entry.
 APPLY_SCRIPT = """
+local function extend_ttl(key, ttl)
+  redis.call('EXPIRE', key, ttl, 'GT')
+  redis.call('EXPIRE', key, ttl, 'NX')
+end
+
+local function apply_op(op, key, a, b, c, d)
+  if op == 'hincr' then
+    -- hourly bucket a += b; c = ttl (0: none), d = first live hour (0: no window)
+    redis.call('HINCRBYFLOAT', key, a, b)
+    if tonumber(c) > 0 then extend_ttl(key, c) end
+    if tonumber(d) > 0 and redis.call('HLEN', key) > 32 then
+      for _, field in ipairs(redis.call('HKEYS', key)) do
+        if tonumber(field) < tonumber(d) then redis.call('HDEL', key, field) end
+      end
+    end
+  elseif op == 'zmax' then
+    -- member a last seen in hour b; c = ttl, d = first live hour
+    redis.call('ZADD', key, 'GT', b, a)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. d)
+    extend_ttl(key, c)
+  elseif op == 'zlast' then
+    -- member a seen at ts b; keep the newest c members; d = ttl
+    redis.call('ZADD', key, 'GT', b, a)
+    redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(c) + 1))
+    redis.call('EXPIRE', key, d)
+  elseif op == 'cart' then
+    -- sku a at ts b has quantity c (0: removed); d = ttl. Latest wins, a removal wins a tie.
+    local old = redis.call('HGET', key, a)
+    local write = true
+    if old then
+      local sep = string.find(old, '|', 1, true)
+      local old_ts, old_quantity = tonumber(string.sub(old, 1, sep - 1)), tonumber(string.sub(old, sep + 1))
+      write = tonumber(b) > old_ts or (tonumber(b) == old_ts and tonumber(c) == 0 and old_quantity > 0)
+    end
+    if write then redis.call('HSET', key, a, b .. '|' .. c) end
+    redis.call('EXPIRE', key, d)
+  elseif op == 'dadd' then
+    -- member a += 2^b in log2 space: log2(2^old + 2^b) without overflow; drop below c
+    local value = tonumber(b)
+    local old = redis.call('ZSCORE', key, a)
+    if old then
+      old = tonumber(old)
+      local high, low = math.max(old, value), math.min(old, value)
+      value = high + math.log(1 + 2 ^ (low - high)) / math.log(2)
+    end
+    redis.call('ZADD', key, string.format('%.17g', value), a)
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. c)
+  else
+    error('unknown feature op ' .. op)
+  end
+end
+
 local marker_ttl = tonumber(ARGV[1])
 local i = 2
 local applied = 0
@@ -24,62 +76,17 @@ while i <= #ARGV do
   i = i + 1
   local event_fresh = false
   for _ = 1, entry_count do
-  local fresh = redis.call('SET', ARGV[i], '1', 'NX', 'EX', marker_ttl)
-  local op_count = tonumber(ARGV[i + 1])
-  i = i + 2
-  if fresh then event_fresh = true end
-  for _ = 1, op_count do
-    local op, key, a, b, c, d = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
-    i = i + 6
+    local fresh = redis.call('SET', ARGV[i], '1', 'NX', 'EX', marker_ttl)
+    local op_count = tonumber(ARGV[i + 1])
+    i = i + 2
     if fresh then
-      if op == 'hincr' then
-        -- a=field b=amount c=ttl d=first live hour (0: no window)
-        redis.call('HINCRBYFLOAT', key, a, b)
-        if tonumber(c) > 0 then redis.call('EXPIRE', key, c, 'GT') ; redis.call('EXPIRE', key, c, 'NX') end
-        if tonumber(d) > 0 and redis.call('HLEN', key) > 32 then
-          for _, field in ipairs(redis.call('HKEYS', key)) do
-            if tonumber(field) < tonumber(d) then redis.call('HDEL', key, field) end
-          end
-        end
-      elseif op == 'zmax' then
-        -- a=member b=hour c=ttl d=first live hour
-        redis.call('ZADD', key, 'GT', b, a)
-        redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. d)
-        redis.call('EXPIRE', key, c, 'GT') ; redis.call('EXPIRE', key, c, 'NX')
-      elseif op == 'zlast' then
-        -- a=member b=ts c=size d=ttl
-        redis.call('ZADD', key, 'GT', b, a)
-        redis.call('ZREMRANGEBYRANK', key, 0, -(tonumber(c) + 1))
-        redis.call('EXPIRE', key, d)
-      elseif op == 'cart' then
-        -- a=sku b=ts c=quantity d=ttl; the latest event wins, a removal wins a tie
-        local old = redis.call('HGET', key, a)
-        local ts, quantity = tonumber(b), tonumber(c)
-        local write = true
-        if old then
-          local sep = string.find(old, '|', 1, true)
-          local old_ts = tonumber(string.sub(old, 1, sep - 1))
-          local old_quantity = tonumber(string.sub(old, sep + 1))
-          write = ts > old_ts or (ts == old_ts and quantity == 0 and old_quantity > 0)
-        end
-        if write then redis.call('HSET', key, a, b .. '|' .. c) end
-        redis.call('EXPIRE', key, d)
-      elseif op == 'dadd' then
-        -- a=member b=log2 value c=log2 floor; log2(2^old + 2^new) without overflow
-        local value = tonumber(b)
-        local old = redis.call('ZSCORE', key, a)
-        if old then
-          old = tonumber(old)
-          local high, low = math.max(old, value), math.min(old, value)
-          value = high + math.log(1 + 2 ^ (low - high)) / math.log(2)
-        end
-        redis.call('ZADD', key, string.format('%.17g', value), a)
-        redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. c)
-      else
-        return redis.error_reply('unknown feature op ' .. op)
+      event_fresh = true
+      for k = 0, op_count - 1 do
+        local j = i + 6 * k
+        apply_op(ARGV[j], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5])
       end
     end
-  end
+    i = i + 6 * op_count
   end
   if event_fresh then applied = applied + 1 end
 end
