@@ -56,7 +56,7 @@ def test_without_database_url_the_default_is_a_sqlite_file():
 
 
 def test_tests_use_the_private_redis_not_the_default_one():
-    assert settings.REDIS_URL == os.environ["AISLE_TEST_REDIS_URL"]
+    assert os.environ["AISLE_TEST_REDIS_URL"] == settings.REDIS_URL
     assert ":6379/" not in settings.REDIS_URL
     assert settings.CACHES["default"]["LOCATION"] == settings.REDIS_URL
     assert celery_app.conf.broker_url == settings.REDIS_URL

@@ -1,0 +1,1 @@
+"""Benchmark harness and measurements; run through management commands, never from tests."""

@@ -1,0 +1,187 @@
+"""An isolated world for a benchmark: a private Redis, a scratch database, servers on loopback.
+
+A bench command re-runs itself inside this world (`--inner`), so it never touches the demo's
+data, and starts the real servers (gunicorn, Celery workers) as subprocesses against it.
+"""
+
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout_s: float, interval_s: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return False
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextmanager
+def isolated_world() -> Iterator[dict[str, str]]:
+    """Start a private redis-server and pick a scratch SQLite file; yields the environment for
+    processes of that world, and removes it all afterwards."""
+    workdir = tempfile.mkdtemp(prefix="aisle-bench-")
+    port = free_port()
+    redis = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
+         "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        if not wait_until(lambda: _redis_answers(port), 10):
+            raise RuntimeError("the bench redis-server did not start")
+        env = dict(os.environ)
+        env.update(
+            REDIS_URL=f"redis://127.0.0.1:{port}/0",
+            DATABASE_URL=f"sqlite:///{workdir}/bench.sqlite3",
+            AISLE_VAR_DIR=workdir,
+            DJANGO_DEBUG="false",
+            SECURE_SSL_REDIRECT="false",
+            SESSION_COOKIE_SECURE="false",
+            CSRF_COOKIE_SECURE="false",
+            EVENTS_THROTTLE_RATE="100000000/min",
+            LOG_LEVEL="WARNING",
+        )
+        env.pop("CELERY_BROKER_URL", None)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+            cwd=BASE_DIR, env=env, check=True,
+        )  # fmt: skip
+        yield env
+    finally:
+        redis.terminate()
+        redis.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_inner(command: str, args: Sequence[str], env: dict[str, str]) -> int:
+    """Run a management command inside the isolated world, streaming its output."""
+    return subprocess.call(
+        [sys.executable, "manage.py", command, "--inner", *args], cwd=BASE_DIR, env=env
+    )
+
+
+@contextmanager
+def gunicorn_server(workers: int = 2) -> Iterator[str]:
+    """gunicorn serving this project on a free loopback port (environment inherited)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--log-level", "warning"],
+        cwd=BASE_DIR,
+    )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            urllib.request.urlopen(f"{base_url}/api/v1/schema/", timeout=1)
+            return True
+        except OSError:
+            return False
+
+    try:
+        if not wait_until(answers, 30):
+            raise RuntimeError("gunicorn did not start")
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@contextmanager
+def celery_worker_process(queues: str, concurrency: int) -> Iterator[subprocess.Popen]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues,
+         "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-gossip",
+         "--without-mingle", "--without-heartbeat"],
+        cwd=BASE_DIR,
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    count: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> "LatencySummary":
+        ordered = sorted(seconds)
+        if not ordered:
+            return cls(0, 0.0, 0.0, 0.0, 0.0)
+
+        def pct(p: float) -> float:
+            return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+
+        return cls(
+            len(ordered), statistics.median(ordered) * 1000, pct(95), pct(99), ordered[-1] * 1000
+        )
+
+
+def machine_description() -> str:
+    cores = os.cpu_count()
+    try:
+        with open("/proc/meminfo") as meminfo:
+            total_kb = int(meminfo.readline().split()[1])
+        memory = f"{total_kb / 1024 / 1024:.0f} GiB"
+    except OSError:
+        memory = "unknown"
+    redis_version = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True
+    ).stdout.split()[2]
+    import django
+
+    return (
+        f"{cores} cores, {memory} RAM; Python {sys.version.split()[0]}, Django {django.get_version()}, "
+        f"Redis {redis_version.removeprefix('v=')}, database {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
+    )
+
+
+def write_report_section(path: Path, section: str, body: str) -> None:
+    """Replace (or append) the section between its markers in a Markdown report."""
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+    text = path.read_text() if path.exists() else "# Performance\n"
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
