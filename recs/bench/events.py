@@ -30,7 +30,7 @@ def seed_catalog(products: int) -> list[str]:
             title=f"Bench product {n}",
             price=Decimal("3.95"),
             category_path=("Bench", f"Category {n % 20}"),
-        )  # fmt: skip
+        )
         for n in range(products)
     ]
     merch_services.upsert_products(records)
@@ -152,7 +152,7 @@ def measure_inprocess_apply(skus: list[str], *, batches: int, batch_size: int, u
                     order_id=raw.get("order_id", ""),
                     country=raw["context"]["country"],
                     device=raw["context"]["device"],
-                )  # fmt: skip
+                )
             )
         prepared.append((f"apply-{run}-{b}", records))
     started = time.perf_counter()

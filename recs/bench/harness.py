@@ -149,7 +149,7 @@ class LatencySummary:
             return cls(0, 0.0, 0.0, 0.0, 0.0)
 
         def pct(p: float) -> float:
-            return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
+            return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] * 1000
 
         return cls(
             len(ordered), statistics.median(ordered) * 1000, pct(95), pct(99), ordered[-1] * 1000
