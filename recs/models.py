@@ -71,3 +71,7 @@ class DatasetImport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.file_sha256[:12]})"
+
+
+# Registered with the app from its own module, so the key logic stays in one place.
+from recs.keys import StorefrontKey  # noqa: E402, F401

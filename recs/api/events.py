@@ -1,0 +1,275 @@
+"""POST /api/v1/events: validate a batch item by item, queue the valid ones, say why others fail."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api_errors import error_response
+from merch.selectors import existing_skus
+from recs.api.authentication import HasWriteScopeOrIsStaff, StorefrontKeyAuthentication
+from recs.api.throttling import StorefrontKeyThrottle
+from recs.events.records import EventRecord
+from recs.events.services import QueueUnavailable, enqueue_events
+from recs.models import EventType
+
+PRODUCT_EVENT_TYPES = {t.value for t in EventType} - {EventType.SEARCH.value}
+
+
+class EventContextSerializer(serializers.Serializer):
+    """Where the event happened. Keys not listed here are dropped."""
+
+    device = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    country = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    referrer = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    placement = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    rec_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    dwell_ms = serializers.IntegerField(min_value=0, required=False)
+    query = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class EventInSerializer(serializers.Serializer):
+    event_id = serializers.CharField(max_length=64)
+    type = serializers.ChoiceField(choices=EventType.values)
+    user_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    session_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    product_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    quantity = serializers.IntegerField(min_value=1, max_value=10000, required=False)
+    price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0, required=False)
+    order_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    query = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    ts = serializers.DateTimeField(
+        required=False, help_text="ISO 8601; naive means UTC; default now"
+    )
+    context = EventContextSerializer(required=False)
+
+    def validate_ts(self, value):
+        now = timezone.now()
+        if value > now + timedelta(seconds=settings.EVENT_MAX_FUTURE_SKEW_S):
+            raise serializers.ValidationError(
+                f"is more than {settings.EVENT_MAX_FUTURE_SKEW_S} s in the future"
+            )
+        if value < now - timedelta(days=settings.EVENT_MAX_AGE_DAYS):
+            raise serializers.ValidationError(
+                f"is more than {settings.EVENT_MAX_AGE_DAYS} days in the past"
+            )
+        return value
+
+    def validate(self, data):
+        if not data.get("user_id") and not data.get("session_id"):
+            raise serializers.ValidationError("needs a user_id or a session_id")
+        if data["type"] in PRODUCT_EVENT_TYPES and not data.get("product_id"):
+            raise serializers.ValidationError(f"a {data['type']} event needs a product_id")
+        if data["type"] == EventType.PURCHASE and data.get("price") is None:
+            raise serializers.ValidationError("a purchase event needs a price")
+        return data
+
+    def to_record(self) -> EventRecord:
+        data = self.validated_data
+        context = dict(data.get("context", {}))
+        if data.get("query"):
+            context["query"] = data["query"]
+        quantity = data.get("quantity")
+        if quantity is None and data["type"] in (EventType.PURCHASE, EventType.ADD_TO_CART):
+            quantity = 1
+        return EventRecord(
+            event_id=data["event_id"],
+            event_type=data["type"],
+            occurred_at=data.get("ts") or timezone.now(),
+            user_id=data["user_id"],
+            session_id=data["session_id"],
+            product_sku=data["product_id"],
+            quantity=quantity,
+            price=data.get("price"),
+            order_id=data["order_id"],
+            country=context.get("country", ""),
+            device=context.get("device", ""),
+            context=context,
+        )
+
+
+class EventBatchInSerializer(serializers.Serializer):
+    """The documented request shape (a bare JSON list of events is accepted too)."""
+
+    events = EventInSerializer(many=True)
+
+
+class RejectedEventSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    event_id = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField()
+
+
+class EventBatchOutSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    rejected = RejectedEventSerializer(many=True)
+    batch_id = serializers.CharField(allow_null=True)
+
+
+def _reason(errors) -> str:
+    """A plain sentence from a serializer's nested errors."""
+    parts = []
+    for field, messages in errors.items():
+        if isinstance(messages, dict):
+            parts += [f"context.{k}: {' '.join(map(str, v))}" for k, v in messages.items()]
+        elif field == "non_field_errors":
+            parts += [str(m) for m in messages]
+        else:
+            parts.append(f"{field}: {' '.join(str(m) for m in messages)}")
+    return "; ".join(parts)
+
+
+class EventsView(APIView):
+    authentication_classes = [StorefrontKeyAuthentication, SessionAuthentication]
+    permission_classes = [HasWriteScopeOrIsStaff]
+    throttle_classes = [StorefrontKeyThrottle]
+    throttle_rate_setting = "EVENTS_THROTTLE_RATE"
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="events_create",
+        summary="Send a batch of shopper events",
+        description=(
+            "Up to EVENTS_MAX_BATCH (500) events. Each is validated on its own: valid events are "
+            "queued durably and never lost from then on; each rejected one is listed with its "
+            "index and a reason. A repeated event_id is applied once. Authenticate with a "
+            "storefront key that has the 'write' scope (`Authorization: Bearer <key>`)."
+        ),
+        request=EventBatchInSerializer,
+        responses={
+            202: EventBatchOutSerializer,
+            400: OpenApiResponse(description="Malformed JSON, wrong shape, or no valid event"),
+            401: OpenApiResponse(description="Missing, unknown or revoked key"),
+            403: OpenApiResponse(description="The key lacks the write scope"),
+            411: OpenApiResponse(description="No Content-Length"),
+            413: OpenApiResponse(description="Body or batch too large"),
+            415: OpenApiResponse(description="Not application/json"),
+            429: OpenApiResponse(description="Rate limit of the key exceeded"),
+            503: OpenApiResponse(description="The queue is unavailable; retry later"),
+        },
+        examples=[
+            OpenApiExample(
+                "A view and a purchase",
+                request_only=True,
+                value={
+                    "events": [
+                        {
+                            "event_id": "e-1",
+                            "type": "view",
+                            "session_id": "s-42",
+                            "product_id": "85123A",
+                            "context": {
+                                "device": "mobile",
+                                "country": "Germany",
+                                "placement": "home",
+                            },
+                        },
+                        {
+                            "event_id": "e-2",
+                            "type": "purchase",
+                            "user_id": "17850",
+                            "product_id": "85123A",
+                            "quantity": 2,
+                            "price": "2.55",
+                            "order_id": "o-9",
+                        },
+                    ]
+                },
+            ),  # fmt: skip
+        ],
+    )
+    def post(self, request):
+        too_big = self._check_size(request)
+        if too_big is not None:
+            return too_big
+        try:
+            payload = request.data
+        except ParseError as error:
+            return error_response(
+                400, "malformed_json", f"The body is not valid JSON: {error.detail}"
+            )
+        items = payload.get("events") if isinstance(payload, dict) else payload
+        if not isinstance(items, list):
+            return error_response(
+                400, "invalid_shape", 'Send {"events": [...]} or a JSON list of events.'
+            )
+        if len(items) > settings.EVENTS_MAX_BATCH:
+            return error_response(
+                413, "batch_too_large",
+                f"{len(items)} events in one batch; send at most {settings.EVENTS_MAX_BATCH}.",
+            )  # fmt: skip
+        accepted, rejected = self._validate(items)
+        if not accepted:
+            return error_response(
+                400, "no_valid_events",
+                "No event in the batch is valid." if items else "The batch is empty.",
+                details=rejected,
+            )  # fmt: skip
+        try:
+            batch_id = enqueue_events(accepted)
+        except QueueUnavailable:
+            response = error_response(
+                503, "queue_unavailable", "The event queue is unavailable; nothing was accepted."
+            )
+            response["Retry-After"] = "5"
+            return response
+        return Response(
+            {"accepted": len(accepted), "rejected": rejected, "batch_id": batch_id},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    @staticmethod
+    def _check_size(request) -> Response | None:
+        length = request.headers.get("Content-Length")
+        if length is None:
+            return error_response(411, "length_required", "Send a Content-Length header.")
+        try:
+            size = int(length)
+        except ValueError:
+            return error_response(400, "invalid_length", "Content-Length is not a number.")
+        if size > settings.EVENTS_MAX_BODY_BYTES:
+            return error_response(
+                413, "body_too_large",
+                f"The body has {size} bytes; the limit is {settings.EVENTS_MAX_BODY_BYTES}.",
+            )  # fmt: skip
+        return None
+
+    @staticmethod
+    def _validate(items: list) -> tuple[list[EventRecord], list[dict]]:
+        records: list[tuple[int, EventRecord]] = []
+        rejected: list[dict] = []
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            event_id = str(item.get("event_id", "")) if isinstance(item, dict) else ""
+            if not isinstance(item, dict):
+                rejected.append({"index": index, "event_id": "", "reason": "is not a JSON object"})
+                continue
+            serializer = EventInSerializer(data=item)
+            if not serializer.is_valid():
+                rejected.append(
+                    {"index": index, "event_id": event_id, "reason": _reason(serializer.errors)}
+                )
+                continue
+            if event_id in seen:
+                rejected.append({"index": index, "event_id": event_id,
+                                 "reason": "event_id repeats an earlier event in this batch"})  # fmt: skip
+                continue
+            seen.add(event_id)
+            records.append((index, serializer.to_record()))
+        known = existing_skus({r.product_sku for _, r in records if r.product_sku})
+        accepted = []
+        for index, record in records:
+            if record.product_sku and record.product_sku not in known:
+                rejected.append({"index": index, "event_id": record.event_id,
+                                 "reason": f"product_id: unknown product {record.product_sku!r}"})  # fmt: skip
+            else:
+                accepted.append(record)
+        rejected.sort(key=lambda item: item["index"])
+        return accepted, rejected
