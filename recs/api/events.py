@@ -182,7 +182,7 @@ class EventsView(APIView):
                         },
                     ]
                 },
-            ),  # fmt: skip
+            ),
         ],
     )
     def post(self, request):
