@@ -71,8 +71,8 @@ class EventInSerializer(serializers.Serializer):
             raise serializers.ValidationError("a purchase event needs a price")
         return data
 
-    def to_record(self) -> EventRecord:
-        data = self.validated_data
+    @staticmethod
+    def to_record(data: dict) -> EventRecord:
         context = dict(data.get("context", {}))
         if data.get("query"):
             context["query"] = data["query"]
@@ -246,23 +246,28 @@ class EventsView(APIView):
         records: list[tuple[int, EventRecord]] = []
         rejected: list[dict] = []
         seen: set[str] = set()
+        # One serializer for the whole batch, as DRF's ListSerializer does: its fields are built
+        # once instead of once per event (that copy was two thirds of the validation time).
+        serializer = EventInSerializer()
         for index, item in enumerate(items):
             event_id = str(item.get("event_id", "")) if isinstance(item, dict) else ""
             if not isinstance(item, dict):
                 rejected.append({"index": index, "event_id": "", "reason": "is not a JSON object"})
                 continue
-            serializer = EventInSerializer(data=item)
-            if not serializer.is_valid():
-                rejected.append(
-                    {"index": index, "event_id": event_id, "reason": _reason(serializer.errors)}
-                )
+            try:
+                data = serializer.run_validation(item)
+            except serializers.ValidationError as error:
+                detail = error.detail
+                if not isinstance(detail, dict):
+                    detail = {"non_field_errors": detail}
+                rejected.append({"index": index, "event_id": event_id, "reason": _reason(detail)})
                 continue
             if event_id in seen:
                 rejected.append({"index": index, "event_id": event_id,
                                  "reason": "event_id repeats an earlier event in this batch"})  # fmt: skip
                 continue
             seen.add(event_id)
-            records.append((index, serializer.to_record()))
+            records.append((index, EventInSerializer.to_record(data)))
         known = existing_skus({r.product_sku for _, r in records if r.product_sku})
         accepted = []
         for index, record in records:

@@ -11,7 +11,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -82,30 +83,30 @@ def persist_events(records: Iterable[EventRecord], *, batch_id: str = "") -> set
     return owned
 
 
-def link_session_to_user(session_id: str, user_id: str) -> bool:
-    """Record that an anonymous session logged in as a user and carry its history over to the user
-    in the online store. Returns False when the session was already linked."""
-    try:
-        with transaction.atomic():
-            SessionLink.objects.create(
-                session_id=session_id, user_id=user_id, linked_at=timezone.now()
-            )
-    except IntegrityError:
-        return False
-    replay_session_history(session_id)
-    return True
+def link_sessions_to_users(logins: dict[str, str]) -> list[str]:
+    """Record that anonymous sessions logged in (session_id -> user_id) and carry their history
+    over to the users in the online store. The first link of a session wins; returns the
+    sessions that were not linked before."""
+    known = set(
+        SessionLink.objects.filter(session_id__in=list(logins)).values_list("session_id", flat=True)
+    )
+    new = [session_id for session_id in logins if session_id not in known]
+    if not new:
+        return []
+    now = timezone.now()
+    SessionLink.objects.bulk_create(
+        [SessionLink(session_id=s, user_id=logins[s], linked_at=now) for s in new],
+        ignore_conflicts=True,
+    )
+    replay_session_history(new)
+    return new
 
 
-def replay_session_history(session_id: str) -> int:
-    """Apply a linked session's anonymous events to its user; idempotent per event."""
-    history = event_records_for_session(session_id)
+def replay_session_history(session_ids: Sequence[str]) -> int:
+    """Apply linked sessions' anonymous events to their users. Idempotent per event, so a
+    replay that races another worker's, or runs twice, counts nothing twice."""
+    history = event_records(Q(session_id__in=list(session_ids), user_id=""))
     return online.apply_events(enrich(history), entities=("user",))
-
-
-def event_records_for_session(session_id: str) -> list[EventRecord]:
-    from django.db.models import Q
-
-    return event_records(Q(session_id=session_id, user_id=""))
 
 
 def apply_event_batch(batch_id: str, records: Sequence[EventRecord]) -> int:
@@ -114,12 +115,10 @@ def apply_event_batch(batch_id: str, records: Sequence[EventRecord]) -> int:
     Safe to run again for the same batch (redelivery) and safe when another batch carries a copy
     of an event: returns how many events took effect in the online store now.
     """
-    owned_ids = persist_events(records, batch_id=batch_id)
+    with transaction.atomic():
+        owned_ids = persist_events(records, batch_id=batch_id)
     owned = [r for r in {r.event_id: r for r in records}.values() if r.event_id in owned_ids]
-    for session_id, user_id in {
-        (r.session_id, r.user_id) for r in owned if r.session_id and r.user_id
-    }:
-        link_session_to_user(session_id, user_id)
+    link_sessions_to_users({r.session_id: r.user_id for r in owned if r.session_id and r.user_id})
     if settings.EVENTS_APPLY_DELAY_S:
         time.sleep(settings.EVENTS_APPLY_DELAY_S)  # fault injection for tests and benchmarks
     return online.apply_events(enrich(owned))
