@@ -46,7 +46,7 @@ log "Applying migrations"
 "$PY" manage.py collectstatic --noinput -v0
 
 log "Ensuring the demo superuser '$DEMO_USER'"
-AISLE_DEMO_USER="$DEMO_USER" AISLE_DEMO_PASSWORD="$DEMO_PASSWORD" "$PY" manage.py shell -c '
+AISLE_DEMO_USER="$DEMO_USER" AISLE_DEMO_PASSWORD="$DEMO_PASSWORD" "$PY" manage.py shell --no-imports -c '
 import os
 from django.contrib.auth import get_user_model
 User = get_user_model()
@@ -61,12 +61,17 @@ log "Importing the UCI Online Retail data (skipped when already imported)"
 
 log "(Re)starting web server, Celery worker and Celery beat"
 stop_all
-"$VENV_DIR/bin/gunicorn" config.wsgi --bind "$BIND:$PORT" --workers 3 --daemon \
-  --pid "$RUN_DIR/web.pid" --error-logfile "$LOG_DIR/web.log" --access-logfile "$LOG_DIR/web-access.log"
-"$VENV_DIR/bin/celery" -A config worker --detach -Q default,events,scoring,training \
-  --concurrency 2 --pidfile "$PWD/$RUN_DIR/worker.pid" --logfile "$PWD/$LOG_DIR/worker.log"
-"$VENV_DIR/bin/celery" -A config beat --detach \
-  --pidfile "$PWD/$RUN_DIR/beat.pid" --logfile "$PWD/$LOG_DIR/beat.log"
+# Each runs in the background with all it prints (Django and Celery logging go to stdout) in var/log.
+start_background() {
+  local name="$1"; shift
+  nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 &
+  echo $! >"$RUN_DIR/$name.pid"
+}
+start_background web "$VENV_DIR/bin/gunicorn" config.wsgi --bind "$BIND:$PORT" --workers 3 \
+  --access-logfile "$LOG_DIR/web-access.log"
+start_background worker "$VENV_DIR/bin/celery" -A config worker -Q default,events,scoring,training \
+  --concurrency 2 --loglevel INFO
+start_background beat "$VENV_DIR/bin/celery" -A config beat --loglevel INFO
 
 for _ in $(seq 1 100); do
   if "$PY" -c "import urllib.request; urllib.request.urlopen('http://$BIND:$PORT/admin/login/', timeout=1)" 2>/dev/null; then
