@@ -1,0 +1,1 @@
+"""Offline evaluation: temporal split, ranking metrics, every learner beside reference baselines."""
