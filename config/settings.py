@@ -105,6 +105,8 @@ REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Tight timeouts: the render path must fall back rather than wait on a slow Redis.
 REDIS_SOCKET_TIMEOUT_S = env.float("REDIS_SOCKET_TIMEOUT_S", default=0.05)
 REDIS_CONNECT_TIMEOUT_S = env.float("REDIS_CONNECT_TIMEOUT_S", default=0.05)
+# Background writers (training, list refreshes) write large pipelines: they may wait longer.
+REDIS_WORKER_TIMEOUT_S = env.float("REDIS_WORKER_TIMEOUT_S", default=10.0)
 
 CACHES = {
     "default": {
@@ -145,6 +147,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE = {
+    "train-models": {
+        "task": "recs.training.train_models",
+        "schedule": env.float("TRAINING_INTERVAL_HOURS", default=24.0) * 3600,
+        "options": {"queue": "training"},
+    },
     "record-beat-heartbeat": {
         "task": "recs.health.record_heartbeat",
         "schedule": env.float("HEARTBEAT_INTERVAL_S", default=30.0),
@@ -206,6 +213,18 @@ EVENT_WEIGHTS = {
 RECENTLY_VIEWED_SIZE = env.int("RECENTLY_VIEWED_SIZE", default=20)
 # How many of a segment's most popular products the online store returns.
 SEGMENT_POPULARITY_SIZE = env.int("SEGMENT_POPULARITY_SIZE", default=200)
+
+# --- Training
+MODEL_ARTIFACT_DIR = Path(env("MODEL_ARTIFACT_DIR", default=str(VAR_DIR / "models")))
+TRAINING_HOLDOUT_DAYS = env.float("TRAINING_HOLDOUT_DAYS", default=30.0)
+TRAINING_INTERVAL_HOURS = env.float("TRAINING_INTERVAL_HOURS", default=24.0)
+# Precomputed candidates: per active user, per item, per segment list.
+USER_CANDIDATES_SIZE = env.int("USER_CANDIDATES_SIZE", default=200)
+SIMILAR_ITEMS_SIZE = env.int("SIMILAR_ITEMS_SIZE", default=50)
+POPULAR_LIST_SIZE = env.int("POPULAR_LIST_SIZE", default=200)
+# A user counts as active (gets a precomputed list) with an event this recent, relative to the
+# newest event in the log (so that a historic demo data set still has active users).
+ACTIVE_USER_DAYS = env.float("ACTIVE_USER_DAYS", default=365.0)
 
 # --- Production hardening: on whenever DEBUG is off; each can still be set from the environment.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

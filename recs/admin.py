@@ -3,7 +3,9 @@
 from django.contrib import admin, messages
 
 from recs.keys import StorefrontKey, create_storefront_key, revoke_keys
-from recs.models import DatasetImport, Event, SessionLink
+from recs.models import DatasetImport, Event, ModelVersion, SessionLink
+from recs.training.pipeline import promote
+from recs.training.tasks import precompute_candidates_task, train_models_task
 
 
 @admin.register(StorefrontKey)
@@ -55,3 +57,46 @@ class EventAdmin(admin.ModelAdmin):
 
 admin.site.register(SessionLink, list_display=("session_id", "user_id", "linked_at"))
 admin.site.register(DatasetImport, list_display=("name", "file_sha256", "imported_at"))
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    """Trained versions; promote one to serve, or start a training run in the background."""
+
+    list_display = ("key", "pk", "status", "recall_at_20", "ndcg_at_10", "interactions", "fit_seconds",
+                    "training_run", "created_at")  # fmt: skip
+    list_filter = ("status", "key")
+    readonly_fields = [f.name for f in ModelVersion._meta.fields]
+    actions = ["promote_selected", "train_now"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="recall@20")
+    def recall_at_20(self, version):
+        return f"{version.metrics.get('recall@20', 0):.4f}"
+
+    @admin.display(description="ndcg@10")
+    def ndcg_at_10(self, version):
+        return f"{version.metrics.get('ndcg@10', 0):.4f}"
+
+    @admin.action(description="Promote selected versions to serving (and refresh candidate lists)")
+    def promote_selected(self, request, queryset):
+        versions = list(queryset)
+        if len({v.key for v in versions}) != len(versions):
+            self.message_user(request, "Pick at most one version per model key.", messages.ERROR)
+            return
+        for version in versions:
+            promote(version)
+        precompute_candidates_task.delay()
+        self.message_user(
+            request,
+            f"Promoted {len(versions)} version(s); candidate lists refresh in the background.",
+        )
+
+    @admin.action(description="Train new versions now (in the background)")
+    def train_now(self, request, queryset):
+        train_models_task.delay()
+        self.message_user(
+            request, "Training started on the training queue; new versions appear here when done."
+        )

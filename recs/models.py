@@ -73,5 +73,45 @@ class DatasetImport(models.Model):
         return f"{self.name} ({self.file_sha256[:12]})"
 
 
+class ModelVersion(models.Model):
+    """One trained artifact of a learner, with the data it saw and how it scored offline."""
+
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate"
+        SERVING = "serving"
+        RETIRED = "retired"
+
+    key = models.CharField(max_length=40, db_index=True, help_text="The learner's registry key.")
+    training_run = models.CharField(max_length=32, db_index=True)
+    params = models.JSONField(default=dict)
+    data_start = models.DateTimeField(null=True)
+    data_end = models.DateTimeField(null=True)
+    interactions = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, help_text="Offline metrics on the temporal split.")
+    artifact_path = models.CharField(max_length=500)
+    artifact_sha256 = models.CharField(max_length=64)
+    fit_seconds = models.FloatField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CANDIDATE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key"],
+                condition=models.Q(status="serving"),
+                name="one_serving_version_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} #{self.pk} ({self.status})"
+
+    @property
+    def primary_metric(self) -> float:
+        return float(self.metrics.get("recall@20", 0.0))
+
+
 # Registered with the app from its own module, so the key logic stays in one place.
 from recs.keys import StorefrontKey  # noqa: E402, F401

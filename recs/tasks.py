@@ -2,5 +2,11 @@
 
 from recs.events.tasks import ingest_event_batch
 from recs.health import record_heartbeat
+from recs.training.tasks import precompute_candidates_task, train_models_task
 
-__all__ = ["ingest_event_batch", "record_heartbeat"]
+__all__ = [
+    "ingest_event_batch",
+    "precompute_candidates_task",
+    "record_heartbeat",
+    "train_models_task",
+]

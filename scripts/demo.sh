@@ -59,6 +59,9 @@ user.save()
 log "Importing the UCI Online Retail data (skipped when already imported)"
 "$PY" manage.py import_online_retail
 
+log "Training the models (skipped when serving versions exist)"
+"$PY" manage.py train --if-untrained
+
 log "(Re)starting web server, Celery worker and Celery beat"
 stop_all
 # Each runs in the background with all it prints (Django and Celery logging go to stdout) in var/log.

@@ -140,5 +140,9 @@ class Learner(ABC):
         """Items like this one; [] when the learner has no notion of it."""
         return []
 
+    def recommend_many(self, user_ids: Sequence[str], k: int) -> dict[str, list[tuple[str, float]]]:
+        """Lists for many known users (precomputation); learners may do this in matrix blocks."""
+        return {user_id: self.recommend(user_id, [], k) for user_id in user_ids}
+
     def params(self) -> dict[str, Any]:
         return {}

@@ -36,19 +36,27 @@ class ItemItemLearner(Learner):
         return self
 
     def _row(self, user_id: str | None, history: Sequence[str]) -> sparse.csr_matrix:
-        row = None
-        if user_id is not None and user_id in self.index.user_position:
-            row = self.user_items[self.index.user_position[user_id]].tolil()
-        else:
-            row = sparse.lil_matrix((1, len(self.index.items)))
+        """The shopper's weighted item row: their training row if known, plus history items
+        not in it (weighted like a view, more for recent ones)."""
+        n_items = len(self.index.items)
+        position = self.index.user_position.get(user_id) if user_id is not None else None
+        row = self.user_items[position] if position is not None else sparse.csr_matrix((1, n_items))
+        known = set(row.indices)
+        extra: dict[int, float] = {}
         for recency, sku in enumerate(reversed(history)):
-            position = self.index.item_position.get(sku)
-            if position is not None and row[0, position] == 0:
-                row[0, position] = np.log1p(DEFAULT_EVENT_WEIGHTS["view"]) * 0.9**recency
-        return row.tocsr()
+            item = self.index.item_position.get(sku)
+            if item is not None and item not in known and item not in extra:
+                extra[item] = np.log1p(DEFAULT_EVENT_WEIGHTS["view"]) * 0.9**recency
+        if extra:
+            cols = list(extra)
+            row = row + sparse.csr_matrix(
+                (list(extra.values()), ([0] * len(cols), cols)), shape=(1, n_items)
+            )
+        return row
 
     def score_rows(self, rows: sparse.csr_matrix) -> np.ndarray:
-        scores = rows @ self.similarity
+        # Same dtype on both sides, or scipy copies the whole dense item matrix on every call.
+        scores = rows.astype(self.similarity.dtype) @ self.similarity
         return scores.toarray() if sparse.issparse(scores) else np.asarray(scores)
 
     def recommend(self, user_id, history, k, *, exclude=(), context=None):

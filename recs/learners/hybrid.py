@@ -56,5 +56,21 @@ class HybridLearner(Learner):
         }
         return top_k(scores, index.items, k, excluded)
 
+    def recommend_many(self, user_ids, k, block=512):
+        index = self.collaborative.index
+        known = [u for u in user_ids if u in index.user_position]
+        lists = {}
+        for start in range(0, len(known), block):
+            users = known[start : start + block]
+            rows = self.collaborative.user_items[[index.user_position[u] for u in users]]
+            scores = self.collaborative.score_rows(rows).astype(np.float64)
+            best = scores.max(axis=1, keepdims=True)
+            scores = np.where(best > 0, np.maximum(scores, 0) / np.where(best > 0, best, 1), 0)
+            scores += self.trending_weight * self.trend_scores
+            for offset, user in enumerate(users):
+                seen = rows[offset].indices
+                lists[user] = top_k(scores[offset], index.items, k, set(seen))
+        return lists
+
     def similar_items(self, sku, k):
         return self.collaborative.similar_items(sku, k)

@@ -1,0 +1,1 @@
+"""The candidate cache in Redis: precomputed lists that the render path reads."""

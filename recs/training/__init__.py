@@ -1,0 +1,1 @@
+"""Training: build the training set from the event log, fit, evaluate, version, precompute."""

@@ -1,0 +1,199 @@
+"""One training pipeline for the command, the beat schedule and the admin action.
+
+Build the training set from the event log, evaluate every learner on a temporal split, refit on
+all data, save versioned artifacts with their metrics, promote versions that beat the serving
+one on Recall@20, and precompute the candidate lists from the serving versions into Redis.
+"""
+
+import hashlib
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import joblib
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from threadpoolctl import threadpool_limits
+
+from recs.candidates import store
+from recs.evaluation.offline import evaluate_learners, peak_memory_mib
+from recs.evaluation.split import temporal_split
+from recs.learners import LEARNERS, Learner
+from recs.learners.base import Interactions
+from recs.models import ModelVersion
+from recs.training.data import catalog_items, interactions_from_event_log
+
+logger = logging.getLogger(__name__)
+
+# Which serving learner fills which candidate lists.
+CANDIDATE_SOURCES = {
+    "user": "hybrid",
+    "similar_cf": "hybrid",
+    "similar_content": "content",
+    "bought_together": "bought_together",
+    "popular": "popularity",
+    "trending": "trending",
+}
+
+
+class NoTrainingData(Exception):
+    pass
+
+
+@dataclass
+class TrainingRun:
+    run_id: str
+    interactions: int
+    versions: list[ModelVersion] = field(default_factory=list)
+    promoted: list[str] = field(default_factory=list)
+    candidate_lists: int = 0
+    seconds: float = 0.0
+    peak_memory_mib: float = 0.0
+
+
+def build_learner(key: str) -> Learner:
+    """A learner with the project's settings (event weights) where it takes them."""
+    cls = LEARNERS[key]
+    if "event_weights" in inspect.signature(cls.__init__).parameters:
+        return cls(event_weights=settings.EVENT_WEIGHTS)
+    return cls()
+
+
+def _save_artifact(learner: Learner, run_id: str) -> tuple[str, str]:
+    directory = settings.MODEL_ARTIFACT_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{learner.key}-{run_id}.joblib"
+    joblib.dump(learner, path, compress=3)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return str(path), digest
+
+
+def _when(epoch_s: float) -> datetime:
+    return datetime.fromtimestamp(epoch_s, tz=UTC)
+
+
+@transaction.atomic
+def promote(version: ModelVersion) -> None:
+    """Make this version the one that serves its key; the previous one retires."""
+    ModelVersion.objects.filter(key=version.key, status=ModelVersion.Status.SERVING).exclude(
+        pk=version.pk
+    ).update(status=ModelVersion.Status.RETIRED)
+    version.status = ModelVersion.Status.SERVING
+    version.promoted_at = timezone.now()
+    version.save(update_fields=["status", "promoted_at"])
+
+
+def promote_if_better(version: ModelVersion) -> bool:
+    serving = ModelVersion.objects.filter(
+        key=version.key, status=ModelVersion.Status.SERVING
+    ).first()
+    if serving is None or version.primary_metric > serving.primary_metric:
+        promote(version)
+        return True
+    return False
+
+
+def train_models(
+    keys: Sequence[str] | None = None,
+    *,
+    holdout_days: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> TrainingRun:
+    started = time.perf_counter()
+    keys = list(keys or LEARNERS)
+    holdout_days = settings.TRAINING_HOLDOUT_DAYS if holdout_days is None else holdout_days
+    say = progress or (lambda message: None)
+    say("loading the event log")
+    interactions = interactions_from_event_log()
+    catalog = catalog_items()
+    if not len(interactions):
+        raise NoTrainingData("The event log has no interactions to train on.")
+    run = TrainingRun(run_id=uuid.uuid4().hex[:12], interactions=len(interactions))
+    with threadpool_limits(1, "blas"):
+        train, test, _ = temporal_split(interactions, holdout_days)
+        results = evaluate_learners(
+            {key: build_learner(key) for key in keys}, train, test, catalog,
+            progress=lambda key: say(f"evaluating {key}"),
+        )  # fmt: skip
+        metrics = {
+            r.name: {**r.by_tier.get("all", {}), "coverage@10": r.coverage_at_10} for r in results
+        }
+        for key in keys:
+            say(f"fitting {key} on all data")
+            fit_started = time.perf_counter()
+            learner = build_learner(key).fit(interactions, catalog)
+            fit_seconds = time.perf_counter() - fit_started
+            path, digest = _save_artifact(learner, run.run_id)
+            version = ModelVersion.objects.create(
+                key=key, training_run=run.run_id, params=learner.params(),
+                data_start=_when(interactions.timestamps.min()),
+                data_end=_when(interactions.timestamps.max()), interactions=len(interactions),
+                metrics=metrics.get(key, {}), artifact_path=path, artifact_sha256=digest,
+                fit_seconds=fit_seconds,
+            )  # fmt: skip
+            run.versions.append(version)
+            if promote_if_better(version):
+                run.promoted.append(key)
+        say("precomputing candidate lists")
+        run.candidate_lists = precompute_candidates(interactions)
+    run.seconds = time.perf_counter() - started
+    run.peak_memory_mib = peak_memory_mib()
+    return run
+
+
+def load_serving(key: str) -> tuple[ModelVersion, Learner] | None:
+    version = ModelVersion.objects.filter(key=key, status=ModelVersion.Status.SERVING).first()
+    if version is None:
+        return None
+    return version, joblib.load(version.artifact_path)
+
+
+def active_users(interactions: Interactions) -> list[str]:
+    if not len(interactions):
+        return []
+    since = interactions.timestamps.max() - settings.ACTIVE_USER_DAYS * 86400
+    recent = interactions.user_ids[interactions.timestamps >= since]
+    return sorted({u for u in recent if u and not u.startswith("session:")})
+
+
+def precompute_candidates(interactions: Interactions | None = None) -> int:
+    """Write every candidate list from the serving versions; returns how many lists."""
+    interactions = interactions_from_event_log() if interactions is None else interactions
+    serving = {key: load_serving(key) for key in set(CANDIDATE_SOURCES.values())}
+    written = 0
+    meta = {}
+    skus = [item.sku for item in catalog_items()]
+
+    def loaded(role: str):
+        entry = serving.get(CANDIDATE_SOURCES[role])
+        if entry:
+            meta[role] = f"{entry[0].key}#{entry[0].pk}"
+        return entry[1] if entry else None
+
+    if learner := loaded("user"):
+        lists = learner.recommend_many(active_users(interactions), settings.USER_CANDIDATES_SIZE)
+        written += store.write_lists((f"c:user:{user}", ranked) for user, ranked in lists.items())
+    for role, prefix in (("similar_cf", "c:similar:cf"), ("similar_content", "c:similar:content"),
+                         ("bought_together", "c:fbt")):  # fmt: skip
+        if learner := loaded(role):
+            written += store.write_lists(
+                (f"{prefix}:{sku}", learner.similar_items(sku, settings.SIMILAR_ITEMS_SIZE))
+                for sku in skus
+            )
+    if learner := loaded("popular"):
+        segments = [None, *learner.segment_names()]
+        written += store.write_lists(
+            (f"c:popular:{segment or 'all'}", learner.popular(segment, settings.POPULAR_LIST_SIZE))
+            for segment in segments
+        )
+    if learner := loaded("trending"):
+        written += store.write_lists(
+            [("c:trending:all", learner.popular(None, settings.POPULAR_LIST_SIZE))]
+        )
+    store.write_meta(meta)
+    return written

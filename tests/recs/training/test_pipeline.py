@@ -1,0 +1,129 @@
+"""recs.training: one pipeline fits, evaluates, versions, promotes and fills the candidate cache."""
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from recs.candidates import store
+from recs.learners import LEARNERS
+from recs.models import ModelVersion
+from recs.training.pipeline import NoTrainingData, precompute_candidates, promote, train_models
+from tests.factories import EventFactory, ProductFactory, StockFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def artifact_dir(settings, tmp_path):
+    settings.MODEL_ARTIFACT_DIR = tmp_path / "models"
+    settings.TRAINING_HOLDOUT_DAYS = 10
+    return settings.MODEL_ARTIFACT_DIR
+
+
+@pytest.fixture
+def shop_history():
+    """Twelve shoppers over 60 days: lantern buyers also buy candles; bag buyers buy bags."""
+    skus = ["LANTERN", "CANDLE", "HOLDER", "BAG", "TOTE", "TIN"]
+    for sku in skus:
+        StockFactory(product=ProductFactory(sku=sku, title=f"{sku.title()} thing"))
+    start = timezone.now() - timedelta(days=60)
+    n = 0
+    for user in range(12):
+        basket = ["LANTERN", "CANDLE", "HOLDER"] if user % 2 else ["BAG", "TOTE", "TIN"]
+        for day, sku in enumerate(basket):
+            n += 1
+            EventFactory(
+                event_id=f"h-{n}", event_type="purchase", user_id=f"u{user}", product_sku=sku,
+                occurred_at=start + timedelta(days=day * 20 + user), order_id=f"o{user}-{day}",
+                country="United Kingdom",
+            )  # fmt: skip
+    return skus
+
+
+def test_training_registers_a_version_per_learner_with_metrics_and_a_verifiable_artifact(
+    shop_history,
+):
+    run = train_models()
+    versions = ModelVersion.objects.filter(training_run=run.run_id)
+    assert sorted(v.key for v in versions) == sorted(LEARNERS)
+    for version in versions:
+        assert {"recall@20", "ndcg@10", "hitrate@10", "coverage@10"} <= set(version.metrics)
+        assert version.interactions == 36
+        assert version.data_start < version.data_end
+        with open(version.artifact_path, "rb") as artifact:
+            assert hashlib.sha256(artifact.read()).hexdigest() == version.artifact_sha256
+    # The first run has nothing to beat: every version serves.
+    assert set(run.promoted) == set(LEARNERS)
+    assert ModelVersion.objects.filter(status="serving").count() == len(LEARNERS)
+
+
+def test_training_fills_the_candidate_cache_from_serving_versions(shop_history):
+    train_models()
+    user_list = [sku for sku, _ in store.read_list("c:user:u1")]
+    assert user_list, "an active user gets a precomputed list"
+    assert not {"LANTERN", "CANDLE", "HOLDER"} & set(user_list), "bought items are not re-listed"
+    similar = [sku for sku, _ in store.read_list("c:similar:cf:LANTERN")]
+    assert similar[:2] and set(similar[:2]) <= {"CANDLE", "HOLDER"}
+    assert store.read_list("c:similar:content:TIN")
+    assert [sku for sku, _ in store.read_list("c:popular:all")][:6]
+    assert store.read_list("c:popular:country:United Kingdom")
+    meta = store.read_meta()
+    assert meta["user"].startswith("hybrid#") and float(meta["generated_at"]) > 0
+
+
+def test_a_retrained_version_is_promoted_only_when_it_beats_the_serving_one(shop_history):
+    first = train_models(["popularity"])
+    second = train_models(["popularity"])
+    assert first.promoted == ["popularity"] and second.promoted == []
+    serving = ModelVersion.objects.get(key="popularity", status="serving")
+    assert serving.training_run == first.run_id
+    challenger = ModelVersion.objects.get(training_run=second.run_id)
+    promote(challenger)
+    serving_now = ModelVersion.objects.get(key="popularity", status="serving")
+    assert serving_now.pk == challenger.pk
+    assert ModelVersion.objects.get(training_run=first.run_id).status == "retired"
+
+
+def test_replacing_a_user_list_keeps_the_previous_one_as_last_known_good(shop_history):
+    train_models(["hybrid"])
+    before = store.read_list("c:user:u1")
+    store.write_lists([("c:user:u1", [("TIN", 1.0)])])
+    assert store.read_list("c:user:u1") == [("TIN", 1.0)]
+    assert store.read_list("c:lkg:user:u1") == before
+
+
+def test_precompute_without_serving_versions_writes_nothing(shop_history):
+    assert precompute_candidates() == 0
+
+
+def test_training_without_events_says_so():
+    with pytest.raises(NoTrainingData):
+        train_models()
+
+
+def test_train_command_prints_each_version_and_the_run(shop_history, capsys):
+    call_command("train", "--only", "popularity", "content")
+    out = capsys.readouterr().out
+    assert "popularity" in out and "content" in out and "peak memory" in out
+    call_command("train", "--if-untrained")
+    assert "not training" in capsys.readouterr().out
+
+
+def test_admin_promotes_a_chosen_version_and_refuses_two_of_one_key(shop_history, admin_client):
+    train_models(["popularity"])
+    second = train_models(["popularity"])
+    challenger = ModelVersion.objects.get(training_run=second.run_id)
+    url = "/admin/recs/modelversion/"
+    both = ModelVersion.objects.filter(key="popularity").values_list("pk", flat=True)
+    response = admin_client.post(
+        url, {"action": "promote_selected", "_selected_action": list(both)}, follow=True
+    )
+    assert "at most one version per model key" in response.content.decode()
+    admin_client.post(url, {"action": "promote_selected", "_selected_action": [challenger.pk]})
+    challenger.refresh_from_db()
+    assert challenger.status == "serving"
+    listing = admin_client.get(url)
+    assert listing.status_code == 200 and "recall@20" in listing.content.decode().lower()
