@@ -39,7 +39,9 @@ def writer_client() -> redis.Redis:
 
 
 def encode_list(ranked: Iterable[tuple[str, float]]) -> str:
-    return json.dumps([[sku, round(float(score), 6)] for sku, score in ranked], separators=(",", ":"))
+    return json.dumps(
+        [[sku, round(float(score), 6)] for sku, score in ranked], separators=(",", ":")
+    )
 
 
 def decode_list(raw: bytes | str | None) -> list[tuple[str, float]]:
