@@ -152,6 +152,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("TRAINING_INTERVAL_HOURS", default=24.0) * 3600,
         "options": {"queue": "training"},
     },
+    "sync-availability": {
+        "task": "recs.scoring.sync_availability",
+        "schedule": env.float("AVAILABILITY_SYNC_INTERVAL_S", default=60.0),
+        "options": {"queue": "scoring", "expires": 60},
+    },
     "record-beat-heartbeat": {
         "task": "recs.health.record_heartbeat",
         "schedule": env.float("HEARTBEAT_INTERVAL_S", default=30.0),
@@ -225,6 +230,27 @@ POPULAR_LIST_SIZE = env.int("POPULAR_LIST_SIZE", default=200)
 # A user counts as active (gets a precomputed list) with an event this recent, relative to the
 # newest event in the log (so that a historic demo data set still has active users).
 ACTIVE_USER_DAYS = env.float("ACTIVE_USER_DAYS", default=365.0)
+
+# --- Serving (the render path)
+# After a Redis failure, requests skip Redis for this long and serve the fallback at once.
+SERVING_REDIS_RETRY_S = env.float("SERVING_REDIS_RETRY_S", default=1.0)
+# Product cards are held in each web process and reloaded after this long at the latest.
+CATALOG_CACHE_SECONDS = env.float("CATALOG_CACHE_SECONDS", default=300.0)
+# Tier router: interactions needed for content-based and for collaborative recommendations.
+TIER_CONTENT_MIN_INTERACTIONS = env.int("TIER_CONTENT_MIN_INTERACTIONS", default=1)
+TIER_COLLABORATIVE_MIN_INTERACTIONS = env.int("TIER_COLLABORATIVE_MIN_INTERACTIONS", default=10)
+# How many of the shopper's latest viewed / carted products steer the session re-rank.
+RECENT_CONTEXT_SIZE = env.int("RECENT_CONTEXT_SIZE", default=5)
+# How deep each candidate list is read, and the largest list a request may ask for.
+SERVING_CANDIDATE_DEPTH = env.int("SERVING_CANDIDATE_DEPTH", default=100)
+SERVING_MAX_LIMIT = env.int("SERVING_MAX_LIMIT", default=50)
+# Score multipliers: products launched within NEW_PRODUCT_HOURS; products already in the cart
+# or bought (where the placement does not hide them).
+NEW_PRODUCT_BOOST = env.float("NEW_PRODUCT_BOOST", default=1.5)
+SERVING_DEMOTION = env.float("SERVING_DEMOTION", default=0.3)
+# How often a web process adds its serving counters to the shared Redis totals.
+SERVING_METRICS_FLUSH_S = env.float("SERVING_METRICS_FLUSH_S", default=1.0)
+RECOMMENDATIONS_THROTTLE_RATE = env("RECOMMENDATIONS_THROTTLE_RATE", default="12000/min")
 
 # --- Production hardening: on whenever DEBUG is off; each can still be set from the environment.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,9 +1,12 @@
-"""Catalog and inventory as a merchandiser sees them: categories, products, stock."""
+"""What a merchandiser owns: categories, products, stock, placements and merchandising rules."""
 
+import math
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -104,3 +107,143 @@ class Stock(models.Model):
     @property
     def is_available(self) -> bool:
         return self.available_quantity > 0
+
+
+MAX_SLOTS = 50  # the most products one placement shows; pins address slots 1..MAX_SLOTS
+
+
+class Placement(models.Model):
+    """A place on the storefront that shows recommendations, and how it is filled."""
+
+    class Strategy(models.TextChoices):
+        AUTO = "auto", "Auto (the tier router decides)"
+        PERSONAL = "personal", "Personal"
+        SIMILAR = "similar", "Similar items"
+        BOUGHT_TOGETHER = "bought_together", "Frequently bought together"
+        POPULAR = "popular", "Popular"
+        TRENDING = "trending", "Trending"
+
+    key = models.SlugField(
+        max_length=50,
+        unique=True,
+        help_text="What templates and API calls name it by, e.g. 'home'.",
+    )
+    name = models.CharField(max_length=120)
+    default_strategy = models.CharField(
+        max_length=20,
+        choices=Strategy.choices,
+        default=Strategy.AUTO,
+        help_text="Used unless an experiment on this placement assigns another.",
+    )
+    size = models.PositiveSmallIntegerField(
+        default=8,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SLOTS)],
+        help_text=f"How many products it shows (1 to {MAX_SLOTS}).",
+    )
+    exclude_purchased = models.BooleanField(
+        default=True, help_text="Hide products the shopper has already bought."
+    )
+    max_per_category = models.PositiveSmallIntegerField(
+        default=3, help_text="Most products from one category in the list; 0 = no limit."
+    )
+    is_active = models.BooleanField("active", default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name or self.key
+
+
+class MerchandisingRule(models.Model):
+    """A merchandiser's override of one product's place in a placement's recommendations.
+
+    Change rules through merch.services so that readers hear about it on commit.
+    """
+
+    class Action(models.TextChoices):
+        EXCLUDE = "exclude", "Exclude"
+        PIN = "pin", "Pin to a slot"
+        BOOST = "boost", "Boost"
+        BURY = "bury", "Bury"
+
+    placement = models.ForeignKey(Placement, on_delete=models.PROTECT, related_name="rules")
+    # PROTECT: deleting the category must not silently widen a rule to every page of the placement.
+    category = models.ForeignKey(
+        Category,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merchandising_rules",
+        help_text="Only on pages of this category or below it; blank = every page.",
+    )
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="merchandising_rules"
+    )
+    action = models.CharField(max_length=10, choices=Action.choices)
+    position = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SLOTS)],
+        help_text=f"Pin only: the slot it takes, 1 = first (up to {MAX_SLOTS}).",
+    )
+    multiplier = models.FloatField(
+        default=1.0,
+        help_text="Boost: more than 1 (2 = twice the score). Bury: between 0 and 1. Otherwise 1.",
+    )
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="Blank = from now on.")
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Blank = until switched off.")
+    is_active = models.BooleanField("active", default=True)
+    note = models.CharField(max_length=255, blank=True, help_text="Why the rule exists.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["placement_id", "position", "pk"]
+        indexes = [
+            models.Index(fields=["placement", "is_active"], name="merch_rule_placement_active"),
+        ]
+
+    def __str__(self) -> str:
+        sku = self.product.sku if self.product_id else "?"
+        key = self.placement.key if self.placement_id else "?"
+        return f"{self.get_action_display()} {sku} on {key}"
+
+    def clean(self) -> None:
+        """Each action reads only its own knob; a stray one is refused rather than ignored."""
+        errors: dict[str, str] = {}
+        pin, multiplier = self.action == self.Action.PIN, self.multiplier
+        if pin and self.position is None:
+            errors["position"] = (
+                f"A pin needs a position: the slot it takes, 1 to {MAX_SLOTS} (1 = first)."
+            )
+        elif not pin and self.position is not None:
+            errors["position"] = "Only a pin takes a position; leave it empty."
+        if multiplier is None:
+            pass  # clean_fields() reports the missing value
+        elif not math.isfinite(multiplier):
+            errors["multiplier"] = "The multiplier must be a finite number."
+        elif pin and multiplier != 1:
+            errors["multiplier"] = "A pin takes a fixed slot; leave the multiplier at 1."
+        elif self.action == self.Action.EXCLUDE and multiplier != 1:
+            errors["multiplier"] = "An exclusion removes the product; leave the multiplier at 1."
+        elif self.action == self.Action.BOOST and not multiplier > 1:
+            errors["multiplier"] = "A boost needs a multiplier greater than 1 (e.g. 1.5)."
+        elif self.action == self.Action.BURY and not 0 < multiplier < 1:
+            errors["multiplier"] = (
+                "A bury needs a multiplier between 0 and 1, exclusive (e.g. 0.5)."
+            )
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            errors["ends_at"] = "The end must be after the start."
+        if errors:
+            raise ValidationError(errors)
+
+    def is_live(self, at: datetime | None = None) -> bool:
+        """Active and within its schedule (start inclusive, end exclusive) at `at` (default now)."""
+        at = at or timezone.now()
+        return (
+            self.is_active
+            and (self.starts_at is None or self.starts_at <= at)
+            and (self.ends_at is None or at < self.ends_at)
+        )

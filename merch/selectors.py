@@ -1,10 +1,11 @@
-"""Reads of the catalog and inventory; the only merch module other apps (recs) may read through."""
+"""Reads of catalog, stock and merchandising: the only merch module other apps (recs) read."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
-from merch.models import Product
+from merch.models import MerchandisingRule, Placement, Product
 
 
 @dataclass(frozen=True)
@@ -67,3 +68,147 @@ def product_categories(skus: Iterable[str]) -> dict[str, str]:
             "sku", "category__path"
         )
     }
+
+
+def available_skus(skus: Iterable[str]) -> set[str]:
+    """Which of these SKUs may be sold right now (active and in stock), in one query.
+
+    The render path asks this only when Redis, which normally holds availability, is down.
+    """
+    wanted = set(skus)
+    if not wanted:
+        return set()
+    return set(
+        Product.objects.filter(sku__in=wanted, is_active=True)
+        .in_stock()
+        .values_list("sku", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class CatalogCard:
+    """What a recommendation widget shows for a product; the engine caches these."""
+
+    sku: str
+    title: str
+    price: str
+    currency: str
+    image_url: str
+    category_path: str
+    brand: str
+    launched_at: float
+    is_active: bool
+
+
+def catalog_cards() -> list[CatalogCard]:
+    """A card for every product (active or not), in one query."""
+    rows = Product.objects.order_by("sku").values_list(
+        "sku", "title", "price", "currency", "image_url", "category__path", "brand",
+        "launched_at", "is_active",
+    )  # fmt: skip
+    return [
+        CatalogCard(
+            sku=sku,
+            title=title,
+            price=str(price),
+            currency=currency,
+            image_url=image_url,
+            category_path=category_path or "",
+            brand=brand,
+            launched_at=launched_at.timestamp(),
+            is_active=is_active,
+        )
+        for (
+            sku, title, price, currency, image_url, category_path, brand, launched_at, is_active
+        ) in rows
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PlacementConfig:
+    """How one placement is filled, as plain data the engine can cache."""
+
+    key: str
+    name: str
+    default_strategy: str
+    size: int
+    exclude_purchased: bool
+    max_per_category: int
+    is_active: bool
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    """One active merchandising rule as plain data; times are epoch seconds, "" = no category."""
+
+    id: int
+    placement_key: str
+    category_path: str
+    sku: str
+    action: str
+    position: int | None
+    multiplier: float
+    starts_at: float | None
+    ends_at: float | None
+
+    def is_live(self, now: float) -> bool:
+        """Within its schedule at `now` (epoch seconds): start inclusive, end exclusive."""
+        return (self.starts_at is None or self.starts_at <= now) and (
+            self.ends_at is None or now < self.ends_at
+        )
+
+    def applies_to_category(self, category_path: str) -> bool:
+        """A rule scoped to a category applies on that category's pages and those below it."""
+        return not self.category_path or (
+            category_path == self.category_path
+            or category_path.startswith(self.category_path + "/")
+        )
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def merchandising_config() -> tuple[dict[str, PlacementConfig], list[RuleConfig]]:
+    """Every placement by key, and every active rule, in two queries.
+
+    The schedule is not applied here: the result is cached, and a cached copy must not go stale
+    when a rule's start or end passes, so the reader checks `RuleConfig.is_live` per request.
+    """
+    placements = {
+        placement.key: PlacementConfig(
+            key=placement.key,
+            name=placement.name,
+            default_strategy=placement.default_strategy,
+            size=placement.size,
+            exclude_purchased=placement.exclude_purchased,
+            max_per_category=placement.max_per_category,
+            is_active=placement.is_active,
+        )
+        for placement in Placement.objects.order_by("key")
+    }
+    rows = (
+        MerchandisingRule.objects.filter(is_active=True)
+        .order_by("pk")
+        .values_list(
+            "pk", "placement__key", "category__path", "product__sku", "action", "position",
+            "multiplier", "starts_at", "ends_at",
+        )
+    )  # fmt: skip
+    rules = [
+        RuleConfig(
+            id=pk,
+            placement_key=placement_key,
+            category_path=category_path or "",
+            sku=sku,
+            action=action,
+            position=position,
+            multiplier=multiplier,
+            starts_at=_epoch(starts_at),
+            ends_at=_epoch(ends_at),
+        )
+        for (
+            pk, placement_key, category_path, sku, action, position, multiplier, starts_at, ends_at
+        ) in rows
+    ]  # fmt: skip
+    return placements, rules

@@ -1,16 +1,22 @@
-"""Writes to the catalog and inventory. Every stock or activation change announces itself on commit."""
+"""Writes to the catalog, inventory and merchandising. Every change announces itself on commit."""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from merch.models import Category, Product, Stock
-from merch.signals import StockChange, products_activation_changed, stock_changed
+from merch.models import Category, MerchandisingRule, Placement, Product, Stock
+from merch.signals import (
+    StockChange,
+    merchandising_changed,
+    products_activation_changed,
+    stock_changed,
+)
 
 
 def _announce_stock_changes(changes: list[StockChange]) -> None:
@@ -209,3 +215,73 @@ def upsert_products(records: Iterable[ProductRecord]) -> tuple[int, int]:
     Product.objects.bulk_create(to_create, batch_size=1000)
     Product.objects.bulk_update(to_update, [*fields, "updated_at"], batch_size=1000)
     return len(to_create), len(to_update)
+
+
+def _announce_merchandising_change(sender: type[models.Model]) -> None:
+    transaction.on_commit(lambda: merchandising_changed.send(sender=sender))
+
+
+def _differs_from_stored(instance: models.Model) -> bool:
+    """Whether saving would change the stored row (a new row always does); locks the row."""
+    if instance._state.adding or instance.pk is None:
+        return True
+    model = type(instance)
+    stored = model._default_manager.select_for_update().filter(pk=instance.pk).first()
+    if stored is None:
+        return True
+    return any(
+        getattr(stored, field.attname) != getattr(instance, field.attname)
+        for field in model._meta.concrete_fields
+        if not getattr(field, "auto_now", False) and not getattr(field, "auto_now_add", False)
+    )
+
+
+def _rule_ids(rule_ids: Iterable[int | str]) -> list[int]:
+    try:
+        return [int(rule_id) for rule_id in rule_ids]
+    except (TypeError, ValueError) as error:
+        raise ValidationError(f"Rule ids must be integers ({error}).") from error
+
+
+@transaction.atomic
+def save_placement(placement: Placement) -> Placement:
+    """Validate and save a placement; readers hear about it on commit if anything changed."""
+    placement.full_clean()
+    if _differs_from_stored(placement):
+        placement.save()
+        _announce_merchandising_change(Placement)
+    return placement
+
+
+@transaction.atomic
+def save_merchandising_rule(rule: MerchandisingRule) -> MerchandisingRule:
+    """Validate and save a rule; readers hear about it on commit if anything changed."""
+    rule.full_clean()
+    if _differs_from_stored(rule):
+        rule.save()
+        _announce_merchandising_change(MerchandisingRule)
+    return rule
+
+
+@transaction.atomic
+def delete_merchandising_rules(rule_ids: Iterable[int]) -> int:
+    """Delete rules; returns how many were deleted."""
+    deleted, _ = MerchandisingRule.objects.filter(pk__in=_rule_ids(rule_ids)).delete()
+    if deleted:
+        _announce_merchandising_change(MerchandisingRule)
+    return deleted
+
+
+@transaction.atomic
+def set_rules_active(rule_ids: Iterable[int], *, is_active: bool) -> int:
+    """Switch rules on or off without deleting them; returns how many changed."""
+    if not isinstance(is_active, bool):
+        raise ValidationError("is_active must be True or False.")
+    changed = (
+        MerchandisingRule.objects.filter(pk__in=_rule_ids(rule_ids))
+        .exclude(is_active=is_active)
+        .update(is_active=is_active, updated_at=timezone.now())
+    )
+    if changed:
+        _announce_merchandising_change(MerchandisingRule)
+    return changed

@@ -31,3 +31,5 @@ class StockChange:
 stock_changed = Signal()
 # kwargs: skus: list[str], is_active: bool
 products_activation_changed = Signal()
+# kwargs: none; a placement or merchandising rule changed, so cached merchandising config is stale
+merchandising_changed = Signal()

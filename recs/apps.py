@@ -1,4 +1,4 @@
-"""Django app config for recs."""
+"""Django app config for recs: connects the engine to merch's commit-time announcements."""
 
 from django.apps import AppConfig
 
@@ -6,3 +6,15 @@ from django.apps import AppConfig
 class RecsConfig(AppConfig):
     name = "recs"
     verbose_name = "Recommendations"
+
+    def ready(self) -> None:
+        from merch import signals
+        from recs.serving import availability, merchandising
+
+        signals.stock_changed.connect(availability.on_stock_changed, dispatch_uid="recs-stock")
+        signals.products_activation_changed.connect(
+            availability.on_activation_changed, dispatch_uid="recs-activation"
+        )
+        signals.merchandising_changed.connect(
+            merchandising.bump_config_version, dispatch_uid="recs-merchandising"
+        )

@@ -1,5 +1,6 @@
 """Per-storefront API keys: created in the admin, stored hashed, checked without a DB query."""
 
+import contextlib
 import hashlib
 import secrets
 
@@ -71,12 +72,15 @@ def authenticate_key(plaintext: str) -> StorefrontKey | None:
     if not plaintext:
         return None
     key_hash = hash_key(plaintext)
-    key = cache.get(_cache_key(key_hash))
+    try:
+        key = cache.get(_cache_key(key_hash))
+    except Exception:  # the cache (Redis) is down: the database still answers
+        key = None
     if key is None:
         key = StorefrontKey.objects.filter(key_hash=key_hash, is_active=True).first()
         if key is None:
             return None
-        cache.set(_cache_key(key_hash), key, AUTH_CACHE_SECONDS)
+        _cache_quietly(key_hash, key)
     now = timezone.now()
     if (
         key.last_used_at is None
@@ -84,8 +88,13 @@ def authenticate_key(plaintext: str) -> StorefrontKey | None:
     ):
         StorefrontKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
-        cache.set(_cache_key(key_hash), key, AUTH_CACHE_SECONDS)
+        _cache_quietly(key_hash, key)
     return key
+
+
+def _cache_quietly(key_hash: str, key: StorefrontKey) -> None:
+    with contextlib.suppress(Exception):  # a cold cache only costs a query
+        cache.set(_cache_key(key_hash), key, AUTH_CACHE_SECONDS)
 
 
 def revoke_keys(keys: list[StorefrontKey]) -> int:

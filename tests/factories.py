@@ -1,11 +1,11 @@
-"""factory_boy factories for the catalog and the event log."""
+"""factory_boy factories for the catalog, merchandising and the event log."""
 
 from decimal import Decimal
 
 import factory
 from django.utils import timezone
 
-from merch.models import Category, Product, Stock
+from merch.models import Category, MerchandisingRule, Placement, Product, Stock
 from recs.models import Event
 
 
@@ -53,3 +53,28 @@ class EventFactory(factory.django.DjangoModelFactory):
     user_id = "u-1"
     product_sku = "10000"
     occurred_at = factory.LazyFunction(timezone.now)
+
+
+class PlacementFactory(factory.django.DjangoModelFactory):
+    """get_or_create by key: the data migration already made home, cart, product_detail, ..."""
+
+    class Meta:
+        model = Placement
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"placement-{n}")
+    name = factory.LazyAttribute(lambda o: o.key.replace("_", " ").title())
+
+
+class MerchandisingRuleFactory(factory.django.DjangoModelFactory):
+    """A boost by default; pass action/position/multiplier together for the other actions."""
+
+    class Meta:
+        model = MerchandisingRule
+
+    placement = factory.SubFactory(PlacementFactory, key="home")
+    product = factory.SubFactory(ProductFactory)
+    category = None
+    action = MerchandisingRule.Action.BOOST
+    position = None
+    multiplier = 2.0

@@ -28,3 +28,14 @@ class StorefrontKeyThrottle(SimpleRateThrottle):
         else:
             ident = f"ip-{self.get_ident(request)}"
         return f"throttle:{self.view_rate_setting}:{ident}"
+
+
+class FailOpenThrottle(StorefrontKeyThrottle):
+    """For the render path: when the cache (Redis) behind the counters is down, let the request
+    through rather than fail a page over a rate limit."""
+
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except Exception:
+            return True

@@ -1,7 +1,7 @@
 """The online feature store in Redis: idempotent incremental updates and one-round-trip reads."""
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -166,6 +166,21 @@ def get_online_many(
 ) -> dict[str, dict[str, Any]]:
     """Several entities' features in one round trip."""
     now_s = time.time() if now_s is None else now_s
+    pipe = redis_client().pipeline(transaction=False)
+    readers = {
+        entity_id: queue_online_read(pipe, entity, entity_id, names, now_s=now_s)
+        for entity_id in entity_ids
+    }
+    replies = iter(pipe.execute())
+    return {entity_id: read(replies) for entity_id, read in readers.items()}
+
+
+def queue_online_read(
+    pipe: Any, entity: str, entity_id: str, names: Sequence[str] | None, *, now_s: float
+) -> Callable[[Iterator[Any]], dict[str, Any]]:
+    """Queue one entity's feature reads on a caller's pipeline (so the render path can read
+    features and candidate lists in the same round trip); returns the function that turns
+    the pipeline's replies, consumed in order from an iterator, into the feature values."""
     requested = resolve(entity, names)
     stored: dict[str, Feature] = {}
     for feature in requested:
@@ -174,20 +189,18 @@ def get_online_many(
         )
         for item in inputs:
             stored[item.name] = item
-    pipe = redis_client().pipeline(transaction=False)
-    for entity_id in entity_ids:
-        for feature in stored.values():
-            key = feature.aggregation.storage_key(entity, feature.name, entity_id)
-            feature.aggregation.queue_read(pipe, key, entity_id, now_s)
-    replies = iter(pipe.execute())
-    result: dict[str, dict[str, Any]] = {}
-    for entity_id in entity_ids:
+    for feature in stored.values():
+        key = feature.aggregation.storage_key(entity, feature.name, entity_id)
+        feature.aggregation.queue_read(pipe, key, entity_id, now_s)
+
+    def read(replies: Iterator[Any]) -> dict[str, Any]:
         values = {
             name: feature.aggregation.from_redis(next(replies), now_s)
             for name, feature in stored.items()
         }
-        result[entity_id] = finish_values(requested, values)
-    return result
+        return finish_values(requested, values)
+
+    return read
 
 
 def finish_values(

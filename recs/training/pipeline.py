@@ -20,12 +20,17 @@ from django.db import transaction
 from django.utils import timezone
 from threadpoolctl import threadpool_limits
 
+from merch.selectors import unavailable_skus
 from recs.candidates import store
+from recs.candidates.refresh import depth_for, fill_past_unavailable
 from recs.evaluation.offline import evaluate_learners, peak_memory_mib
 from recs.evaluation.split import temporal_split
 from recs.learners import LEARNERS, Learner
 from recs.learners.base import Interactions
 from recs.models import ModelVersion
+from recs.serving import fallback
+from recs.serving.availability import sync_unavailable
+from recs.serving.catalog import sync_catalog_cards
 from recs.training.data import catalog_items, interactions_from_event_log
 
 logger = logging.getLogger(__name__)
@@ -153,6 +158,22 @@ def load_serving(key: str) -> tuple[ModelVersion, Learner] | None:
     return version, joblib.load(version.artifact_path)
 
 
+_loaded: dict[int, Learner] = {}
+
+
+def serving_learner(role: str) -> Learner | None:
+    """The serving learner behind a candidate-list role, loaded once per worker process and
+    version (a promotion changes the version, so the next call loads the new one)."""
+    key = CANDIDATE_SOURCES[role]
+    version = ModelVersion.objects.filter(key=key, status=ModelVersion.Status.SERVING).first()
+    if version is None:
+        return None
+    if version.pk not in _loaded:
+        _loaded.clear() if len(_loaded) > 8 else None
+        _loaded[version.pk] = joblib.load(version.artifact_path)
+    return _loaded[version.pk]
+
+
 def active_users(interactions: Interactions) -> list[str]:
     if not len(interactions):
         return []
@@ -162,8 +183,14 @@ def active_users(interactions: Interactions) -> list[str]:
 
 
 def precompute_candidates(interactions: Interactions | None = None) -> int:
-    """Write every candidate list from the serving versions; returns how many lists."""
+    """Write every candidate list from the serving versions; returns how many lists.
+
+    Each list runs deep enough to hold its size in available products (see
+    recs.candidates.refresh); the availability set, the catalog version readers watch and the
+    in-process fallback snapshot are refreshed with it."""
     interactions = interactions_from_event_log() if interactions is None else interactions
+    unavailable = set(unavailable_skus())
+    sync_unavailable()
     serving = {key: load_serving(key) for key in set(CANDIDATE_SOURCES.values())}
     written = 0
     meta = {}
@@ -175,25 +202,46 @@ def precompute_candidates(interactions: Interactions | None = None) -> int:
             meta[role] = f"{entry[0].key}#{entry[0].pk}"
         return entry[1] if entry else None
 
+    def deep(ranked, size):
+        return fill_past_unavailable(ranked, size, unavailable)
+
     if learner := loaded("user"):
-        lists = learner.recommend_many(active_users(interactions), settings.USER_CANDIDATES_SIZE)
-        written += store.write_lists((f"c:user:{user}", ranked) for user, ranked in lists.items())
-    for role, prefix in (("similar_cf", "c:similar:cf"), ("similar_content", "c:similar:content"),
-                         ("bought_together", "c:fbt")):  # fmt: skip
+        size = settings.USER_CANDIDATES_SIZE
+        lists = learner.recommend_many(active_users(interactions), depth_for(size, unavailable))
+        written += store.write_lists(
+            (f"c:user:{user}", deep(ranked, size)) for user, ranked in lists.items()
+        )
+    for role, prefix in (
+        ("similar_cf", "c:similar:cf"),
+        ("similar_content", "c:similar:content"),
+        ("bought_together", "c:fbt"),
+    ):
         if learner := loaded(role):
+            size = settings.SIMILAR_ITEMS_SIZE
             written += store.write_lists(
-                (f"{prefix}:{sku}", learner.similar_items(sku, settings.SIMILAR_ITEMS_SIZE))
+                (
+                    f"{prefix}:{sku}",
+                    deep(learner.similar_items(sku, depth_for(size, unavailable)), size),
+                )
                 for sku in skus
             )
+    size = settings.POPULAR_LIST_SIZE
     if learner := loaded("popular"):
         segments = [None, *learner.segment_names()]
-        written += store.write_lists(
-            (f"c:popular:{segment or 'all'}", learner.popular(segment, settings.POPULAR_LIST_SIZE))
+        lists = [
+            (
+                f"c:popular:{segment or 'all'}",
+                deep(learner.popular(segment, depth_for(size, unavailable)), size),
+            )
             for segment in segments
-        )
+        ]
+        written += store.write_lists(lists)
+        fallback.write_snapshot(lists[0][1])
     if learner := loaded("trending"):
         written += store.write_lists(
-            [("c:trending:all", learner.popular(None, settings.POPULAR_LIST_SIZE))]
+            [("c:trending:all", deep(learner.popular(None, depth_for(size, unavailable)), size))]
         )
-    store.write_meta(meta)
+    if written:
+        store.write_meta(meta)
+        sync_catalog_cards()
     return written

@@ -13,7 +13,8 @@ from tests.factories import CategoryFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 
-NOW = time.time()
+# Half past an hour, so "0.1 h ago" is always inside the current UTC hour.
+NOW = (time.time() // 3600) * 3600 + 1800
 
 
 def event(event_id, event_type="view", hours_ago=0.0, **fields):

@@ -1,46 +1,16 @@
 """recs.training: one pipeline fits, evaluates, versions, promotes and fills the candidate cache."""
 
 import hashlib
-from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
 
 from recs.candidates import store
 from recs.learners import LEARNERS
 from recs.models import ModelVersion
 from recs.training.pipeline import NoTrainingData, precompute_candidates, promote, train_models
-from tests.factories import EventFactory, ProductFactory, StockFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def artifact_dir(settings, tmp_path):
-    settings.MODEL_ARTIFACT_DIR = tmp_path / "models"
-    settings.TRAINING_HOLDOUT_DAYS = 10
-    return settings.MODEL_ARTIFACT_DIR
-
-
-@pytest.fixture
-def shop_history():
-    """Twelve shoppers over 60 days: lantern buyers also buy candles; bag buyers buy bags."""
-    skus = ["LANTERN", "CANDLE", "HOLDER", "BAG", "TOTE", "TIN"]
-    for sku in skus:
-        StockFactory(product=ProductFactory(sku=sku, title=f"{sku.title()} thing"))
-    start = timezone.now() - timedelta(days=60)
-    n = 0
-    for user in range(12):
-        basket = ["LANTERN", "CANDLE", "HOLDER"] if user % 2 else ["BAG", "TOTE", "TIN"]
-        for day, sku in enumerate(basket):
-            n += 1
-            EventFactory(
-                event_id=f"h-{n}", event_type="purchase", user_id=f"u{user}", product_sku=sku,
-                occurred_at=start + timedelta(days=day * 20 + user), order_id=f"o{user}-{day}",
-                country="United Kingdom",
-            )  # fmt: skip
-    return skus
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("artifact_dir")]
 
 
 def test_training_registers_a_version_per_learner_with_metrics_and_a_verifiable_artifact(

@@ -1,0 +1,58 @@
+"""Product cards (title, price, category, launch time) held read-only in each web process.
+
+Loaded from the catalog in one query and reloaded when `cat:version` changes in Redis (bumped by
+sync_catalog_cards after imports, training and product edits) or after CATALOG_CACHE_SECONDS,
+so the render path never queries the database per request. Availability is NOT cached here:
+it is read from Redis on every request (see recs.serving.availability).
+"""
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+
+from merch.selectors import CatalogCard, catalog_cards
+from recs.candidates.store import writer_client
+
+logger = logging.getLogger(__name__)
+
+CATALOG_VERSION_KEY = "cat:version"
+
+_lock = threading.Lock()
+_cards: dict[str, CatalogCard] = {}
+_version: str | None = None
+_loaded_at = 0.0
+
+
+def sync_catalog_cards() -> int:
+    """Tell every reader to reload its cards (after the catalog changed); returns the version."""
+    return int(writer_client().incr(CATALOG_VERSION_KEY))
+
+
+def cards(version: str | None) -> dict[str, CatalogCard]:
+    """The cards, reloaded when `version` (read from Redis with the request's other reads; None
+    when Redis is down) differs from the loaded one or the copy is too old."""
+    global _cards, _version, _loaded_at
+    stale = time.monotonic() - _loaded_at > settings.CATALOG_CACHE_SECONDS
+    if _cards and not stale and (version is None or version == _version):
+        return _cards
+    with _lock:
+        try:
+            loaded = {card.sku: card for card in catalog_cards()}
+        except Exception:  # the database is down: keep serving the copy we have
+            logger.exception("Could not reload product cards; serving the cached copy")
+            return _cards
+        _cards, _loaded_at = loaded, time.monotonic()
+        if version is not None:
+            _version = version
+    return _cards
+
+
+def is_new(card: CatalogCard, now_s: float) -> bool:
+    return now_s - card.launched_at < settings.NEW_PRODUCT_HOURS * 3600
+
+
+def clear() -> None:
+    global _cards, _version, _loaded_at
+    _cards, _version, _loaded_at = {}, None, 0.0

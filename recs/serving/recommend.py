@@ -1,0 +1,563 @@
+"""recommend(context) -> Recommendations: the one render path behind the API and the template tag.
+
+Placement -> experiment variant -> tier (from the online feature store) -> candidate lists from
+Redis (two pipelined round trips) -> blend with session re-rank -> filters (availability read
+from Redis on every request, purchased, in cart, current product) -> merchandising rules ->
+category diversity -> top K. Whatever is missing is filled down the fallback chain, each step
+named in the answer and counted; with Redis down the answer comes from in-process copies.
+No model is fitted or scored here and the database is not queried per request.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from merch.selectors import CatalogCard, PlacementConfig, RuleConfig, available_skus
+from recs.candidates.store import META_KEY, decode_list
+from recs.features.online import queue_online_read
+from recs.learners.popularity import hour_band
+from recs.serving import catalog, fallback, merchandising, metrics
+from recs.serving import redis as serving_redis
+from recs.serving.availability import UNAVAILABLE_KEY
+from recs.serving.experiments import Variant, assign_variant
+from recs.serving.types import RecommendationContext, Recommendations, RecommendedItem
+
+logger = logging.getLogger(__name__)
+
+TRENDING_KEY = "f:product:trending_score"  # the feature store's live trending ranking
+SHOPPER_FEATURES = {
+    "user": ("interaction_count", "recently_viewed", "cart", "purchased_products"),
+    "session": ("interaction_count", "recently_viewed", "cart"),
+}
+# Reciprocal-rank fusion constant: lists of different models mix by rank, not by raw score.
+RRF_K = 10
+# Which ModelVersion (c:meta role) a source's list comes from.
+SOURCE_ROLES = {
+    "user_list": "user",
+    "last_known_good": "user",
+    "similar": "similar_cf",
+    "viewed_neighbours": "similar_cf",
+    "content": "similar_content",
+    "bought_together": "bought_together",
+    "segment_popular": "popular",
+    "category_popular": "popular",
+    "global_popular": "popular",
+    "trending": "trending",
+}
+
+
+@dataclass
+class _Shopper:
+    interaction_count: int = 0
+    recent: list[str] = field(default_factory=list)  # viewed, newest first
+    cart: list[str] = field(default_factory=list)
+    purchased: list[str] = field(default_factory=list)  # newest first
+
+
+class _Blend:
+    """Weighted reciprocal-rank fusion of candidate lists; each item keeps the reason of the
+    list that contributed most to it."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.scores: dict[str, float] = {}
+        self.best: dict[str, tuple[float, str, str]] = {}  # sku -> (contribution, source, reason)
+
+    def add(self, ranked: Sequence[tuple[str, float]], weight: float, source: str, reason: str):
+        for rank, (sku, _) in enumerate(ranked[: self.depth]):
+            contribution = weight / (RRF_K + rank + 1)
+            self.scores[sku] = self.scores.get(sku, 0.0) + contribution
+            if contribution > self.best.get(sku, (0.0, "", ""))[0]:
+                self.best[sku] = (contribution, source, reason)
+
+    def ranked(self) -> list[str]:
+        return sorted(self.scores, key=lambda sku: (-self.scores[sku], sku))
+
+
+@dataclass
+class _Reads:
+    """What the first two round trips returned."""
+
+    lists: dict[str, list[tuple[str, float]]]
+    shopper: _Shopper
+    segments: dict[str, dict[str, float]]
+    trending: list[tuple[str, float]]
+    meta: dict[str, str]
+
+
+def _dedupe(skus: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(sku for sku in skus if sku))
+
+
+def _category_label(path: str) -> str:
+    return path.rsplit("/", 1)[-1].replace("-", " ").capitalize() if path else ""
+
+
+def recommend(context: RecommendationContext) -> Recommendations:
+    """The list for one placement on one page. Never raises for a known placement and never
+    waits on a model; raises ValueError for an unknown placement."""
+    now_s = context.now_s if context.now_s is not None else time.time()
+    if serving_redis.available():
+        try:
+            return _serve(context, now_s)
+        except serving_redis.REDIS_ERRORS as error:
+            logger.warning("Redis unavailable on the render path (%s); serving fallback", error)
+            serving_redis.trip()
+    return _serve_without_redis(context, now_s)
+
+
+def _placement(placements: dict[str, PlacementConfig], key: str) -> PlacementConfig:
+    try:
+        return placements[key]
+    except KeyError:
+        known = ", ".join(sorted(placements)) or "none configured"
+        raise ValueError(f"Unknown placement {key!r}; placements are: {known}") from None
+
+
+def _empty(
+    context: RecommendationContext, placement: PlacementConfig, now_s: float, reason: str
+) -> Recommendations:
+    """A switched-off placement: an empty list, counted like any other answer."""
+    result = Recommendations(
+        placement=placement.key, items=[], tier="anonymous", source="", variant="default",
+        model_version="", rec_id=uuid.uuid4().hex, generated_at=0.0, fallbacks=[reason],
+        served_at=now_s,
+    )  # fmt: skip
+    metrics.count(result)
+    return result
+
+
+def _limit(context: RecommendationContext, placement: PlacementConfig) -> int:
+    return max(1, min(context.limit or placement.size, settings.SERVING_MAX_LIMIT))
+
+
+def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
+    client = serving_redis.reader_client()
+    cards = catalog.cards(None)
+    page_category = context.category_path
+    if not page_category and context.product_sku in cards:
+        page_category = cards[context.product_sku].category_path
+
+    # Round trip 1: configuration versions, shopper features, lists keyed by the page.
+    pipe = client.pipeline(transaction=False)
+    pipe.get(merchandising.CONFIG_VERSION_KEY)
+    pipe.get(catalog.CATALOG_VERSION_KEY)
+    pipe.hgetall(META_KEY)
+    feature_reads = []
+    for entity, entity_id in (("user", context.user_id), ("session", context.session_id)):
+        if entity_id:
+            read = queue_online_read(pipe, entity, entity_id, SHOPPER_FEATURES[entity], now_s=now_s)
+            feature_reads.append((entity, read))
+    segment_reads = []
+    for name, value in (("country", context.country), ("device", context.device)):
+        if value:
+            read = queue_online_read(
+                pipe, "segment", f"{name}:{value}", ["popularity"], now_s=now_s
+            )
+            segment_reads.append((name, read))
+    pipe.zrevrange(TRENDING_KEY, 0, settings.SERVING_CANDIDATE_DEPTH - 1)
+    list_keys = [
+        *(
+            [f"c:user:{context.user_id}", f"c:lkg:user:{context.user_id}"]
+            if context.user_id
+            else []
+        ),
+        *(
+            [f"c:similar:cf:{p}", f"c:similar:content:{p}", f"c:fbt:{p}"]
+            for p in [context.product_sku]
+            if p
+        ),
+        *([f"c:popular:country:{context.country}"] if context.country else []),
+        *([f"c:popular:category:{page_category}"] if page_category else []),
+        f"c:popular:hour:{hour_band(time.gmtime(now_s).tm_hour)}",
+        "c:popular:all",
+        "c:trending:all",
+    ]
+    list_keys = [k for item in list_keys for k in ([item] if isinstance(item, str) else item)]
+    for key in list_keys:
+        pipe.get(key)
+    metrics.queue_flush(pipe, now_s)  # queued last: its replies are not read
+    replies = iter(pipe.execute())
+
+    config_version = (next(replies) or b"0").decode()
+    catalog_version = (next(replies) or b"0").decode()
+    meta = {k.decode(): v.decode() for k, v in (next(replies) or {}).items()}
+    features = {entity: read(replies) for entity, read in feature_reads}
+    segments = {name: read(replies)["popularity"] for name, read in segment_reads}
+    trending = [(sku.decode(), 1.0) for sku in next(replies)]
+    lists = {key: decode_list(next(replies)) for key in list_keys}
+
+    placements, rules = merchandising.current(config_version)
+    placement = _placement(placements, context.placement)
+    if not placement.is_active:
+        return _empty(context, placement, now_s, "placement_inactive")
+    cards = catalog.cards(catalog_version)
+    fallback.remember_global_popular(lists["c:popular:all"])
+
+    user, session = features.get("user", {}), features.get("session", {})
+    shopper = _Shopper(
+        interaction_count=int(
+            user.get("interaction_count", 0)
+            if context.user_id
+            else session.get("interaction_count", 0)
+        ),
+        recent=_dedupe([*session.get("recently_viewed", []), *user.get("recently_viewed", [])])[
+            : settings.RECENT_CONTEXT_SIZE
+        ],
+        cart=_dedupe([*context.cart_skus, *session.get("cart", {}), *user.get("cart", {})]),
+        purchased=list(user.get("purchased_products", [])),
+    )
+
+    # Round trip 2: neighbours of what the shopper touched (known only after round trip 1).
+    anchors = {
+        "c:similar:content:": shopper.recent,
+        "c:similar:cf:": shopper.recent,
+        "c:fbt:": _dedupe([*shopper.cart, *shopper.purchased[:3]])[: settings.RECENT_CONTEXT_SIZE],
+    }
+    second_keys = [
+        prefix + sku
+        for prefix, skus in anchors.items()
+        for sku in skus
+        if prefix + sku not in lists
+    ]
+    if second_keys:
+        for key, raw in zip(second_keys, client.mget(second_keys), strict=True):
+            lists[key] = decode_list(raw)
+
+    reads = _Reads(lists=lists, shopper=shopper, segments=segments, trending=trending, meta=meta)
+    variant = assign_variant(context, placement)
+    tier = _tier(shopper.interaction_count)
+    blend, fallbacks = _blend(context, placement, variant, tier, reads, cards, page_category)
+    chain = _fallback_chain(context, reads, page_category)
+    rules_now = merchandising.rules_in_force(rules, placement.key, page_category, now_s)
+
+    # Round trip 3: availability of every product that could be served, read now, not cached.
+    ranked = blend.ranked()[: settings.SERVING_CANDIDATE_DEPTH * 3]
+    pinned = [r.sku for r in rules_now if r.action == "pin"]
+    to_check = _dedupe([*ranked, *pinned, *(sku for _, skus, _ in chain for sku, _ in skus)])
+    flags = client.smismember(UNAVAILABLE_KEY, to_check) if to_check else []
+    unavailable = {sku for sku, flag in zip(to_check, flags, strict=True) if flag}
+
+    items, used, source = _assemble(
+        context, placement, shopper, blend, ranked, chain, rules_now, cards, unavailable, now_s
+    )
+    fallbacks += used
+    result = Recommendations(
+        placement=placement.key,
+        items=items,
+        tier=tier,
+        source=source,
+        variant=variant.name,
+        model_version=meta.get(SOURCE_ROLES.get(source, ""), "feature-store" if source else ""),
+        rec_id=uuid.uuid4().hex,
+        generated_at=float(meta.get("generated_at", 0) or 0),
+        fallbacks=_dedupe(fallbacks),
+        served_at=now_s,
+    )
+    metrics.count(result)
+    return result
+
+
+def _tier(interaction_count: int) -> str:
+    if interaction_count >= settings.TIER_COLLABORATIVE_MIN_INTERACTIONS:
+        return "collaborative"
+    if interaction_count >= settings.TIER_CONTENT_MIN_INTERACTIONS:
+        return "content"
+    return "anonymous"
+
+
+def _title(cards: dict[str, CatalogCard], sku: str) -> str:
+    card = cards.get(sku)
+    return card.title.capitalize() if card else sku
+
+
+def _personal(
+    blend: _Blend,
+    tier: str,
+    weight: float,
+    context: RecommendationContext,
+    reads: _Reads,
+    cards: dict[str, CatalogCard],
+) -> list[str]:
+    """The shopper's own candidates by tier; returns fallback reasons."""
+    lists, shopper, fallbacks = reads.lists, reads.shopper, []
+    recency = [0.8**i for i in range(len(shopper.recent))]
+    if tier == "collaborative":
+        own = lists.get(f"c:user:{context.user_id}", [])
+        if own:
+            blend.add(own, weight, "user_list", "recommended for you")
+        elif lkg := lists.get(f"c:lkg:user:{context.user_id}", []):
+            blend.add(lkg, weight, "last_known_good", "recommended for you")
+            fallbacks.append("no_user_list")
+        else:
+            fallbacks.append("no_user_list")
+        for sku, r in zip(shopper.recent, recency, strict=False):
+            blend.add(
+                lists.get(f"c:similar:cf:{sku}", []), weight * 0.6 * r, "viewed_neighbours",
+                f"popular with shoppers who viewed {_title(cards, sku)}",
+            )  # fmt: skip
+        blend.add(reads.trending, weight * 0.15, "trending", "trending now")
+        return fallbacks
+    if tier == "content":
+        anchors = _dedupe([*shopper.recent, *shopper.cart])[: settings.RECENT_CONTEXT_SIZE]
+        for i, sku in enumerate(anchors):
+            r = 0.8**i
+            reason = f"similar to {_title(cards, sku)} you viewed"
+            blend.add(lists.get(f"c:similar:content:{sku}", []), weight * r, "content", reason)
+            blend.add(lists.get(f"c:similar:cf:{sku}", []), weight * 0.5 * r, "viewed_neighbours",
+                      f"popular with shoppers who viewed {_title(cards, sku)}")  # fmt: skip
+        weight *= 0.25  # and a little of the segment's taste below
+    _segment(blend, weight, context, reads)
+    return fallbacks
+
+
+def _segment(blend: _Blend, weight: float, context: RecommendationContext, reads: _Reads) -> None:
+    """Demographic heuristics for a visitor we know nothing about: their segment's live and
+    trained popularity, what is trending, and the time of day."""
+    lists = reads.lists
+    for name, scores in reads.segments.items():
+        label = context.country if name == "country" else f"{context.device}"
+        ranked = list(scores.items())
+        reason = f"popular in {label}" if name == "country" else f"popular on {label}"
+        blend.add(ranked, weight * (0.6 if name == "country" else 0.4), "segment_popular", reason)
+    if context.country:
+        blend.add(lists.get(f"c:popular:country:{context.country}", []), weight * 0.5,
+                  "segment_popular", f"popular in {context.country}")  # fmt: skip
+    blend.add(reads.trending, weight * 0.5, "trending", "trending now")
+    band = next((k.rsplit(":", 1)[-1] for k in lists if k.startswith("c:popular:hour:")), "")
+    blend.add(lists.get(f"c:popular:hour:{band}", []), weight * 0.2, "segment_popular",
+              f"popular this {band}")  # fmt: skip
+    blend.add(lists.get("c:popular:all", []), weight * 0.2, "global_popular", "popular right now")
+
+
+def _blend(
+    context: RecommendationContext,
+    placement: PlacementConfig,
+    variant: Variant,
+    tier: str,
+    reads: _Reads,
+    cards: dict[str, CatalogCard],
+    page_category: str,
+) -> tuple[_Blend, list[str]]:
+    blend = _Blend(settings.SERVING_CANDIDATE_DEPTH)
+    lists, shopper = reads.lists, reads.shopper
+    strategy = variant.strategy
+    product = context.product_sku
+    fallbacks: list[str] = []
+
+    def similar_to_product(weight: float) -> None:
+        title = _title(cards, product)
+        card = cards.get(product)
+        content_weight = 1.0 if card and catalog.is_new(card, context.now_s or time.time()) else 0.7
+        blend.add(lists.get(f"c:similar:cf:{product}", []), weight, "similar",
+                  f"bought by shoppers who bought {title}")  # fmt: skip
+        blend.add(lists.get(f"c:similar:content:{product}", []), weight * content_weight,
+                  "content", f"similar to {title}")  # fmt: skip
+
+    def bought_together(weight: float) -> None:
+        anchors = _dedupe([product, *shopper.cart, *shopper.purchased[:3]])
+        for i, sku in enumerate(anchors[: settings.RECENT_CONTEXT_SIZE]):
+            blend.add(lists.get(f"c:fbt:{sku}", []), weight * 0.8**i, "bought_together",
+                      f"bought together with {_title(cards, sku)}")  # fmt: skip
+
+    if strategy == "personal":
+        fallbacks += _personal(blend, tier, 1.0, context, reads, cards)
+    elif strategy == "similar":
+        if product:
+            similar_to_product(1.0)
+        else:
+            fallbacks += _personal(blend, "content", 1.0, context, reads, cards)
+    elif strategy == "bought_together":
+        bought_together(1.0)
+        fallbacks += _personal(blend, tier, 0.3, context, reads, cards)
+    elif strategy == "popular":
+        _segment(blend, 1.0, context, reads)
+    elif strategy == "trending":
+        blend.add(reads.trending, 1.0, "trending", "trending now")
+        blend.add(lists.get("c:trending:all", []), 0.5, "trending", "trending now")
+    else:  # auto: the page decides the anchor, the tier decides the personal part
+        if placement.key == "product_detail" and product:
+            similar_to_product(1.0)
+            fallbacks += _personal(blend, tier, 0.4, context, reads, cards)
+        elif placement.key in ("cart", "post_purchase"):
+            bought_together(1.0)
+            fallbacks += _personal(blend, tier, 0.3, context, reads, cards)
+        elif placement.key == "category" and page_category:
+            blend.add(lists.get(f"c:popular:category:{page_category}", []), 1.0,
+                      "category_popular", f"popular in {_category_label(page_category)}")  # fmt: skip
+            fallbacks += _personal(blend, tier, 0.5, context, reads, cards)
+        else:
+            fallbacks += _personal(blend, tier, 1.0, context, reads, cards)
+    return blend, fallbacks
+
+
+def _fallback_chain(
+    context: RecommendationContext, reads: _Reads, page_category: str
+) -> list[tuple[str, list[tuple[str, float]], str]]:
+    """(step, list, reason) in the order of ARCHITECTURE.md's fallback chain."""
+    lists = reads.lists
+    chain = []
+    if context.user_id:
+        chain.append(("last_known_good", lists.get(f"c:lkg:user:{context.user_id}", []),
+                      "recommended for you"))  # fmt: skip
+    if context.country:
+        chain.append(("segment_popular", lists.get(f"c:popular:country:{context.country}", []),
+                      f"popular in {context.country}"))  # fmt: skip
+    if page_category:
+        chain.append(("category_popular", lists.get(f"c:popular:category:{page_category}", []),
+                      f"popular in {_category_label(page_category)}"))  # fmt: skip
+    chain.append(("global_popular", lists.get("c:popular:all", []) or fallback.global_popular(),
+                  "popular right now"))  # fmt: skip
+    return [(step, ranked[: settings.SERVING_CANDIDATE_DEPTH], reason)
+            for step, ranked, reason in chain]  # fmt: skip
+
+
+def _assemble(
+    context: RecommendationContext,
+    placement: PlacementConfig,
+    shopper: _Shopper,
+    blend: _Blend,
+    ranked: list[str],
+    chain: list[tuple[str, list[tuple[str, float]], str]],
+    rules: list[RuleConfig],
+    cards: dict[str, CatalogCard],
+    unavailable: set[str],
+    now_s: float,
+) -> tuple[list[RecommendedItem], list[str], str]:
+    """Filters, re-rank, rules and diversity over the blend, then the fallback chain; returns
+    the items, the fallback steps that supplied any, and the source of the first item (pins
+    aside)."""
+    k = _limit(context, placement)
+    excluded = {r.sku for r in rules if r.action == "exclude"}
+    multipliers: dict[str, float] = {}
+    for rule in rules:
+        if rule.action in ("boost", "bury"):
+            multipliers[rule.sku] = multipliers.get(rule.sku, 1.0) * rule.multiplier
+    in_cart, purchased = set(shopper.cart), set(shopper.purchased)
+
+    def servable(sku: str) -> bool:
+        card = cards.get(sku)
+        return (
+            card is not None  # activity is in `unavailable`, current at commit time
+            and sku not in unavailable
+            and sku not in excluded
+            and sku != context.product_sku
+            and not (placement.exclude_purchased and sku in purchased)
+            and not (placement.key in ("cart", "post_purchase") and sku in in_cart)
+        )
+
+    scored: list[tuple[float, str, str, str]] = []  # (score, sku, source, reason)
+    for sku in ranked:
+        if not servable(sku):
+            continue
+        score = blend.scores[sku] * multipliers.get(sku, 1.0)
+        if sku in in_cart or sku in purchased:
+            score *= settings.SERVING_DEMOTION  # already theirs: show other things first
+        if catalog.is_new(cards[sku], now_s):
+            score *= settings.NEW_PRODUCT_BOOST  # new products get exposure
+        _, source, reason = blend.best[sku]
+        scored.append((score, sku, source, reason))
+    scored.sort(key=lambda row: (-row[0], row[1]))
+    # Rows: (sku, score, source, reason, from the fallback chain?)
+    stream = [(sku, score, source, reason, False) for score, sku, source, reason in scored]
+    floor = scored[-1][0] if scored else 1.0
+    for step, step_list, reason in chain:
+        for rank, (sku, _) in enumerate(step_list):
+            if servable(sku):
+                stream.append((sku, floor * 0.5 / (rank + 1), step, reason, True))
+
+    chosen: list[tuple[str, float, str, str, bool]] = []
+    deferred: list[tuple[str, float, str, str, bool]] = []
+    seen: set[str] = set()
+    per_category: dict[str, int] = {}
+    cap = placement.max_per_category
+    for row in stream:
+        sku = row[0]
+        if sku in seen:
+            continue
+        seen.add(sku)
+        category = cards[sku].category_path
+        if cap and per_category.get(category, 0) >= cap:
+            deferred.append(row)
+            continue
+        per_category[category] = per_category.get(category, 0) + 1
+        chosen.append(row)
+        if len(chosen) >= k:
+            break
+    chosen += deferred[: k - len(chosen)]
+
+    pins = sorted((r for r in rules if r.action == "pin"), key=lambda r: r.position or 1)
+    for rule in pins:
+        card = cards.get(rule.sku)
+        if not card or rule.sku in unavailable:
+            continue
+        if rule.sku == context.product_sku or rule.sku in excluded:
+            continue
+        chosen = [row for row in chosen if row[0] != rule.sku]
+        position = min(max((rule.position or 1) - 1, 0), len(chosen))
+        chosen.insert(position, (rule.sku, 0.0, "pin", "featured", False))
+    chosen = chosen[:k]
+
+    items = [
+        RecommendedItem(
+            sku=sku,
+            score=round(score, 6),
+            reason=reason,
+            title=cards[sku].title,
+            price=cards[sku].price,
+            currency=cards[sku].currency,
+            image_url=cards[sku].image_url,
+            category_path=cards[sku].category_path,
+            is_new=catalog.is_new(cards[sku], now_s),
+            pinned=source == "pin",
+        )
+        for sku, score, source, reason, _ in chosen
+    ]
+    used = _dedupe(source for _, _, source, _, from_chain in chosen if from_chain)
+    main_source = next((source for _, _, source, _, _ in chosen if source != "pin"), "")
+    return items, used, main_source
+
+
+def _serve_without_redis(context: RecommendationContext, now_s: float) -> Recommendations:
+    """Redis is down: the in-process copy of global popularity, checked against the catalog in
+    one query so that a sold-out product is still never served; the rules still apply."""
+    placements, rules = merchandising.current(None)
+    placement = _placement(placements, context.placement)
+    if not placement.is_active:
+        return _empty(context, placement, now_s, "placement_inactive")
+    cards = catalog.cards(None)
+    page_category = context.category_path or (
+        cards[context.product_sku].category_path if context.product_sku in cards else ""
+    )
+    rules_now = merchandising.rules_in_force(rules, placement.key, page_category, now_s)
+    popular = fallback.global_popular()[: settings.SERVING_CANDIDATE_DEPTH]
+    pinned = [r.sku for r in rules_now if r.action == "pin"]
+    candidates = _dedupe([*(sku for sku, _ in popular), *pinned])
+    try:
+        available = available_skus(candidates) if candidates else set()
+    except Exception:  # the database is down too: serving nothing beats serving sold-out items
+        logger.exception("Catalog unavailable while Redis is down; serving an empty list")
+        available = set()
+    unavailable = set(candidates) - available
+    chain = [("global_popular", popular, "popular right now")]
+    items, _, _ = _assemble(
+        context, placement, _Shopper(), _Blend(0), [], chain, rules_now, cards, unavailable, now_s
+    )
+    result = Recommendations(
+        placement=placement.key,
+        items=items,
+        tier="anonymous",
+        source="fallback",
+        variant="default",
+        model_version="in-process",
+        rec_id=uuid.uuid4().hex,
+        generated_at=fallback.global_popular_generated_at(),
+        fallbacks=["redis_down"],
+        served_at=now_s,
+    )
+    metrics.count(result)
+    return result

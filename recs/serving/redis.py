@@ -1,0 +1,54 @@
+"""The render path's Redis client: tight timeouts and a short circuit breaker.
+
+A request must not wait on a slow or absent Redis: each call is bounded by the socket timeouts,
+and after a failure every request skips Redis for SERVING_REDIS_RETRY_S and falls back at once.
+"""
+
+import threading
+import time
+
+import redis
+from django.conf import settings
+
+_client: redis.Redis | None = None
+_lock = threading.Lock()
+_skip_until = 0.0
+
+
+class RedisUnavailable(Exception):
+    """Redis did not answer in time; the caller serves its fallback."""
+
+
+def reader_client() -> redis.Redis:
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                _client = redis.Redis.from_url(
+                    settings.REDIS_URL,
+                    socket_timeout=settings.REDIS_SOCKET_TIMEOUT_S,
+                    socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT_S,
+                    retry_on_timeout=False,
+                    health_check_interval=0,
+                )
+    return _client
+
+
+def available() -> bool:
+    """False while the breaker is open after a recent failure."""
+    return time.monotonic() >= _skip_until
+
+
+def trip() -> None:
+    """Open the breaker: skip Redis for a moment instead of paying a timeout per request."""
+    global _skip_until
+    _skip_until = time.monotonic() + settings.SERVING_REDIS_RETRY_S
+
+
+def reset() -> None:
+    global _skip_until, _client
+    _skip_until = 0.0
+    _client = None
+
+
+REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)

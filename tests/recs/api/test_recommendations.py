@@ -1,0 +1,80 @@
+"""GET /api/v1/recommendations: the render path over HTTP, with clear 4xx errors."""
+
+import pytest
+
+from recs.keys import create_storefront_key
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/recommendations"
+
+
+def test_answer_carries_items_and_what_served_them(client, shop):
+    response = client.get(URL, {"placement": "home", "session_id": "s-1", "country": "Germany"})
+    assert response.status_code == 200
+    body = response.json()
+    assert [item["sku"] for item in body["items"]][:3] == ["K4", "K5", "K6"]
+    assert body["items"][0]["reason"] == "popular in Germany"
+    assert body["items"][0]["title"] == "Baking 4" and body["items"][0]["price"] == "4.95"
+    assert body["tier"] == "anonymous" and body["variant"] == "default"
+    assert body["source"] == "segment_popular" and body["model_version"] == "popularity#3"
+    assert len(body["rec_id"]) == 32 and body["age_s"] >= 0
+
+
+def test_product_and_limit_parameters(client, shop):
+    body = client.get(URL, {"placement": "product_detail", "product_id": "C1", "limit": 2}).json()
+    assert len(body["items"]) == 2 and "C1" not in [i["sku"] for i in body["items"]]
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        ({}, "placement", "required"),
+        ({"placement": "nowhere"}, "placement", "Unknown placement 'nowhere'"),
+        ({"placement": "home", "limit": "0"}, "limit", "greater than or equal to 1"),
+        ({"placement": "home", "limit": "500"}, "limit", "at most 50"),
+        ({"placement": "home", "limit": "ten"}, "limit", "valid integer"),
+        ({"placement": "home", "product_id": "NOPE"}, "product_id", "unknown product 'NOPE'"),
+    ],
+)
+def test_bad_parameters_are_a_400_that_says_what_is_wrong(client, shop, params, field, message):
+    response = client.get(URL, params)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    assert error["details"][0]["field"] == field and message in error["details"][0]["message"]
+
+
+def test_a_key_must_have_the_read_scope(client, shop):
+    _, write_only = create_storefront_key("shop", ["write"])
+    _, reader = create_storefront_key("shop", ["read"])
+    params = {"placement": "home"}
+    assert client.get(URL, params, HTTP_AUTHORIZATION=f"Bearer {write_only}").status_code == 403
+    assert client.get(URL, params, HTTP_AUTHORIZATION=f"Bearer {reader}").status_code == 200
+    assert client.get(URL, params, HTTP_AUTHORIZATION="Bearer ak_wrong").status_code == 401
+
+
+def test_anonymous_callers_are_throttled_per_address(client, shop, settings):
+    settings.RECOMMENDATIONS_THROTTLE_RATE = "2/min"
+    codes = [client.get(URL, {"placement": "home"}).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_redis_down_is_still_a_200_from_the_fallback(client, shop, doomed_redis, settings):
+    from recs.serving import fallback
+    from tests.recs.conftest import ranked
+
+    fallback.remember_global_popular(ranked("B1", "K1"))
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": settings.REDIS_URL}}
+    doomed_redis.terminate()
+    doomed_redis.wait()
+    response = client.get(URL, {"placement": "home", "session_id": "s-1"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["source"] == "fallback" and body["fallbacks"] == ["redis_down"]
+    assert [item["sku"] for item in body["items"]] == ["B1", "K1"]
+
+
+def test_schema_documents_the_endpoint(admin_client):
+    schema = admin_client.get("/api/v1/schema/").content.decode()
+    assert "/api/v1/recommendations" in schema and "recommendations_list" in schema

@@ -1,0 +1,138 @@
+"""A small shop behind the render path: products, cached candidate lists, shopper events."""
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from merch.models import Placement
+from recs import features
+from recs.candidates import store
+from recs.events.records import EventRecord
+from recs.features.enrich import enrich
+from recs.serving import catalog, fallback, merchandising, metrics
+from recs.serving import redis as serving_redis
+from tests.factories import CategoryFactory, EventFactory, ProductFactory, StockFactory
+from tests.private_redis import _free_port, start_redis_server
+
+_event_ids = itertools.count()
+DEFAULT_PLACEMENTS = (
+    ("home", "auto", 8),
+    ("product_detail", "auto", 8),
+    ("cart", "bought_together", 6),
+    ("category", "auto", 8),
+    ("post_purchase", "bought_together", 6),
+)
+
+
+@pytest.fixture(autouse=True)
+def fresh_reader_state():
+    """Each test starts with empty in-process copies, as a newly started web process does."""
+    for module in (catalog, fallback, merchandising):
+        module.clear()
+    serving_redis.reset()
+    metrics.totals.clear()
+    yield
+    serving_redis.reset()
+
+
+@pytest.fixture
+def default_placements(db):
+    """The migration's placements; transactional tests truncate tables, these included."""
+    for key, strategy, size in DEFAULT_PLACEMENTS:
+        Placement.objects.get_or_create(
+            key=key, defaults={"name": key, "default_strategy": strategy, "size": size}
+        )
+
+
+@pytest.fixture
+def shop(default_placements):
+    """Candles C1-C6, baking K1-K6, bags B1-B4, all in stock, and lists that point at them."""
+    candles = CategoryFactory(name="Candles", slug="candles", path="home/candles")
+    baking = CategoryFactory(name="Baking", slug="baking", path="kitchen/baking")
+    bags = CategoryFactory(name="Bags", slug="bags", path="bags")
+    products = {}
+    for prefix, category, count in (("C", candles, 6), ("K", baking, 6), ("B", bags, 4)):
+        for n in range(1, count + 1):
+            sku = f"{prefix}{n}"
+            products[sku] = ProductFactory(sku=sku, title=f"{category.name} {n}", category=category)
+            StockFactory(product=products[sku], on_hand=5)
+    store.write_lists(
+        [
+            ("c:popular:all", ranked("B1", "K1", "C1", "B2", "K2", "C2", "B3", "K3", "C3")),
+            ("c:popular:country:Germany", ranked("K4", "K5", "K6", "C4")),
+            ("c:popular:category:home/candles", ranked("C6", "C5", "C4", "C3")),
+            ("c:similar:cf:C1", ranked("C2", "C3", "K1")),
+            ("c:similar:content:C1", ranked("C4", "C5", "C2")),
+            ("c:similar:content:K1", ranked("K2", "K3", "K4")),
+            ("c:fbt:C1", ranked("B4", "K6")),
+            ("c:user:loyal", ranked("K2", "K3", "C5", "B2", "B3")),
+        ]
+    )
+    store.write_meta({"user": "hybrid#7", "popular": "popularity#3", "similar_cf": "hybrid#7"})
+    return products
+
+
+def ranked(*skus: str) -> list[tuple[str, float]]:
+    return [(sku, float(len(skus) - i)) for i, sku in enumerate(skus)]
+
+
+def touch(*skus: str, event_type: str = "view", user_id: str = "", session_id: str = "s-1"):
+    """The shopper viewed (or bought, ...) these products, applied to the online store."""
+    now = timezone.now().timestamp()
+    records = [
+        EventRecord(
+            event_id=f"t-{next(_event_ids)}",
+            event_type=event_type,
+            occurred_at=datetime.fromtimestamp(now - len(skus) + i, tz=UTC),
+            user_id=user_id,
+            session_id=session_id,
+            product_sku=sku,
+        )
+        for i, sku in enumerate(skus)
+    ]
+    features.apply_events(enrich(records))
+
+
+@pytest.fixture
+def doomed_redis(settings, tmp_path):
+    """A Redis server of the render path's own, so that a test can stop it for real."""
+    port = _free_port()
+    server = start_redis_server(port, str(tmp_path))
+    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    serving_redis.reset()
+    yield server
+    server.kill()
+    server.wait()
+
+
+@pytest.fixture
+def artifact_dir(settings, tmp_path):
+    settings.MODEL_ARTIFACT_DIR = tmp_path / "models"
+    settings.TRAINING_HOLDOUT_DAYS = 10
+    return settings.MODEL_ARTIFACT_DIR
+
+
+@pytest.fixture
+def shop_history(artifact_dir):
+    """Twelve shoppers over 60 days: lantern buyers also buy candles; bag buyers buy bags."""
+    skus = ["LANTERN", "CANDLE", "HOLDER", "BAG", "TOTE", "TIN"]
+    for sku in skus:
+        StockFactory(product=ProductFactory(sku=sku, title=f"{sku.title()} thing"))
+    start = timezone.now() - timedelta(days=60)
+    n = 0
+    for user in range(12):
+        basket = ["LANTERN", "CANDLE", "HOLDER"] if user % 2 else ["BAG", "TOTE", "TIN"]
+        for day, sku in enumerate(basket):
+            n += 1
+            EventFactory(
+                event_id=f"h-{n}", event_type="purchase", user_id=f"u{user}", product_sku=sku,
+                occurred_at=start + timedelta(days=day * 20 + user), order_id=f"o{user}-{day}",
+                country="United Kingdom",
+            )  # fmt: skip
+    return skus
+
+
+def skus(result) -> list[str]:
+    return [item.sku for item in result.items]

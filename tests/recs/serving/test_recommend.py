@@ -1,0 +1,300 @@
+"""recs.serving.recommend: tiers, filters, rules, diversity and the fallback chain."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from merch.models import MerchandisingRule, Placement
+from merch.services import save_merchandising_rule, save_placement, set_products_active, set_stock
+from recs.candidates import store
+from recs.serving import RecommendationContext, recommend
+from recs.serving import redis as serving_redis
+from recs.serving.availability import sync_unavailable
+from tests.recs.conftest import ranked, skus, touch
+
+pytestmark = pytest.mark.django_db
+
+
+def ask(placement="home", **fields):
+    return recommend(RecommendationContext(placement=placement, **fields))
+
+
+@pytest.fixture
+def rule(shop, django_capture_on_commit_callbacks):
+    """Save a rule as the admin does; its commit tells readers to reload the rules."""
+
+    def save(action, sku, placement="product_detail", **fields):
+        with django_capture_on_commit_callbacks(execute=True):
+            return save_merchandising_rule(
+                MerchandisingRule(
+                    placement=Placement.objects.get(key=placement), product=shop[sku],
+                    action=action, **fields,
+                )
+            )  # fmt: skip
+
+    return save
+
+
+@pytest.fixture
+def placement_setting(django_capture_on_commit_callbacks):
+    def change(key, **fields):
+        placement = Placement.objects.get(key=key)
+        for name, value in fields.items():
+            setattr(placement, name, value)
+        with django_capture_on_commit_callbacks(execute=True):
+            save_placement(placement)
+
+    return change
+
+
+# --- tiers
+
+
+def test_anonymous_visitor_gets_their_country_popularity(shop):
+    result = ask(session_id="new", country="Germany")
+    assert result.tier == "anonymous"
+    assert skus(result)[:3] == ["K4", "K5", "K6"]
+    assert result.items[0].reason == "popular in Germany"
+    assert result.source == "segment_popular" and result.rec_id
+
+
+def test_a_few_views_switch_to_content_neighbours_of_what_was_viewed(shop):
+    touch("C1", "K9-unknown")
+    result = ask(session_id="s-1")
+    assert result.tier == "content"
+    assert set(skus(result)[:2]) == {"C2", "C4"}, "content neighbours, C2 also a CF neighbour"
+    assert result.items[0].reason == "similar to Candles 1 you viewed"
+    assert result.source == "content"
+
+
+def test_ten_interactions_switch_to_the_users_collaborative_list(shop):
+    touch(*["B1"] * 10, user_id="loyal", session_id="s-9")
+    result = ask(user_id="loyal", session_id="s-9")
+    assert result.tier == "collaborative"
+    assert skus(result)[:2] == ["K2", "K3"]
+    assert result.source == "user_list" and result.model_version == "hybrid#7"
+    assert result.items[0].reason == "recommended for you"
+
+
+def test_tier_thresholds_are_settings(shop, settings):
+    settings.TIER_CONTENT_MIN_INTERACTIONS = 3
+    touch("C1", "C2")
+    assert ask(session_id="s-1").tier == "anonymous"
+
+
+def test_product_page_shows_neighbours_of_the_product_but_never_the_product(shop):
+    result = ask("product_detail", session_id="new", product_sku="C1")
+    assert "C1" not in skus(result)
+    assert set(skus(result)[:3]) <= {"C2", "C3", "C4", "C5", "K1"}
+    assert result.source in {"similar", "content"}
+
+
+def test_cart_placement_shows_what_is_bought_together_and_not_what_is_in_the_cart(shop):
+    result = ask("cart", session_id="new", cart_skus=("C1", "B4"))
+    assert skus(result)[0] == "K6"
+    assert result.items[0].reason == "bought together with Candles 1"
+    assert "B4" not in skus(result) and "C1" not in skus(result)
+
+
+def test_already_bought_products_are_hidden_where_the_placement_says_so(shop, placement_setting):
+    touch("C2", event_type="purchase", user_id="buyer", session_id="s-2")
+    assert "C2" not in skus(ask("product_detail", user_id="buyer", product_sku="C1", limit=20))
+    placement_setting("product_detail", exclude_purchased=False)
+    served = skus(ask("product_detail", user_id="buyer", product_sku="C1", limit=20))
+    assert "C2" in served, "shown again, but demoted below what they do not own"
+    assert served.index("C2") > served.index("C3")
+
+
+def test_limit_and_placement_size(shop):
+    assert len(ask(session_id="new", limit=3).items) == 3
+    assert len(ask(session_id="new").items) == Placement.objects.get(key="home").size
+
+
+def test_unknown_placement_is_a_value_error(shop):
+    with pytest.raises(ValueError, match="Unknown placement 'nowhere'"):
+        ask("nowhere")
+
+
+def test_switched_off_placement_serves_nothing(shop, placement_setting):
+    ask(session_id="new")
+    placement_setting("home", is_active=False)
+    result = ask(session_id="new")
+    assert result.items == [] and result.fallbacks == ["placement_inactive"]
+
+
+# --- stock and activation
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sold_out_product_is_never_served_after_commit(shop):
+    assert "K4" in skus(ask(session_id="new", country="Germany"))
+    set_stock(shop["K4"], on_hand=0)
+    assert "K4" not in skus(ask(session_id="new", country="Germany"))
+    set_stock(shop["K4"], on_hand=3)
+    assert "K4" in skus(ask(session_id="new", country="Germany")), "back in stock re-enters"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reader_never_sees_a_product_after_its_sell_out_commits(shop):
+    """A reader thread serves continuously while the product sells out; every answer computed
+    after set_stock returned must be without it."""
+    answers: list[tuple[float, list[str]]] = []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            started = time.monotonic()
+            answers.append((started, skus(ask(session_id="new", country="Germany"))))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    time.sleep(0.2)
+    set_stock(shop["K5"], on_hand=0)
+    committed = time.monotonic()
+    time.sleep(0.2)
+    stop.set()
+    thread.join()
+    before = [served for started, served in answers if started < committed]
+    after = [served for started, served in answers if started > committed]
+    assert before and after
+    assert any("K5" in served for served in before)
+    assert not any("K5" in served for served in after)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deactivated_product_is_not_served_and_stock_alone_does_not_revive_it(shop):
+    set_products_active([shop["K4"].pk], is_active=False)
+    assert "K4" not in skus(ask(session_id="new", country="Germany"))
+    set_stock(shop["K4"], on_hand=50)
+    assert "K4" not in skus(ask(session_id="new", country="Germany"))
+    set_products_active([shop["K4"].pk], is_active=True)
+    assert "K4" in skus(ask(session_id="new", country="Germany"))
+
+
+def test_availability_set_is_rebuilt_from_the_catalog(shop):
+    shop["B1"].stock.on_hand = 0
+    shop["B1"].stock.save()  # behind the services' back, as a lost update would be
+    assert "B1" in skus(ask(session_id="new"))
+    sync_unavailable()
+    assert "B1" not in skus(ask(session_id="new"))
+
+
+# --- merchandising rules
+
+
+def test_exclude_rule_removes_the_product(shop, rule):
+    rule("exclude", "C2")
+    assert "C2" not in skus(ask("product_detail", session_id="new", product_sku="C1"))
+    assert "C2" in skus(ask("home", session_id="new")), "only on its placement"
+
+
+def test_pin_rule_puts_the_product_in_its_slot(shop, rule):
+    rule("pin", "B3", position=2)
+    result = ask("product_detail", session_id="new", product_sku="C1")
+    assert skus(result)[1] == "B3" and result.items[1].pinned
+    assert result.items[1].reason == "featured"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pinned_product_that_sold_out_is_not_served(shop, rule):
+    rule("pin", "B3", position=1)
+    set_stock(shop["B3"], on_hand=0)
+    assert "B3" not in skus(ask("product_detail", session_id="new", product_sku="C1"))
+
+
+def test_boost_and_bury_move_products(shop, rule):
+    before = skus(ask("home", session_id="new"))
+    rule("boost", before[-1], placement="home", multiplier=50.0)
+    rule("bury", before[0], placement="home", multiplier=0.01)
+    after = skus(ask("home", session_id="new", limit=20))
+    assert after[0] == before[-1]
+    assert after.index(before[0]) > before.index(before[0])
+
+
+def test_rule_outside_its_schedule_does_nothing(shop, rule):
+    rule("exclude", "C2", starts_at=timezone.now() + timedelta(hours=1))
+    assert "C2" in skus(ask("product_detail", session_id="new", product_sku="C1"))
+    rule("exclude", "C3", ends_at=timezone.now() - timedelta(minutes=1),
+         starts_at=timezone.now() - timedelta(hours=1))  # fmt: skip
+    assert "C3" in skus(ask("product_detail", session_id="new", product_sku="C1"))
+
+
+def test_category_rule_applies_only_within_its_category(shop, rule):
+    from merch.models import Category
+
+    rule("exclude", "C3", category=Category.objects.get(path="kitchen/baking"))
+    assert "C3" in skus(ask("product_detail", session_id="new", product_sku="C1"))
+    rule("exclude", "C2", category=Category.objects.get(path="home/candles"))
+    assert "C2" not in skus(ask("product_detail", session_id="new", product_sku="C1"))
+
+
+# --- diversity
+
+
+def test_no_more_than_max_per_category_while_others_are_available(shop, placement_setting):
+    placement_setting("category", max_per_category=2)
+    result = ask("category", session_id="new", category_path="home/candles", limit=6)
+    categories = [item.category_path for item in result.items]
+    assert categories.count("home/candles") == 2
+    assert len(result.items) == 6
+
+
+# --- fallbacks
+
+
+def test_collaborative_user_without_a_list_gets_the_last_known_good_one(shop):
+    store.write_lists([("c:user:regular", ranked("B2", "B3"))])
+    store.write_lists([("c:user:regular", ranked("K1"))])  # a newer list...
+    store.writer_client().delete("c:user:regular")  # ...that was lost
+    touch(*["C1"] * 10, user_id="regular", session_id="s-3")
+    result = ask(user_id="regular")
+    assert skus(result)[:2] == ["B2", "B3"]
+    assert result.source == "last_known_good" and "no_user_list" in result.fallbacks
+
+
+def test_when_the_strategy_has_nothing_servable_the_chain_fills_the_list(shop, placement_setting):
+    placement_setting("home", default_strategy="trending")  # nothing is trending yet
+    store.write_lists([("c:popular:country:Germany", ranked("K4"))])
+    shop["K4"].stock.on_hand = 0
+    shop["K4"].stock.save()
+    sync_unavailable()
+    result = ask(session_id="new", country="Germany", category_path="home/candles", limit=6)
+    assert skus(result)[:3] == ["C6", "C5", "C4"] and "K4" not in skus(result)
+    assert len(result.items) == 6
+    assert result.source == "category_popular"
+    assert result.fallbacks == ["category_popular", "global_popular"]
+
+
+def test_empty_cache_still_serves_global_popularity_from_redis(shop):
+    store.writer_client().delete("c:popular:country:Germany", "c:similar:cf:C1")
+    result = ask("product_detail", session_id="new", product_sku="C1", country="Germany")
+    assert result.items
+
+
+def test_fallbacks_are_counted_by_reason(shop):
+    from recs.serving import metrics
+
+    touch(*["C1"] * 10, user_id="nobody", session_id="s-4")
+    ask(user_id="nobody")
+    assert metrics.totals["fallback:no_user_list"] == 1
+    assert metrics.totals["tier:collaborative"] == 1
+
+
+def test_redis_down_serves_in_process_popularity_with_source_fallback(shop, doomed_redis):
+    from recs.serving import fallback
+
+    fallback.remember_global_popular(ranked("B1", "K1", "C1", "B2"))
+    shop["K1"].stock.on_hand = 0
+    shop["K1"].stock.save()
+    doomed_redis.terminate()
+    doomed_redis.wait()
+    started = time.monotonic()
+    result = ask(session_id="new", limit=3)
+    assert time.monotonic() - started < 1.0
+    assert result.source == "fallback" and result.fallbacks == ["redis_down"]
+    assert skus(result) == ["B1", "C1", "B2"], "the sold-out K1 is checked in the catalog"
+    assert not serving_redis.available(), "later requests skip Redis for a moment"
+    assert ask(session_id="new", limit=3).source == "fallback"
