@@ -1,9 +1,14 @@
 """Admin for the engine: storefront keys (shown once, stored hashed) and the event log."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
+from merch.selectors import merchandising_config
 from recs.keys import StorefrontKey, create_storefront_key, revoke_keys
 from recs.models import DatasetImport, Event, ModelVersion, SessionLink
+from recs.serving import RecommendationContext, recommend
 from recs.training.pipeline import promote
 from recs.training.tasks import precompute_candidates_task, train_models_task
 
@@ -100,3 +105,58 @@ class ModelVersionAdmin(admin.ModelAdmin):
         self.message_user(
             request, "Training started on the training queue; new versions appear here when done."
         )
+
+
+class PreviewForm(forms.Form):
+    placement = forms.ChoiceField(choices=())
+    user_id = forms.CharField(required=False, help_text="A customer id, e.g. 12347")
+    session_id = forms.CharField(required=False)
+    product_sku = forms.CharField(label="Product SKU", required=False)
+    category_path = forms.CharField(required=False, help_text="e.g. home/candles")
+    country = forms.CharField(required=False)
+    device = forms.ChoiceField(
+        required=False, choices=[("", "any"), ("desktop", "desktop"), ("mobile", "mobile"),
+                                 ("tablet", "tablet")]
+    )  # fmt: skip
+    limit = forms.IntegerField(min_value=1, max_value=50, initial=8)
+
+    def __init__(self, *args, placements: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["placement"].choices = [(key, key) for key in placements]
+
+
+def recommendation_preview_view(request: HttpRequest) -> HttpResponse:
+    """What a shopper would be served on a placement, with and without the live rules side by
+    side, so a merchandiser sees a pin, boost, bury or exclude before shoppers do."""
+    placements, _ = merchandising_config()
+    form = PreviewForm(request.GET or None, placements=sorted(placements))
+    without_rules = with_rules = None
+    if form.is_valid():
+        fields = {k: v for k, v in form.cleaned_data.items() if v not in ("", None)}
+        with_rules = recommend(RecommendationContext(**fields))
+        without_rules = recommend(RecommendationContext(**fields, apply_rules=False))
+    context = {
+        **admin.site.each_context(request),
+        "title": "Preview recommendations",
+        "form": form,
+        "with_rules": with_rules,
+        "without_rules": without_rules,
+        "moved": _moves(without_rules, with_rules) if with_rules else {},
+    }
+    return render(request, "admin/recs/preview.html", context)
+
+
+def _moves(before, after) -> dict[str, str]:
+    """What the rules did to each product: pinned, new in the list, moved up or down."""
+    old = {item.sku: i for i, item in enumerate(before.items)}
+    moves = {}
+    for i, item in enumerate(after.items):
+        if item.pinned:
+            moves[item.sku] = "pinned"
+        elif item.sku not in old:
+            moves[item.sku] = "entered"
+        elif old[item.sku] != i:
+            moves[item.sku] = "up" if i < old[item.sku] else "down"
+    for sku in old.keys() - {item.sku for item in after.items}:
+        moves[sku] = "removed"
+    return moves

@@ -234,6 +234,8 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
     blend, fallbacks = _blend(context, placement, variant, tier, reads, cards, page_category)
     chain = _fallback_chain(context, reads, page_category)
     rules_now = merchandising.rules_in_force(rules, placement.key, page_category, now_s)
+    if not context.apply_rules:
+        rules_now = []
 
     # Round trip 3: availability of every product that could be served, read now, not cached.
     ranked = blend.ranked()[: settings.SERVING_CANDIDATE_DEPTH * 3]

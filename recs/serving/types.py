@@ -23,6 +23,7 @@ class RecommendationContext:
     referrer: str = ""
     limit: int | None = None  # None: the placement's size
     now_s: float | None = None  # for tests and replays; None: the wall clock
+    apply_rules: bool = True  # False only for the admin's before/after preview of the rules
 
     @property
     def subject_id(self) -> str:

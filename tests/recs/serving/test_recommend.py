@@ -298,3 +298,25 @@ def test_redis_down_serves_in_process_popularity_with_source_fallback(shop, doom
     assert skus(result) == ["B1", "C1", "B2"], "the sold-out K1 is checked in the catalog"
     assert not serving_redis.available(), "later requests skip Redis for a moment"
     assert ask(session_id="new", limit=3).source == "fallback"
+
+
+def test_admin_preview_shows_the_rules_effect_side_by_side(shop, rule, admin_client):
+    rule("pin", "B3", position=1)
+    rule("exclude", "C2")
+    response = admin_client.get(
+        "/admin/recs/preview/", {"placement": "product_detail", "product_sku": "C1", "limit": 8}
+    )
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Without rules" in page and "With the live rules" in page
+    assert 'class="move-pinned">pinned' in page and 'class="move-removed">removed by a rule' in page
+
+
+def test_admin_preview_needs_staff(shop, client):
+    response = client.get("/admin/recs/preview/", {"placement": "home"})
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_rules_list_links_to_the_preview(shop, admin_client):
+    page = admin_client.get("/admin/merch/merchandisingrule/").content.decode()
+    assert "/admin/recs/preview/?placement=product_detail" in page
