@@ -237,16 +237,36 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
     if not context.apply_rules:
         rules_now = []
 
-    # Round trip 3: availability of every product that could be served, read now, not cached.
+    # Round trip 3: availability of the products that could be served, read now, not cached.
+    # Only what a list of k can plausibly need is checked; a list thinned out by many sold-out
+    # products checks the rest in one more round trip.
+    k = _limit(context, placement)
     ranked = blend.ranked()[: settings.SERVING_CANDIDATE_DEPTH * 3]
     pinned = [r.sku for r in rules_now if r.action == "pin"]
-    to_check = _dedupe([*ranked, *pinned, *(sku for _, skus, _ in chain for sku, _ in skus)])
-    flags = client.smismember(UNAVAILABLE_KEY, to_check) if to_check else []
-    unavailable = {sku for sku, flag in zip(to_check, flags, strict=True) if flag}
+    checked: set[str] = set()
+    unavailable: set[str] = set()
 
-    items, used, source = _assemble(
-        context, placement, shopper, blend, ranked, chain, rules_now, cards, unavailable, now_s
-    )
+    def check(skus: Iterable[str]) -> None:
+        fresh = [sku for sku in _dedupe(skus) if sku not in checked]
+        if fresh:
+            flags = client.smismember(UNAVAILABLE_KEY, fresh)
+            checked.update(fresh)
+            unavailable.update(sku for sku, flag in zip(fresh, flags, strict=True) if flag)
+
+    def assemble():
+        return _assemble(
+            context, placement, shopper, blend, [sku for sku in ranked if sku in checked],
+            [(step, [row for row in rows if row[0] in checked], reason)
+             for step, rows, reason in chain],
+            rules_now, cards, unavailable, now_s,
+        )  # fmt: skip
+
+    head = max(4 * k, 40)
+    check([*ranked[:head], *pinned, *(sku for _, rows, _ in chain for sku, _ in rows[: 2 * k])])
+    items, used, source = assemble()
+    if len(items) < k and len(checked) < len(ranked) + sum(len(rows) for _, rows, _ in chain):
+        check([*ranked, *(sku for _, rows, _ in chain for sku, _ in rows)])
+        items, used, source = assemble()
     fallbacks += used
     result = Recommendations(
         placement=placement.key,

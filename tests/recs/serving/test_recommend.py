@@ -320,3 +320,14 @@ def test_admin_preview_needs_staff(shop, client):
 def test_rules_list_links_to_the_preview(shop, admin_client):
     page = admin_client.get("/admin/merch/merchandisingrule/").content.decode()
     assert "/admin/recs/preview/?placement=product_detail" in page
+
+
+def test_a_list_thinned_out_by_many_sold_out_products_is_still_filled(shop, placement_setting):
+    from tests.factories import ProductFactory, StockFactory
+
+    placement_setting("home", default_strategy="popular", max_per_category=0)
+    many = [StockFactory(product=ProductFactory(sku=f"S{n:02d}"), on_hand=0).product.sku
+            for n in range(60)]  # fmt: skip
+    store.write_lists([("c:popular:all", ranked(*many, "B1", "B2", "B3"))])
+    sync_unavailable()
+    assert skus(ask(session_id="new", limit=3)) == ["B1", "B2", "B3"]
