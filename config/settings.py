@@ -231,6 +231,13 @@ POPULAR_LIST_SIZE = env.int("POPULAR_LIST_SIZE", default=200)
 # newest event in the log (so that a historic demo data set still has active users).
 ACTIVE_USER_DAYS = env.float("ACTIVE_USER_DAYS", default=365.0)
 
+# --- Storefront demo
+# A storefront key with the "write" scope, put in the storefront pages for their JS to send
+# events with (public by design, like any browser-side write key; throttled per key).
+STOREFRONT_WRITE_KEY = env("STOREFRONT_WRITE_KEY", default="")
+# The URL name the recommendation carousel links products to (takes the SKU).
+RECS_PRODUCT_URL_NAME = env("RECS_PRODUCT_URL_NAME", default="storefront:product")
+
 # --- Serving (the render path)
 # After a Redis failure, requests skip Redis for this long and serve the fallback at once.
 SERVING_REDIS_RETRY_S = env.float("SERVING_REDIS_RETRY_S", default=1.0)
@@ -250,6 +257,8 @@ NEW_PRODUCT_BOOST = env.float("NEW_PRODUCT_BOOST", default=1.5)
 SERVING_DEMOTION = env.float("SERVING_DEMOTION", default=0.3)
 # How often a web process adds its serving counters to the shared Redis totals.
 SERVING_METRICS_FLUSH_S = env.float("SERVING_METRICS_FLUSH_S", default=1.0)
+# A shopper's events re-score their collaborative list once per this many seconds at most.
+RESCORE_DEBOUNCE_S = env.float("RESCORE_DEBOUNCE_S", default=2.0)
 RECOMMENDATIONS_THROTTLE_RATE = env("RECOMMENDATIONS_THROTTLE_RATE", default="12000/min")
 
 # --- Production hardening: on whenever DEBUG is off; each can still be set from the environment.

@@ -1,6 +1,6 @@
 """Celery tasks of the engine, collected here for autodiscovery; each body calls one service."""
 
-from recs.candidates.tasks import refresh_lists_task, sync_availability_task
+from recs.candidates.tasks import refresh_lists_task, rescore_user_task, sync_availability_task
 from recs.events.tasks import ingest_event_batch
 from recs.health import record_heartbeat
 from recs.training.tasks import precompute_candidates_task, train_models_task
@@ -10,6 +10,7 @@ __all__ = [
     "precompute_candidates_task",
     "record_heartbeat",
     "refresh_lists_task",
+    "rescore_user_task",
     "sync_availability_task",
     "train_models_task",
 ]

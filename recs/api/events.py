@@ -32,6 +32,7 @@ class EventContextSerializer(serializers.Serializer):
     placement = serializers.CharField(max_length=64, required=False, allow_blank=True)
     rec_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
     dwell_ms = serializers.IntegerField(min_value=0, required=False)
+    position = serializers.IntegerField(min_value=1, max_value=1000, required=False)
     query = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from recs.candidates.refresh import refresh_lists_holding
+from recs.candidates.rescore import rescore_user
 from recs.serving.availability import sync_unavailable
 from recs.training.pipeline import serving_learner
 
@@ -25,3 +26,15 @@ def refresh_lists_task(skus: list[str]) -> int:
 def sync_availability_task() -> int:
     """Rebuild the unavailable set from the catalog (periodic repair, e.g. after Redis lost it)."""
     return sync_unavailable()
+
+
+@shared_task(
+    name="recs.scoring.rescore_user",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    expires=3600,
+)
+def rescore_user_task(user_id: str) -> bool:
+    """Re-score one user's collaborative list after their events (debounced by the caller)."""
+    return rescore_user(user_id, serving_learner)

@@ -16,11 +16,14 @@ from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
+from recs.candidates.rescore import schedule_rescores
 from recs.events.records import EventRecord
 from recs.events.selectors import event_records
 from recs.features import online
 from recs.features.enrich import enrich
 from recs.models import Event, SessionLink
+
+RESCORING_EVENT_TYPES = frozenset({"view", "click", "add_to_cart", "purchase"})
 
 logger = logging.getLogger(__name__)
 
@@ -109,8 +112,12 @@ def replay_session_history(session_ids: Sequence[str]) -> int:
     return online.apply_events(enrich(history), entities=("user",))
 
 
-def apply_event_batch(batch_id: str, records: Sequence[EventRecord]) -> int:
-    """Store a batch in the event log and fold the events it owns into the online store.
+def apply_event_batch(
+    batch_id: str, records: Sequence[EventRecord], *, rescore: bool = True
+) -> int:
+    """Store a batch in the event log and fold the events it owns into the online store, then
+    schedule debounced re-scores of the users who interacted (not for historic imports,
+    which training scores anyway).
 
     Safe to run again for the same batch (redelivery) and safe when another batch carries a copy
     of an event: returns how many events took effect in the online store now.
@@ -121,4 +128,11 @@ def apply_event_batch(batch_id: str, records: Sequence[EventRecord]) -> int:
     link_sessions_to_users({r.session_id: r.user_id for r in owned if r.session_id and r.user_id})
     if settings.EVENTS_APPLY_DELAY_S:
         time.sleep(settings.EVENTS_APPLY_DELAY_S)  # fault injection for tests and benchmarks
-    return online.apply_events(enrich(owned))
+    applied = online.apply_events(enrich(owned))
+    if rescore:
+        users = {r.user_id or "" for r in owned if r.event_type in RESCORING_EVENT_TYPES}
+        try:
+            schedule_rescores(users)
+        except Exception:  # the lists refresh at the next event or training; never fail a batch
+            logger.exception("Could not schedule re-scores for %d users", len(users))
+    return applied

@@ -106,8 +106,11 @@ def top_k(
     k = min(k, len(scores))
     if k <= 0:
         return []
-    candidates = np.argpartition(-scores, k - 1)[:k]
-    ranked = candidates[np.argsort(-scores[candidates], kind="stable")]
+    # Ties at the cut are broken by catalog position, so that a deeper list (larger k) always
+    # starts with the shorter one: refreshes can extend a cached list without reordering it.
+    threshold = scores[np.argpartition(-scores, k - 1)[k - 1]]
+    candidates = np.flatnonzero(scores >= threshold)
+    ranked = candidates[np.lexsort((candidates, -scores[candidates]))][:k]
     return [
         (str(items[i]), float(scores[i]))
         for i in ranked

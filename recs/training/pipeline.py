@@ -158,20 +158,21 @@ def load_serving(key: str) -> tuple[ModelVersion, Learner] | None:
     return version, joblib.load(version.artifact_path)
 
 
-_loaded: dict[int, Learner] = {}
+_loaded: dict[str, Learner] = {}
 
 
 def serving_learner(role: str) -> Learner | None:
     """The serving learner behind a candidate-list role, loaded once per worker process and
-    version (a promotion changes the version, so the next call loads the new one)."""
+    artifact (a promotion changes the artifact, so the next call loads the new one)."""
     key = CANDIDATE_SOURCES[role]
     version = ModelVersion.objects.filter(key=key, status=ModelVersion.Status.SERVING).first()
     if version is None:
         return None
-    if version.pk not in _loaded:
-        _loaded.clear() if len(_loaded) > 8 else None
-        _loaded[version.pk] = joblib.load(version.artifact_path)
-    return _loaded[version.pk]
+    if version.artifact_sha256 not in _loaded:
+        if len(_loaded) >= len(set(CANDIDATE_SOURCES.values())) * 2:
+            _loaded.clear()
+        _loaded[version.artifact_sha256] = joblib.load(version.artifact_path)
+    return _loaded[version.artifact_sha256]
 
 
 def active_users(interactions: Interactions) -> list[str]:

@@ -50,7 +50,9 @@ class Command(BaseCommand):
         ) as bar:
             for start in range(0, len(events), EVENT_CHUNK):
                 chunk = events[start : start + EVENT_CHUNK]
-                apply_event_batch(f"{DATASET_NAME}-{fingerprint[:16]}-{start}", chunk)
+                apply_event_batch(
+                    f"{DATASET_NAME}-{fingerprint[:16]}-{start}", chunk, rescore=False
+                )
                 bar.update(len(chunk))
         summary = parsed.summary.as_dict() | {
             "products_created": created,
