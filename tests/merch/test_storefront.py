@@ -1,0 +1,335 @@
+"""merch.storefront: pages over the real catalog, the session cart and checkout."""
+
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import override_settings
+
+from merch import services
+from merch.models import Stock
+from merch.signals import stock_changed
+from recs.candidates import store
+from recs.serving import catalog, fallback, merchandising
+from recs.serving import redis as serving_redis
+from recs.templatetags.recs import SESSION_ID_KEY
+from tests.factories import CategoryFactory, ProductFactory, StockFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_reader_state(settings, tmp_path):
+    """The render path's in-process copies start empty, as in a newly started web process,
+    with no fallback snapshot from a local training run."""
+    settings.MODEL_ARTIFACT_DIR = tmp_path
+    for module in (catalog, fallback, merchandising):
+        module.clear()
+    serving_redis.reset()
+    yield
+    serving_redis.reset()
+
+
+@pytest.fixture
+def shop():
+    home = CategoryFactory(name="Home", slug="home", path="home")
+    candles = CategoryFactory(name="Candles", slug="candles", path="home/candles", parent=home)
+    kitchen = CategoryFactory(name="Kitchen", slug="kitchen", path="kitchen")
+    products = {
+        "lantern": ProductFactory(
+            sku="85123A", title="Red heart lantern", category=candles, price=Decimal("2.55")
+        ),
+        "holder": ProductFactory(sku="84406B", title="Cream cupid holder", category=candles),
+        "sold_out": ProductFactory(sku="22423", title="Regency cakestand", category=kitchen),
+        "hidden": ProductFactory(sku="HIDDEN1", title="Withdrawn lantern", category=candles),
+        "mug": ProductFactory(sku="37370", title="Retro coffee mug", category=kitchen),
+    }
+    StockFactory(product=products["lantern"], on_hand=5)
+    StockFactory(product=products["holder"], on_hand=1)
+    StockFactory(product=products["sold_out"], on_hand=0)
+    StockFactory(product=products["hidden"], on_hand=5)
+    StockFactory(product=products["mug"], on_hand=20)
+    services.set_products_active([products["hidden"].pk], is_active=False)
+    return products
+
+
+def on_hand(product) -> int:
+    return Stock.objects.get(product=product).on_hand
+
+
+def cart_of(client) -> dict[str, int]:
+    return client.session.get("cart", {})
+
+
+def add(client, sku: str, quantity: int = 1):
+    return client.post("/cart/add/", {"sku": sku, "quantity": quantity})
+
+
+def with_candidates(*skus: str) -> None:
+    """Anonymous shoppers are then served these, most popular first (global popularity)."""
+    catalog.sync_catalog_cards()
+    store.write_lists([("c:popular:all", [(sku, float(100 - i)) for i, sku in enumerate(skus)])])
+
+
+# --- pages
+
+
+def test_every_storefront_page_renders(client, shop):
+    pages = ["/", "/?q=lantern", "/c/home/", "/c/home/candles/", "/p/85123A/", "/p/22423/"]
+    pages += ["/cart/", "/login/"]
+    for url in pages:
+        assert client.get(url).status_code == 200, url
+    add(client, "85123A")
+    assert client.get("/cart/").status_code == 200
+    confirmation = client.post("/checkout/", follow=True)
+    assert confirmation.redirect_chain == [("/checkout/confirmation/", 302)]
+    assert confirmation.status_code == 200
+
+
+def test_root_is_the_storefront_and_the_admin_and_api_stay_where_they_were(client, shop):
+    assert b"Shop by category" in client.get("/").content
+    assert client.get("/admin/").status_code == 302
+    assert client.post("/api/v1/events", {}, content_type="application/json").status_code in (
+        401,
+        403,
+    )
+
+
+def test_home_lists_top_categories_and_new_products(client, shop):
+    html = client.get("/").content.decode()
+    assert 'href="/c/home/"' in html and 'href="/c/kitchen/"' in html
+    assert 'href="/c/home/candles/"' not in html, "only top-level categories on the home page"
+    assert "Red heart lantern" in html and "Withdrawn lantern" not in html
+
+
+def test_search_matches_titles_and_sku_prefixes_of_active_products(client, shop):
+    html = client.get("/", {"q": "lantern"}).content.decode()
+    assert "Red heart lantern" in html and "Withdrawn lantern" not in html
+    assert 'data-aisle-event="search" data-aisle-query="lantern"' in html
+    by_sku = client.get("/", {"q": "8440"}).content.decode()
+    assert "Cream cupid holder" in by_sku and "Retro coffee mug" not in by_sku
+    assert "Nothing matches" in client.get("/", {"q": "zebra"}).content.decode()
+
+
+def test_category_lists_products_of_its_subcategories(client, shop):
+    html = client.get("/c/home/").content.decode()
+    assert "Red heart lantern" in html and "Cream cupid holder" in html
+    assert "Retro coffee mug" not in html and "Withdrawn lantern" not in html
+    assert 'href="/c/home/candles/"' in html, "subcategories are linked"
+
+
+def test_category_pages_are_paginated(client, shop):
+    bulk = CategoryFactory(name="Bulk", slug="bulk", path="bulk")
+    for n in range(30):
+        ProductFactory(sku=f"BULK{n:02d}", title=f"Bulk item {n:02d}", category=bulk)
+    first = client.get("/c/bulk/").content.decode()
+    second = client.get("/c/bulk/", {"page": 2}).content.decode()
+    assert "Bulk item 00" in first and "Bulk item 29" not in first
+    assert "Bulk item 29" in second and "Page 2 of 2" in second
+
+
+def test_unknown_category_is_not_found(client, shop):
+    assert client.get("/c/nowhere/").status_code == 404
+
+
+def test_inactive_product_is_not_found(client, shop):
+    assert client.get("/p/HIDDEN1/").status_code == 404
+    assert client.get("/p/NOPE/").status_code == 404
+
+
+def test_product_page_shows_price_stock_and_add_to_cart_form(client, shop):
+    html = client.get("/p/85123A/").content.decode()
+    assert "Red heart lantern" in html and "£2.55" in html and "In stock" in html
+    assert 'action="/cart/add/"' in html and 'data-aisle-event="add_to_cart"' in html
+    sold_out = client.get("/p/22423/").content.decode()
+    assert "Sold out" in sold_out and 'action="/cart/add/"' not in sold_out
+
+
+def test_product_page_sends_a_view_event(client, shop):
+    html = client.get("/p/85123A/").content.decode()
+    assert 'data-aisle-event="view" data-aisle-product-id="85123A"' in html
+    assert "recs/aisle.js" in html
+
+
+def test_product_page_includes_product_detail_carousel_when_candidates_exist(client, shop):
+    with_candidates("37370", "84406B", "85123A")
+    html = client.get("/p/85123A/").content.decode()
+    assert 'data-aisle-placement="product_detail"' in html
+    assert 'data-aisle-sku="37370"' in html and 'data-aisle-sku="84406B"' in html
+    assert 'data-aisle-sku="85123A"' not in html, "not the product on the page"
+
+
+def test_no_carousel_is_rendered_without_candidates(client, shop):
+    html = client.get("/p/85123A/").content.decode()
+    assert "data-aisle-carousel" not in html and "aisle-carousel__list" not in html
+
+
+def test_carousels_on_home_category_and_cart_pages(client, shop):
+    with_candidates("37370", "84406B", "85123A")
+    assert 'data-aisle-placement="home"' in client.get("/").content.decode()
+    assert 'data-aisle-placement="category"' in client.get("/c/home/").content.decode()
+    add(client, "85123A")
+    cart_page = client.get("/cart/").content.decode()
+    assert 'data-aisle-placement="cart"' in cart_page
+    assert 'data-aisle-sku="85123A"' not in cart_page.split("aisle-carousel", 1)[-1]
+
+
+@override_settings(STOREFRONT_WRITE_KEY="ak_storefront")
+def test_pages_carry_write_key_and_shopper_ids_for_the_script(client, shop):
+    html = client.get("/").content.decode()
+    session_id = client.session[SESSION_ID_KEY]
+    assert '<meta name="aisle-write-key" content="ak_storefront">' in html
+    assert f'<meta name="aisle-session-id" content="{session_id}">' in html
+
+
+# --- cart
+
+
+def test_add_to_cart_redirects_to_the_cart_and_keeps_the_quantity(client, shop):
+    response = add(client, "85123A", 2)
+    assert response.status_code == 302 and response["Location"] == "/cart/"
+    add(client, "85123A", 1)
+    assert cart_of(client) == {"85123A": 3}
+    html = client.get("/cart/").content.decode()
+    assert "Red heart lantern" in html and "£7.65" in html
+
+
+def test_adding_more_than_is_left_is_capped_with_a_message(client, shop):
+    response = client.post("/cart/add/", {"sku": "84406B", "quantity": 3}, follow=True)
+    assert cart_of(client) == {"84406B": 1}
+    assert "Only 1 left" in response.content.decode()
+
+
+def test_sold_out_and_inactive_products_cannot_be_added(client, shop):
+    response = client.post("/cart/add/", {"sku": "22423", "quantity": 1}, follow=True)
+    assert "sold out" in response.content.decode()
+    add(client, "HIDDEN1")
+    assert cart_of(client) == {}
+
+
+def test_update_changes_the_quantity_and_zero_removes_the_line(client, shop):
+    add(client, "85123A")
+    add(client, "37370")
+    response = client.post("/cart/update/", {"sku": "85123A", "quantity": 4})
+    assert response.status_code == 302 and response["Location"] == "/cart/"
+    assert cart_of(client) == {"85123A": 4, "37370": 1}
+    client.post("/cart/update/", {"sku": "85123A", "quantity": 0})
+    assert cart_of(client) == {"37370": 1}
+
+
+def test_invalid_quantity_changes_nothing(client, shop):
+    add(client, "85123A", 2)
+    response = client.post("/cart/update/", {"sku": "85123A", "quantity": -1}, follow=True)
+    assert cart_of(client) == {"85123A": 2}
+    assert "Choose a quantity" in response.content.decode()
+
+
+def test_remove_takes_the_line_out_of_the_cart(client, shop):
+    add(client, "85123A")
+    add(client, "37370")
+    client.post("/cart/remove/", {"sku": "85123A"})
+    assert cart_of(client) == {"37370": 1}
+
+
+def test_cart_forms_only_accept_post(client, shop):
+    for url in ("/cart/add/", "/cart/update/", "/cart/remove/"):
+        assert client.get(url).status_code == 405
+
+
+def test_cart_page_forms_declare_their_events(client, shop):
+    add(client, "85123A", 2)
+    html = client.get("/cart/").content.decode()
+    assert 'data-aisle-event="cart_update"' in html and 'data-aisle-quantity-before="2"' in html
+    assert 'data-aisle-event="remove_from_cart"' in html
+
+
+# --- checkout
+
+
+def test_checkout_takes_stock_through_the_service_and_confirms(
+    client, shop, django_capture_on_commit_callbacks
+):
+    add(client, "85123A", 2)
+    add(client, "37370", 3)
+    with (
+        mock.patch("merch.storefront.services.set_stock", wraps=services.set_stock) as set_stock,
+        django_capture_on_commit_callbacks(execute=False) as callbacks,
+    ):
+        response = client.post("/checkout/")
+    assert response.status_code == 302 and response["Location"] == "/checkout/confirmation/"
+    assert {call.kwargs["on_hand"] for call in set_stock.call_args_list} == {3, 17}
+    assert (on_hand(shop["lantern"]), on_hand(shop["mug"])) == (3, 17)
+    assert len(callbacks) == 2, "each stock change is announced at commit"
+    assert cart_of(client) == {}
+
+
+def test_confirmation_page_sends_purchase_events_with_the_order_id(client, shop):
+    add(client, "85123A", 2)
+    html = client.post("/checkout/", follow=True).content.decode()
+    order_id = client.session["last_order"]["order_id"]
+    assert f"Order number <strong>{order_id}</strong>" in html
+    assert f'data-aisle-event-id="purchase-{order_id}-85123A"' in html
+    assert f'data-aisle-order-id="{order_id}" data-aisle-product-id="85123A"' in html
+    assert 'data-aisle-quantity="2" data-aisle-price="2.55"' in html
+    assert "£5.10" in html
+
+
+def test_sold_out_line_is_refused_and_nothing_else_is_lost(client, shop):
+    add(client, "85123A", 2)
+    add(client, "84406B", 1)
+    services.set_stock(shop["holder"], on_hand=0)  # sold out while it sat in the cart
+    received = []
+    stock_changed.connect(lambda sender, changes, **kw: received.extend(changes), weak=False)
+    response = client.post("/checkout/", follow=True)
+    html = response.content.decode()
+    assert response.redirect_chain == [("/cart/", 302)]
+    assert "“Cream cupid holder” is sold out and was removed from your cart." in html
+    assert "Nothing was ordered yet" in html
+    assert on_hand(shop["lantern"]) == 5, "no stock was taken for the other lines"
+    assert cart_of(client) == {"85123A": 2}, "the other lines stay in the cart"
+    assert "last_order" not in client.session
+    client.post("/checkout/")
+    assert on_hand(shop["lantern"]) == 3
+
+
+def test_short_line_is_reduced_to_what_is_left(client, shop):
+    add(client, "85123A", 5)
+    services.set_stock(shop["lantern"], on_hand=2)
+    html = client.post("/checkout/", follow=True).content.decode()
+    assert "Only 2 of “Red heart lantern” left" in html
+    assert cart_of(client) == {"85123A": 2} and on_hand(shop["lantern"]) == 2
+
+
+def test_checkout_of_an_empty_cart_says_so(client, shop):
+    response = client.post("/checkout/", follow=True)
+    assert "Your cart is empty." in response.content.decode()
+    assert client.get("/checkout/").status_code == 302
+
+
+def test_confirmation_without_an_order_goes_home(client, shop):
+    assert client.get("/checkout/confirmation/")["Location"] == "/"
+
+
+# --- customers
+
+
+def test_customer_logs_in_keeps_cart_and_shopper_session_and_logs_out(client, shop):
+    User.objects.create_user("12347", password="demo-pass-12347")
+    add(client, "85123A")
+    client.get("/")
+    anonymous_session_id = client.session[SESSION_ID_KEY]
+    response = client.post("/login/", {"username": "12347", "password": "demo-pass-12347"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    html = client.get("/").content.decode()
+    assert '<meta name="aisle-user-id" content="12347">' in html
+    assert client.session[SESSION_ID_KEY] == anonymous_session_id, "links the history at login"
+    assert cart_of(client) == {"85123A": 1}
+    assert client.post("/logout/")["Location"] == "/"
+    assert '<meta name="aisle-user-id" content="">' in client.get("/").content.decode()
+
+
+def test_wrong_password_shows_an_error(client, shop):
+    User.objects.create_user("12347", password="demo-pass-12347")
+    response = client.post("/login/", {"username": "12347", "password": "nope"})
+    assert response.status_code == 200 and 'role="alert"' in response.content.decode()
