@@ -10,6 +10,7 @@ BIND="${AISLE_BIND:-127.0.0.1}"
 PORT="${AISLE_PORT:-8000}"
 DEMO_USER="${AISLE_DEMO_USER:-demo}"
 DEMO_PASSWORD="${AISLE_DEMO_PASSWORD:-aisle-demo}"
+DEMO_CUSTOMER_PASSWORD="${AISLE_DEMO_CUSTOMER_PASSWORD:-shopper-demo}"
 RUN_DIR="var/run"
 LOG_DIR="var/log"
 mkdir -p "$RUN_DIR" "$LOG_DIR"
@@ -45,22 +46,17 @@ log "Applying migrations"
 "$PY" manage.py migrate --noinput -v0
 "$PY" manage.py collectstatic --noinput -v0
 
-log "Ensuring the demo superuser '$DEMO_USER'"
-AISLE_DEMO_USER="$DEMO_USER" AISLE_DEMO_PASSWORD="$DEMO_PASSWORD" "$PY" manage.py shell --no-imports -c '
-import os
-from django.contrib.auth import get_user_model
-User = get_user_model()
-user, _ = User.objects.get_or_create(username=os.environ["AISLE_DEMO_USER"])
-user.is_staff = user.is_superuser = True
-user.set_password(os.environ["AISLE_DEMO_PASSWORD"])
-user.save()
-'
-
 log "Importing the UCI Online Retail data (skipped when already imported)"
 "$PY" manage.py import_online_retail
 
 log "Training the models (skipped when serving versions exist)"
 "$PY" manage.py train --if-untrained
+
+log "Demo accounts and the storefront key"
+"$PY" manage.py setup_demo --user "$DEMO_USER" --password "$DEMO_PASSWORD" \
+  --customer-password "$DEMO_CUSTOMER_PASSWORD" --key-file "$RUN_DIR/storefront_write_key"
+STOREFRONT_WRITE_KEY="$(cat "$RUN_DIR/storefront_write_key")"
+export STOREFRONT_WRITE_KEY
 
 log "(Re)starting web server, Celery worker and Celery beat"
 stop_all
@@ -86,6 +82,7 @@ done
 cat <<INFO
 
 Aisle demo is running.
+  Storefront:    http://$BIND:$PORT/    (shopper login: 12347 / $DEMO_CUSTOMER_PASSWORD)
   Admin:         http://$BIND:$PORT/admin/    (user: $DEMO_USER  password: $DEMO_PASSWORD)
   API docs:      http://$BIND:$PORT/api/v1/docs/
   OpenAPI:       http://$BIND:$PORT/api/v1/schema/

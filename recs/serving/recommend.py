@@ -294,7 +294,7 @@ def _tier(interaction_count: int) -> str:
 
 def _title(cards: dict[str, CatalogCard], sku: str) -> str:
     card = cards.get(sku)
-    return card.title.capitalize() if card else sku
+    return card.title if card else sku
 
 
 def _personal(

@@ -175,6 +175,11 @@ def serving_learner(role: str) -> Learner | None:
     return _loaded[version.artifact_sha256]
 
 
+def candidate_cache_is_filled() -> bool:
+    """False after Redis lost its data (a restart without persistence): lists need a refill."""
+    return bool(store.read_meta())
+
+
 def active_users(interactions: Interactions) -> list[str]:
     if not len(interactions):
         return []

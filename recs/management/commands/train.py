@@ -4,7 +4,12 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from recs.learners import LEARNERS
-from recs.training.pipeline import NoTrainingData, train_models
+from recs.training.pipeline import (
+    NoTrainingData,
+    candidate_cache_is_filled,
+    precompute_candidates,
+    train_models,
+)
 
 
 class Command(BaseCommand):
@@ -20,9 +25,13 @@ class Command(BaseCommand):
         from recs.models import ModelVersion
 
         if if_untrained and ModelVersion.objects.filter(status="serving").exists():
-            self.stdout.write(
-                "Serving model versions exist; not training (drop --if-untrained to retrain)."
-            )
+            if candidate_cache_is_filled():
+                self.stdout.write(
+                    "Serving model versions exist; not training (drop --if-untrained to retrain)."
+                )
+            else:
+                lists = precompute_candidates()
+                self.stdout.write(f"Serving versions exist; refilled {lists:,} candidate lists.")
             return
         keys = only or list(LEARNERS)
         steps = 2 + 2 * len(keys)

@@ -97,3 +97,12 @@ def test_admin_promotes_a_chosen_version_and_refuses_two_of_one_key(shop_history
     assert challenger.status == "serving"
     listing = admin_client.get(url)
     assert listing.status_code == 200 and "recall@20" in listing.content.decode().lower()
+
+
+def test_train_if_untrained_refills_a_lost_cache_without_retraining(shop_history, capsys):
+    call_command("train", "--only", "popularity")
+    store.writer_client().flushdb()  # Redis restarted without persistence
+    call_command("train", "--if-untrained")
+    assert "refilled" in capsys.readouterr().out
+    assert store.read_list("c:popular:all")
+    assert ModelVersion.objects.count() == 1
