@@ -157,6 +157,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("AVAILABILITY_SYNC_INTERVAL_S", default=60.0),
         "options": {"queue": "scoring", "expires": 60},
     },
+    "drain-served-log": {
+        "task": "recs.experiments.drain_served_log",
+        "schedule": env.float("SERVED_LOG_DRAIN_INTERVAL_S", default=5.0),
+        "options": {"queue": "default", "expires": 30},
+    },
+    "rollup-experiments": {
+        "task": "recs.experiments.rollup",
+        "schedule": env.float("EXPERIMENT_ROLLUP_INTERVAL_S", default=300.0),
+        "options": {"queue": "scoring", "expires": 600},
+    },
     "record-beat-heartbeat": {
         "task": "recs.health.record_heartbeat",
         "schedule": env.float("HEARTBEAT_INTERVAL_S", default=30.0),
@@ -260,6 +270,20 @@ SERVING_METRICS_FLUSH_S = env.float("SERVING_METRICS_FLUSH_S", default=1.0)
 # A shopper's events re-score their collaborative list once per this many seconds at most.
 RESCORE_DEBOUNCE_S = env.float("RESCORE_DEBOUNCE_S", default=2.0)
 RECOMMENDATIONS_THROTTLE_RATE = env("RECOMMENDATIONS_THROTTLE_RATE", default="12000/min")
+
+# --- Experiments
+# Share of experiment requests whose shadow variants are scored (off the render path).
+SHADOW_SAMPLE_RATE = env.float("SHADOW_SAMPLE_RATE", default=1.0)
+# The served-list stream in Redis is capped (a worker drains it into the database).
+SERVED_LOG_MAX_ENTRIES = env.int("SERVED_LOG_MAX_ENTRIES", default=1_000_000)
+# Clicks, carts and purchases up to this long after a list was served count for its variant.
+ATTRIBUTION_WINDOW_HOURS = env.float("ATTRIBUTION_WINDOW_HOURS", default=24.0)
+# Learner keys an experiment variant may name.
+EXPERIMENT_MODEL_KEYS = env.list(
+    "EXPERIMENT_MODEL_KEYS",
+    default=["popularity", "trending", "demographic", "content", "item_knn", "ease",
+             "bought_together", "hybrid"],
+)  # fmt: skip
 
 # --- Production hardening: on whenever DEBUG is off; each can still be set from the environment.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,6 +1,8 @@
-"""What a merchandiser owns: categories, products, stock, placements and merchandising rules."""
+"""What a merchandiser owns: categories, products, stock, placements, rules and experiments."""
 
 import math
+import secrets
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
@@ -247,3 +249,155 @@ class MerchandisingRule(models.Model):
             and (self.starts_at is None or self.starts_at <= at)
             and (self.ends_at is None or at < self.ends_at)
         )
+
+
+DEFAULT_EXPERIMENT_MODEL_KEYS = [
+    "popularity", "trending", "demographic", "content", "item_knn", "ease", "bought_together",
+    "hybrid",
+]  # fmt: skip
+
+
+def experiment_strategies() -> list[str]:
+    """What a variant may serve: a serving strategy or a learner key (settings read on each call).
+
+    A learner key that is also a strategy name (trending, bought_together) means that strategy.
+    """
+    model_keys = getattr(settings, "EXPERIMENT_MODEL_KEYS", DEFAULT_EXPERIMENT_MODEL_KEYS)
+    return list(dict.fromkeys([*Placement.Strategy.values, *model_keys]))
+
+
+def new_experiment_salt() -> str:
+    """16 random hex characters: a fresh salt gives an experiment its own split of shoppers."""
+    return secrets.token_hex(8)
+
+
+class Experiment(models.Model):
+    """A test on one placement: shoppers are split between variants by hashing their id with `salt`.
+
+    Change experiments through merch.services so that the render path hears about it on commit.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused (everyone sees the control)"
+        STOPPED = "stopped", "Stopped"
+
+    # The statuses the render path reads; at most one experiment per placement is in one of them.
+    LIVE_STATUSES = (Status.RUNNING, Status.PAUSED)
+
+    name = models.CharField(max_length=120)
+    placement = models.ForeignKey(Placement, on_delete=models.PROTECT, related_name="experiments")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    salt = models.CharField(
+        max_length=32,
+        default=new_experiment_salt,
+        help_text="Mixed into the hash that assigns shoppers to variants. Fixed once started: "
+        "changing it would move shoppers between variants.",
+    )
+    starts_at = models.DateTimeField(
+        null=True, blank=True, help_text="Blank = as soon as it runs. Before this, all see control."
+    )
+    ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="Blank = until stopped. From this on, all see control."
+    )
+    hypothesis = models.TextField(blank=True, help_text="What you expect to change, and why.")
+    winner = models.ForeignKey(
+        "ExperimentVariant",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Set when a variant is promoted.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    stopped_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["placement"],
+                condition=Q(status__in=["running", "paused"]),
+                name="experiment_one_live_per_placement",
+                violation_error_message="Another experiment is already running or paused on this "
+                "placement; stop it before starting this one.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": "The end must be after the start."})
+
+
+def remaining_traffic(variants: Iterable["ExperimentVariant"]) -> Decimal:
+    """The control's share: whatever the shown, non-control variants do not take."""
+    return Decimal(100) - sum(
+        (v.traffic_percent or Decimal(0) for v in variants if not v.is_control and not v.is_shadow),
+        Decimal(0),
+    )
+
+
+class ExperimentVariant(models.Model):
+    """One arm of an experiment: what it serves and the share of shoppers who see it.
+
+    The control takes whatever the others do not, so its own traffic stays 0. A shadow variant is
+    scored off the render path for the same shoppers and never shown, so it takes no traffic.
+    """
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    name = models.SlugField(max_length=50, help_text="Short and unique in the experiment.")
+    strategy = models.CharField(
+        max_length=40,
+        help_text="A serving strategy (auto, personal, similar, ...) or a learner key (ease, ...).",
+    )
+    traffic_percent = models.DecimalField(
+        "traffic %",
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text="Share of shoppers who see it. The control takes whatever the others do not "
+        "(leave it 0); a shadow takes none.",
+    )
+    is_control = models.BooleanField("control", default=False)
+    is_shadow = models.BooleanField(
+        "shadow", default=False, help_text="Scored for the same shoppers and logged, never shown."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["experiment_id", "-is_control", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "name"], name="experiment_variant_unique_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        """One variant on its own; merch.services.validate_variants checks them together."""
+        errors: dict[str, str] = {}
+        allowed = experiment_strategies()
+        if self.strategy and self.strategy not in allowed:
+            errors["strategy"] = (
+                f"Unknown strategy {self.strategy!r}; choose one of: {', '.join(allowed)}."
+            )
+        traffic = self.traffic_percent
+        if self.is_control and self.is_shadow:
+            errors["is_shadow"] = "The control is what shoppers see; it cannot be a shadow."
+        elif self.is_control and traffic:
+            errors["traffic_percent"] = (
+                "The control takes whatever the others do not; leave its traffic at 0."
+            )
+        elif self.is_shadow and traffic:
+            errors["traffic_percent"] = "A shadow variant is never shown; leave its traffic at 0."
+        if errors:
+            raise ValidationError(errors)

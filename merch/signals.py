@@ -33,3 +33,5 @@ stock_changed = Signal()
 products_activation_changed = Signal()
 # kwargs: none; a placement or merchandising rule changed, so cached merchandising config is stale
 merchandising_changed = Signal()
+# kwargs: experiment_id: int; an experiment or its variants changed: cached config is stale
+experiments_changed = Signal()

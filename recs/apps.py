@@ -10,6 +10,7 @@ class RecsConfig(AppConfig):
     def ready(self) -> None:
         from merch import signals
         from recs.serving import availability, merchandising
+        from recs.training.tasks import queue_experiment_lists
 
         signals.stock_changed.connect(availability.on_stock_changed, dispatch_uid="recs-stock")
         signals.products_activation_changed.connect(
@@ -17,4 +18,10 @@ class RecsConfig(AppConfig):
         )
         signals.merchandising_changed.connect(
             merchandising.bump_config_version, dispatch_uid="recs-merchandising"
+        )
+        signals.experiments_changed.connect(
+            merchandising.bump_config_version, dispatch_uid="recs-experiments"
+        )
+        signals.experiments_changed.connect(
+            queue_experiment_lists, dispatch_uid="recs-experiment-lists"
         )

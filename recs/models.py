@@ -113,5 +113,76 @@ class ModelVersion(models.Model):
         return float(self.metrics.get("recall@20", 0.0))
 
 
+class ServedList(models.Model):
+    """One list served, or scored in shadow, with the experiment variant behind it: the join key
+    of attribution (impression, click, cart and purchase events carry its rec_id)."""
+
+    rec_id = models.CharField(max_length=32, unique=True)
+    served_at = models.DateTimeField(db_index=True)
+    placement = models.CharField(max_length=64)
+    experiment_id = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+    variant = models.CharField(max_length=64, blank=True)
+    is_shadow = models.BooleanField(default=False)
+    shadow_of = models.CharField(
+        max_length=32, blank=True, help_text="rec_id of the list that was shown instead"
+    )
+    model_version = models.CharField(max_length=64, blank=True)
+    tier = models.CharField(max_length=16, blank=True)
+    source = models.CharField(max_length=32, blank=True)
+    user_id = models.CharField(max_length=64, blank=True)
+    session_id = models.CharField(max_length=64, blank=True)
+    # Who was assigned: the user, or "session:<id>" for an anonymous visitor.
+    subject_id = models.CharField(max_length=80, db_index=True)
+    skus = models.JSONField(default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["experiment_id", "served_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.rec_id} {self.placement} {self.variant or '-'} ({len(self.skus)} items)"
+
+
+class VariantHourlyStats(models.Model):
+    """One experiment variant's outcomes for the shoppers first exposed in one UTC hour, rolled
+    up by a worker from the served-list log and the event log, so that dashboards read a few
+    rows instead of the logs. Shadow variants fill the shadow_* columns instead."""
+
+    experiment_id = models.PositiveIntegerField(db_index=True)
+    variant = models.CharField(max_length=64)
+    hour = models.DateTimeField(help_text="Start of the UTC hour of the shoppers' first exposure")
+    exposed_subjects = models.PositiveIntegerField(default=0, help_text="shoppers (sessions)")
+    lists_served = models.PositiveIntegerField(default=0)
+    impressions = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0, help_text="clicks on recommended items")
+    add_to_carts = models.PositiveIntegerField(default=0, help_text="of recommended items")
+    converting_subjects = models.PositiveIntegerField(default=0, help_text="bought after exposure")
+    revenue = models.FloatField(default=0.0, help_text="all purchases after exposure")
+    revenue_squares = models.FloatField(
+        default=0.0, help_text="sum over shoppers of their revenue squared (for intervals)"
+    )
+    recommended_revenue = models.FloatField(default=0.0, help_text="revenue of recommended items")
+    # Shadow variants: scored for the same requests, never shown.
+    shadow_lists = models.PositiveIntegerField(default=0)
+    shadow_overlap = models.FloatField(default=0.0, help_text="sum of overlap with the shown list")
+    outcomes = models.PositiveIntegerField(
+        default=0, help_text="products the shoppers then clicked or bought"
+    )
+    shadow_hits = models.PositiveIntegerField(default=0, help_text="of those, in the shadow list")
+    served_hits = models.PositiveIntegerField(default=0, help_text="of those, in the shown list")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "variant hourly stats"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment_id", "variant", "hour"], name="variant_hour_unique"
+            )
+        ]
+        ordering = ["experiment_id", "hour", "variant"]
+
+    def __str__(self) -> str:
+        return f"experiment {self.experiment_id} {self.variant} {self.hour:%Y-%m-%d %H}:00"
+
+
 # Registered with the app from its own module, so the key logic stays in one place.
 from recs.keys import StorefrontKey  # noqa: E402, F401

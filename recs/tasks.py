@@ -2,15 +2,23 @@
 
 from recs.candidates.tasks import refresh_lists_task, rescore_user_task, sync_availability_task
 from recs.events.tasks import ingest_event_batch
+from recs.experiments.tasks import (
+    drain_served_log_task,
+    rollup_experiments_task,
+    score_shadows_task,
+)
 from recs.health import record_heartbeat
 from recs.training.tasks import precompute_candidates_task, train_models_task
 
 __all__ = [
+    "drain_served_log_task",
     "ingest_event_batch",
     "precompute_candidates_task",
     "record_heartbeat",
     "refresh_lists_task",
     "rescore_user_task",
+    "rollup_experiments_task",
+    "score_shadows_task",
     "sync_availability_task",
     "train_models_task",
 ]

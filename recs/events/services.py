@@ -39,7 +39,7 @@ def enqueue_events(records: Sequence[EventRecord]) -> str:
     batch_id = uuid.uuid4().hex
     try:
         ingest_event_batch.apply_async(
-            args=[batch_id, [record.to_message() for record in records]],
+            args=[batch_id, [record.to_message() for record in records], time.time()],
             queue="events",
             retry=True,
             retry_policy={"max_retries": 2, "interval_start": 0.05, "interval_step": 0.1},
@@ -86,6 +86,23 @@ def persist_events(records: Iterable[EventRecord], *, batch_id: str = "") -> set
     return owned
 
 
+EVENTS_METRICS_KEY = "m:events"
+
+
+def record_event_lag(lag_s: float, events: int) -> None:
+    """Queue-to-applied delay of the batch just applied, for the health panel and /metrics."""
+    try:
+        client = online.redis_client()
+        pipe = client.pipeline(transaction=False)
+        pipe.hset(EVENTS_METRICS_KEY, mapping={"last_lag_s": f"{lag_s:.3f}",
+                                               "last_applied_at": f"{time.time():.3f}"})  # fmt: skip
+        pipe.hincrby(EVENTS_METRICS_KEY, "applied_total", events)
+        pipe.hincrbyfloat(EVENTS_METRICS_KEY, "lag_seconds_total", lag_s * events)
+        pipe.execute()
+    except Exception:  # a metric must never fail a batch
+        logger.exception("Could not record event lag")
+
+
 def link_sessions_to_users(logins: dict[str, str]) -> list[str]:
     """Record that anonymous sessions logged in (session_id -> user_id) and carry their history
     over to the users in the online store. The first link of a session wins; returns the
@@ -113,7 +130,11 @@ def replay_session_history(session_ids: Sequence[str]) -> int:
 
 
 def apply_event_batch(
-    batch_id: str, records: Sequence[EventRecord], *, rescore: bool = True
+    batch_id: str,
+    records: Sequence[EventRecord],
+    *,
+    rescore: bool = True,
+    enqueued_at: float | None = None,
 ) -> int:
     """Store a batch in the event log and fold the events it owns into the online store, then
     schedule debounced re-scores of the users who interacted (not for historic imports,
@@ -129,6 +150,8 @@ def apply_event_batch(
     if settings.EVENTS_APPLY_DELAY_S:
         time.sleep(settings.EVENTS_APPLY_DELAY_S)  # fault injection for tests and benchmarks
     applied = online.apply_events(enrich(owned))
+    if enqueued_at is not None:
+        record_event_lag(time.time() - enqueued_at, len(owned))
     if rescore:
         users = {r.user_id or "" for r in owned if r.event_type in RESCORING_EVENT_TYPES}
         try:

@@ -20,6 +20,9 @@ from recs.events.services import apply_event_batch
     max_retries=10,
     ignore_result=True,
 )
-def ingest_event_batch(batch_id: str, messages: list[dict]) -> int:
+def ingest_event_batch(
+    batch_id: str, messages: list[dict], enqueued_at: float | None = None
+) -> int:
     """Persist and apply one batch of accepted events; idempotent, so redelivery is harmless."""
-    return apply_event_batch(batch_id, [EventRecord.from_message(m) for m in messages])
+    records = [EventRecord.from_message(m) for m in messages]
+    return apply_event_batch(batch_id, records, enqueued_at=enqueued_at)

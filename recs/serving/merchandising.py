@@ -1,14 +1,21 @@
-"""Placements and merchandising rules for the render path, and applying the rules to a list.
+"""Placements, merchandising rules and experiments for the render path.
 
 The configuration lives in merch; readers keep a read-only copy and reload it when
-`cfg:merch:version` changes in Redis, which merch's `merchandising_changed` signal bumps on
-commit, so an edit in the admin takes effect on the next request without a deploy.
+`cfg:merch:version` changes in Redis, which merch's `merchandising_changed` and
+`experiments_changed` signals bump on commit, so an edit in the admin (a new rule, a ramp, a
+kill) takes effect on the next request without a deploy or a restart.
 """
 
 import logging
 import threading
 
-from merch.selectors import PlacementConfig, RuleConfig, merchandising_config
+from merch.selectors import (
+    ExperimentConfig,
+    PlacementConfig,
+    RuleConfig,
+    experiments_config,
+    merchandising_config,
+)
 from recs.candidates.store import writer_client
 
 logger = logging.getLogger(__name__)
@@ -18,6 +25,7 @@ CONFIG_VERSION_KEY = "cfg:merch:version"
 _lock = threading.Lock()
 _placements: dict[str, PlacementConfig] = {}
 _rules: list[RuleConfig] = []
+_experiments: list[ExperimentConfig] = []
 _version: str | None = None
 _loaded = False
 
@@ -30,25 +38,29 @@ def bump_config_version(**_signal_kwargs) -> None:
         logger.exception("Could not announce a merchandising change to readers")
 
 
-def current(version: str | None) -> tuple[dict[str, PlacementConfig], list[RuleConfig]]:
-    """Placements and active rules, reloaded when the version read from Redis changed (None:
-    Redis is down, keep what we have)."""
-    global _placements, _rules, _version, _loaded
+def current(
+    version: str | None,
+) -> tuple[dict[str, PlacementConfig], list[RuleConfig], list[ExperimentConfig]]:
+    """Placements, active rules and running or paused experiments, reloaded when the version
+    read from Redis changed (None: Redis is down, keep what we have)."""
+    global _placements, _rules, _experiments, _version, _loaded
     if _loaded and (version is None or version == _version):
-        return _placements, _rules
+        return _placements, _rules, _experiments
     with _lock:
         try:
-            _placements, _rules = merchandising_config()
+            placements, rules = merchandising_config()
+            experiments = experiments_config()
         except Exception:
             logger.exception("Could not load merchandising configuration; using the cached copy")
-            return _placements, _rules
+            return _placements, _rules, _experiments
+        _placements, _rules, _experiments = placements, rules, experiments
         _version, _loaded = version, True
-    return _placements, _rules
+    return _placements, _rules, _experiments
 
 
 def clear() -> None:
-    global _placements, _rules, _version, _loaded
-    _placements, _rules, _version, _loaded = {}, [], None, False
+    global _placements, _rules, _experiments, _version, _loaded
+    _placements, _rules, _experiments, _version, _loaded = {}, [], [], None, False
 
 
 def rules_in_force(

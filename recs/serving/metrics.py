@@ -14,7 +14,10 @@ from django.conf import settings
 from recs.serving.types import Recommendations
 
 HOURLY_KEY = "m:serving:{hour}"
+TOTAL_KEY = "m:serving:total"  # cumulative since the store began: Prometheus counters
 HOURLY_TTL_S = 8 * 24 * 3600
+# How old the candidate lists behind an answer were, in buckets for the health panel.
+AGE_BUCKETS = ((60, "lt_1m"), (3600, "lt_1h"), (86400, "lt_1d"))
 
 _lock = threading.Lock()
 totals: Counter[str] = Counter()
@@ -25,12 +28,21 @@ _last_flush = 0.0
 def count(result: Recommendations) -> None:
     fields = ["requests", f"tier:{result.tier}", f"source:{result.source or 'empty'}"]
     fields += [f"fallback:{reason}" for reason in result.fallbacks]
+    fields.append(f"age:{age_bucket(result)}")
+    if result.variant:
+        fields.append(f"variant:{result.variant}")
     if not result.items:
         fields.append("empty")
     with _lock:
         for name in fields:
             totals[name] += 1
             _pending[name] += 1
+
+
+def age_bucket(result: Recommendations) -> str:
+    if not result.generated_at:
+        return "unknown"
+    return next((name for limit, name in AGE_BUCKETS if result.age_s < limit), "ge_1d")
 
 
 def queue_flush(pipe, now_s: float) -> None:
@@ -45,7 +57,12 @@ def queue_flush(pipe, now_s: float) -> None:
     key = HOURLY_KEY.format(hour=time.strftime("%Y%m%d%H", time.gmtime(now_s)))
     for name, value in deltas.items():
         pipe.hincrby(key, name, value)
+        pipe.hincrby(TOTAL_KEY, name, value)
     pipe.expire(key, HOURLY_TTL_S)
+
+
+def read_total(client) -> dict[str, int]:
+    return {k.decode(): int(v) for k, v in client.hgetall(TOTAL_KEY).items()}
 
 
 def read_hour(client, hour_epoch_s: float) -> dict[str, int]:

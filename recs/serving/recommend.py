@@ -20,10 +20,16 @@ from merch.selectors import CatalogCard, PlacementConfig, RuleConfig, available_
 from recs.candidates.store import META_KEY, decode_list
 from recs.features.online import queue_online_read
 from recs.learners.popularity import hour_band
-from recs.serving import catalog, fallback, merchandising, metrics
+from recs.serving import catalog, fallback, merchandising, metrics, served_log
 from recs.serving import redis as serving_redis
 from recs.serving.availability import UNAVAILABLE_KEY
-from recs.serving.experiments import Variant, assign_variant
+from recs.serving.experiments import (
+    Variant,
+    as_serving,
+    as_serving_strategy,
+    assign_variant,
+    control_of,
+)
 from recs.serving.types import RecommendationContext, Recommendations, RecommendedItem
 
 logger = logging.getLogger(__name__)
@@ -191,11 +197,21 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
     trending = [(sku.decode(), 1.0) for sku in next(replies)]
     lists = {key: decode_list(next(replies)) for key in list_keys}
 
-    placements, rules = merchandising.current(config_version)
+    placements, rules, experiments = merchandising.current(config_version)
     placement = _placement(placements, context.placement)
     if not placement.is_active:
         return _empty(context, placement, now_s, "placement_inactive")
     cards = catalog.cards(catalog_version)
+    if context.strategy_override:
+        strategy, model_key = as_serving_strategy(context.strategy_override)
+        variant = Variant(name=context.strategy_override, strategy=strategy, model_key=model_key)
+    else:
+        variant = assign_variant(context, placement, experiments, now_s)
+    variant_fallbacks: list[str] = []
+    if variant.model_key and f"user@{variant.model_key}" not in meta:
+        # The variant names a model whose lists are not in the cache: serve the control, say so.
+        variant_fallbacks.append(f"variant_unavailable:{variant.name}")
+        variant = _control(variant, experiments, placement)
     fallback.remember_global_popular(lists["c:popular:all"])
 
     user, session = features.get("user", {}), features.get("session", {})
@@ -224,14 +240,16 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
         for sku in skus
         if prefix + sku not in lists
     ]
+    if variant.model_key and context.user_id:
+        second_keys.append(f"c:user@{variant.model_key}:{context.user_id}")
     if second_keys:
         for key, raw in zip(second_keys, client.mget(second_keys), strict=True):
             lists[key] = decode_list(raw)
 
     reads = _Reads(lists=lists, shopper=shopper, segments=segments, trending=trending, meta=meta)
-    variant = assign_variant(context, placement)
     tier = _tier(shopper.interaction_count)
     blend, fallbacks = _blend(context, placement, variant, tier, reads, cards, page_category)
+    fallbacks = variant_fallbacks + fallbacks
     chain = _fallback_chain(context, reads, page_category)
     rules_now = merchandising.rules_in_force(rules, placement.key, page_category, now_s)
     if not context.apply_rules:
@@ -268,20 +286,37 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
         check([*ranked, *(sku for _, rows, _ in chain for sku, _ in rows)])
         items, used, source = assemble()
     fallbacks += used
+    role = SOURCE_ROLES.get(source, "")
+    if variant.model_key and role == "user":
+        role = f"user@{variant.model_key}"
     result = Recommendations(
         placement=placement.key,
         items=items,
         tier=tier,
         source=source,
         variant=variant.name,
-        model_version=meta.get(SOURCE_ROLES.get(source, ""), "feature-store" if source else ""),
+        model_version=meta.get(role, "feature-store" if source else ""),
         rec_id=uuid.uuid4().hex,
         generated_at=float(meta.get("generated_at", 0) or 0),
         fallbacks=_dedupe(fallbacks),
         served_at=now_s,
     )
-    metrics.count(result)
+    if not context.strategy_override:  # shadow scoring is not traffic
+        metrics.count(result)
+    if variant.experiment_id is not None:
+        served_log.record(client, context, result, variant)
     return result
+
+
+def _control(variant: Variant, experiments, placement: PlacementConfig) -> Variant:
+    control = control_of(experiments, variant.experiment_id)
+    if control is None:
+        return Variant(name="default", strategy=placement.default_strategy)
+    strategy, model_key = as_serving(control, placement)
+    return Variant(
+        name=control.name, strategy=strategy, model_key=model_key, is_control=True,
+        experiment_id=variant.experiment_id, shadows=variant.shadows,
+    )  # fmt: skip
 
 
 def _tier(interaction_count: int) -> str:
@@ -304,12 +339,15 @@ def _personal(
     context: RecommendationContext,
     reads: _Reads,
     cards: dict[str, CatalogCard],
+    model_key: str = "",
 ) -> list[str]:
     """The shopper's own candidates by tier; returns fallback reasons."""
     lists, shopper, fallbacks = reads.lists, reads.shopper, []
     recency = [0.8**i for i in range(len(shopper.recent))]
     if tier == "collaborative":
         own = lists.get(f"c:user:{context.user_id}", [])
+        if model_key:
+            own = lists.get(f"c:user@{model_key}:{context.user_id}", [])
         if own:
             blend.add(own, weight, "user_list", "recommended for you")
         elif lkg := lists.get(f"c:lkg:user:{context.user_id}", []):
@@ -387,15 +425,15 @@ def _blend(
                       f"bought together with {_title(cards, sku)}")  # fmt: skip
 
     if strategy == "personal":
-        fallbacks += _personal(blend, tier, 1.0, context, reads, cards)
+        fallbacks += _personal(blend, tier, 1.0, context, reads, cards, variant.model_key)
     elif strategy == "similar":
         if product:
             similar_to_product(1.0)
         else:
-            fallbacks += _personal(blend, "content", 1.0, context, reads, cards)
+            fallbacks += _personal(blend, "content", 1.0, context, reads, cards, variant.model_key)
     elif strategy == "bought_together":
         bought_together(1.0)
-        fallbacks += _personal(blend, tier, 0.3, context, reads, cards)
+        fallbacks += _personal(blend, tier, 0.3, context, reads, cards, variant.model_key)
     elif strategy == "popular":
         _segment(blend, 1.0, context, reads)
     elif strategy == "trending":
@@ -404,16 +442,16 @@ def _blend(
     else:  # auto: the page decides the anchor, the tier decides the personal part
         if placement.key == "product_detail" and product:
             similar_to_product(1.0)
-            fallbacks += _personal(blend, tier, 0.4, context, reads, cards)
+            fallbacks += _personal(blend, tier, 0.4, context, reads, cards, variant.model_key)
         elif placement.key in ("cart", "post_purchase"):
             bought_together(1.0)
-            fallbacks += _personal(blend, tier, 0.3, context, reads, cards)
+            fallbacks += _personal(blend, tier, 0.3, context, reads, cards, variant.model_key)
         elif placement.key == "category" and page_category:
             blend.add(lists.get(f"c:popular:category:{page_category}", []), 1.0,
                       "category_popular", f"popular in {_category_label(page_category)}")  # fmt: skip
-            fallbacks += _personal(blend, tier, 0.5, context, reads, cards)
+            fallbacks += _personal(blend, tier, 0.5, context, reads, cards, variant.model_key)
         else:
-            fallbacks += _personal(blend, tier, 1.0, context, reads, cards)
+            fallbacks += _personal(blend, tier, 1.0, context, reads, cards, variant.model_key)
     return blend, fallbacks
 
 
@@ -547,7 +585,7 @@ def _assemble(
 def _serve_without_redis(context: RecommendationContext, now_s: float) -> Recommendations:
     """Redis is down: the in-process copy of global popularity, checked against the catalog in
     one query so that a sold-out product is still never served; the rules still apply."""
-    placements, rules = merchandising.current(None)
+    placements, rules, _ = merchandising.current(None)
     placement = _placement(placements, context.placement)
     if not placement.is_active:
         return _empty(context, placement, now_s, "placement_inactive")

@@ -24,6 +24,9 @@ class RecommendationContext:
     limit: int | None = None  # None: the placement's size
     now_s: float | None = None  # for tests and replays; None: the wall clock
     apply_rules: bool = True  # False only for the admin's before/after preview of the rules
+    # Serve this strategy (or learner key) instead of experiment assignment; shadow scoring uses
+    # it, and nothing served with it is logged as experiment traffic.
+    strategy_override: str = ""
 
     @property
     def subject_id(self) -> str:

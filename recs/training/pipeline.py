@@ -162,14 +162,18 @@ _loaded: dict[str, Learner] = {}
 
 
 def serving_learner(role: str) -> Learner | None:
-    """The serving learner behind a candidate-list role, loaded once per worker process and
-    artifact (a promotion changes the artifact, so the next call loads the new one)."""
-    key = CANDIDATE_SOURCES[role]
+    """The serving learner behind a candidate-list role ("user", "similar_cf", ...)."""
+    return serving_learner_by_key(CANDIDATE_SOURCES[role])
+
+
+def serving_learner_by_key(key: str) -> Learner | None:
+    """A learner key's serving version, loaded once per worker process and artifact (a
+    promotion changes the artifact, so the next call loads the new one)."""
     version = ModelVersion.objects.filter(key=key, status=ModelVersion.Status.SERVING).first()
     if version is None:
         return None
     if version.artifact_sha256 not in _loaded:
-        if len(_loaded) >= len(set(CANDIDATE_SOURCES.values())) * 2:
+        if len(_loaded) >= len(LEARNERS) * 2:
             _loaded.clear()
         _loaded[version.artifact_sha256] = joblib.load(version.artifact_path)
     return _loaded[version.artifact_sha256]
@@ -250,4 +254,47 @@ def precompute_candidates(interactions: Interactions | None = None) -> int:
     if written:
         store.write_meta(meta)
         sync_catalog_cards()
+        written += precompute_experiment_lists(interactions)
+    return written
+
+
+def experiment_model_keys() -> list[str]:
+    """Learners named by running or paused experiments whose per-user lists the default
+    candidate lists do not already provide."""
+    from merch.selectors import experiments_config
+    from recs.serving.experiments import as_serving_strategy
+
+    keys = set()
+    for experiment in experiments_config():
+        for variant in experiment.variants:
+            _, model_key = as_serving_strategy(variant.strategy)
+            if model_key and not variant.is_shadow:
+                keys.add(model_key)
+    return sorted(keys)
+
+
+def precompute_experiment_lists(interactions: Interactions | None = None) -> int:
+    """Per-user lists (`c:user@<key>:<user>`) of the learners experiments serve, so that a
+    variant naming a model is served from the cache like everything else."""
+    keys = experiment_model_keys()
+    if not keys:
+        return 0
+    interactions = interactions_from_event_log() if interactions is None else interactions
+    unavailable = set(unavailable_skus())
+    users = active_users(interactions)
+    size = settings.USER_CANDIDATES_SIZE
+    written, meta = 0, {}
+    for key in keys:
+        entry = load_serving(key)
+        if entry is None:
+            continue
+        version, learner = entry
+        lists = learner.recommend_many(users, depth_for(size, unavailable))
+        written += store.write_lists(
+            (f"c:user@{key}:{user}", fill_past_unavailable(ranked, size, unavailable))
+            for user, ranked in lists.items()
+        )
+        meta[f"user@{key}"] = f"{version.key}#{version.pk}"
+    if meta:
+        store.writer_client().hset(store.META_KEY, mapping=meta)
     return written

@@ -1,0 +1,1 @@
+"""Experiments: the served-list log, shadow scoring, attribution rollups and their reports."""

@@ -1,0 +1,31 @@
+"""Celery tasks of experiments: served-log drain, shadow scoring, attribution rollups."""
+
+from celery import shared_task
+
+from merch.selectors import experiment_summaries
+from recs.experiments.attribution import rollup_experiment
+from recs.experiments.served import drain_served_log
+from recs.experiments.shadow import score_shadows
+from recs.serving.types import RecommendationContext
+
+
+@shared_task(name="recs.experiments.drain_served_log", ignore_result=True, expires=30)
+def drain_served_log_task() -> int:
+    return drain_served_log()
+
+
+@shared_task(name="recs.scoring.score_shadows", acks_late=True, ignore_result=True, expires=600)
+def score_shadows_task(context: dict, served: dict, shadow_names: list[str]) -> int:
+    """Score an experiment's shadow variants for one served request (queue `scoring`)."""
+    return score_shadows(RecommendationContext(**context), served, shadow_names)
+
+
+@shared_task(name="recs.experiments.rollup", ignore_result=True, expires=600)
+def rollup_experiments_task() -> int:
+    """Roll up every experiment that has run (drains the served log first)."""
+    drain_served_log()
+    return sum(
+        rollup_experiment(experiment)
+        for experiment in experiment_summaries()
+        if experiment.status != "draft"
+    )

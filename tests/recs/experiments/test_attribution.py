@@ -1,0 +1,100 @@
+"""recs.experiments: served-list log, attribution rollups and shadow comparison."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from merch.models import Placement
+from merch.selectors import experiment_by_id
+from merch.services import VariantSpec, create_experiment, start_experiment
+from recs.experiments.attribution import rollup_experiment
+from recs.models import Event, ServedList, VariantHourlyStats
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 11, 20, 10, 15, tzinfo=UTC)
+
+
+@pytest.fixture
+def experiment(default_placements, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        created = create_experiment(
+            "Trending on home", Placement.objects.get(key="home"),
+            [VariantSpec("control", "auto", 0, is_control=True),
+             VariantSpec("trending", "trending", 50),
+             VariantSpec("shadow", "ease", 0, is_shadow=True)],
+        )  # fmt: skip
+        start_experiment(created)
+    return experiment_by_id(created.pk)
+
+
+def served(rec_id, subject, variant, skus, at=T0, **fields):
+    return ServedList.objects.create(
+        rec_id=rec_id, served_at=at, placement="home", experiment_id=fields.pop("exp"),
+        variant=variant, subject_id=subject, session_id=subject.removeprefix("session:"),
+        skus=skus, **fields,
+    )  # fmt: skip
+
+
+def event(n, event_type, session, sku, minutes, rec_id="", price=None, quantity=None):
+    return Event.objects.create(
+        event_id=f"ev-{n}", event_type=event_type, session_id=session, product_sku=sku,
+        occurred_at=T0 + timedelta(minutes=minutes), context={"rec_id": rec_id} if rec_id else {},
+        price=Decimal(price) if price else None, quantity=quantity,
+    )  # fmt: skip
+
+
+def test_outcomes_after_exposure_count_for_the_shoppers_variant(experiment):
+    exp = experiment.id
+    served("r1", "session:a", "control", ["P1", "P2"], exp=exp)
+    served("r2", "session:b", "trending", ["P3", "P4"], exp=exp)
+    served("r3", "session:a", "shadow", ["P2", "P5"], exp=exp, is_shadow=True, shadow_of="r1")
+    event(1, "purchase", "a", "P7", -5, price="9.00")  # before exposure: not counted
+    event(2, "impression", "a", "P1", 1, rec_id="r1")
+    event(3, "impression", "a", "P2", 1, rec_id="r1")
+    event(4, "click", "a", "P1", 2, rec_id="r1")
+    event(5, "add_to_cart", "a", "P1", 3)  # no rec_id, but a product it showed them
+    event(6, "purchase", "a", "P1", 4, price="10.00", quantity=2)
+    event(7, "purchase", "a", "P9", 5, price="5.00")
+    event(8, "impression", "b", "P3", 1, rec_id="r2")
+    event(9, "impression", "b", "P4", 1, rec_id="r2")
+    event(10, "purchase", "b", "P3", 6, price="4.00")
+    event(11, "purchase", "c", "P3", 6, price="4.00")  # never exposed
+    assert rollup_experiment(experiment) == 3
+    rows = {row.variant: row for row in VariantHourlyStats.objects.filter(experiment_id=exp)}
+    control, trending, shadow = rows["control"], rows["trending"], rows["shadow"]
+    assert control.hour == T0.replace(minute=0)
+    assert (control.exposed_subjects, control.lists_served, control.impressions) == (1, 1, 2)
+    assert (control.clicks, control.add_to_carts, control.converting_subjects) == (1, 1, 1)
+    assert control.revenue == 25.0 and control.revenue_squares == 625.0
+    assert control.recommended_revenue == 20.0
+    assert (trending.exposed_subjects, trending.impressions, trending.clicks) == (1, 2, 0)
+    assert trending.revenue == 4.0 and trending.recommended_revenue == 4.0
+    assert shadow.shadow_lists == 1 and shadow.shadow_overlap == 0.5
+    assert (shadow.outcomes, shadow.shadow_hits, shadow.served_hits) == (2, 0, 1)
+
+
+def test_rollup_is_idempotent_and_counts_a_shopper_once(experiment):
+    exp = experiment.id
+    served("r1", "session:a", "control", ["P1"], exp=exp)
+    served("r2", "session:a", "control", ["P2"], at=T0 + timedelta(hours=2), exp=exp)
+    event(1, "purchase", "a", "P2", 150, price="3.00")
+    rollup_experiment(experiment)
+    first = list(VariantHourlyStats.objects.values("variant", "hour", "exposed_subjects",
+                                                   "lists_served", "revenue"))  # fmt: skip
+    rollup_experiment(experiment)
+    again = list(VariantHourlyStats.objects.values("variant", "hour", "exposed_subjects",
+                                                   "lists_served", "revenue"))  # fmt: skip
+    assert first == again
+    assert first == [{"variant": "control", "hour": T0.replace(minute=0), "exposed_subjects": 1,
+                      "lists_served": 2, "revenue": 3.0}]  # fmt: skip
+
+
+def test_purchases_outside_the_attribution_window_do_not_count(experiment, settings):
+    settings.ATTRIBUTION_WINDOW_HOURS = 1
+    served("r1", "session:a", "control", ["P1"], exp=experiment.id)
+    event(1, "purchase", "a", "P1", 90, price="3.00")
+    rollup_experiment(experiment)
+    row = VariantHourlyStats.objects.get(variant="control")
+    assert row.converting_subjects == 0 and row.revenue == 0.0
