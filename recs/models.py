@@ -169,6 +169,9 @@ class VariantHourlyStats(models.Model):
     )
     shadow_hits = models.PositiveIntegerField(default=0, help_text="of those, in the shadow list")
     served_hits = models.PositiveIntegerField(default=0, help_text="of those, in the shown list")
+    model_versions = models.JSONField(
+        default=dict, help_text="lists served per model version, e.g. {'hybrid#8': 120}"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

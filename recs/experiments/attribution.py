@@ -2,8 +2,8 @@
 
 A worker joins the served-list log with the event log. A shopper belongs to the variant and
 the UTC hour of their first exposure; what they do afterwards (within ATTRIBUTION_WINDOW_HOURS
-of a list) counts there. Impressions, clicks and add-to-carts count for a variant when they
-carry one of its rec_ids, or (add-to-carts) concern a product it showed that shopper; purchases
+of a list) counts there. Impressions count for a variant when they carry one of its rec_ids;
+clicks and add-to-carts too, or when they concern a product it showed that shopper; purchases
 count as conversion and revenue, and as recommended revenue when the product was shown to them.
 Shadow lists are compared with the shown list they were scored beside: overlap, and how many
 of the products the shopper then clicked or bought each list contained.
@@ -47,6 +47,7 @@ class _Row:
     outcomes: int = 0
     shadow_hits: int = 0
     served_hits: int = 0
+    model_versions: dict[str, int] = field(default_factory=dict)
 
 
 def _hour(moment: datetime) -> datetime:
@@ -83,7 +84,12 @@ def rollup_experiment(experiment: ExperimentConfig) -> int:
         subject_of_rec[entry.rec_id] = entry.subject_id
         for sku in entry.skus:
             exposure.shown.setdefault(sku, entry.served_at)
-        rows[(exposure.variant, _hour(exposure.first_at))].lists_served += 1
+        row = rows[(exposure.variant, _hour(exposure.first_at))]
+        row.lists_served += 1
+        if entry.model_version:
+            row.model_versions[entry.model_version] = (
+                row.model_versions.get(entry.model_version, 0) + 1
+            )
     if not exposures:
         return _write(experiment.id, {})
 
@@ -113,12 +119,13 @@ def rollup_experiment(experiment: ExperimentConfig) -> int:
         ours = rec_id in variant_of_rec
         if event.event_type == "impression" and ours:
             row.impressions += 1
-        elif event.event_type == "click" and ours:
-            row.clicks += 1
-        elif event.event_type == "add_to_cart":
+        elif event.event_type in ("click", "add_to_cart"):
             shown_at = exposure.shown.get(event.product_sku)
             if ours or (shown_at and shown_at <= event.occurred_at <= shown_at + window):
-                row.add_to_carts += 1
+                if event.event_type == "click":
+                    row.clicks += 1
+                else:
+                    row.add_to_carts += 1
         elif event.event_type == "purchase" and event.occurred_at <= exposure.first_at + window:
             amount = float(event.price or 0) * (event.quantity or 1)
             exposure.revenue += amount

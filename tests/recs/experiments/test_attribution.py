@@ -98,3 +98,12 @@ def test_purchases_outside_the_attribution_window_do_not_count(experiment, setti
     rollup_experiment(experiment)
     row = VariantHourlyStats.objects.get(variant="control")
     assert row.converting_subjects == 0 and row.revenue == 0.0
+
+
+def test_clicks_on_a_shown_product_count_without_a_rec_id_and_versions_are_kept(experiment):
+    served("r1", "session:a", "control", ["P1"], exp=experiment.id, model_version="hybrid#8")
+    event(1, "click", "a", "P1", 3)
+    event(2, "click", "a", "P8", 4)  # never shown to them
+    rollup_experiment(experiment)
+    row = VariantHourlyStats.objects.get(variant="control")
+    assert row.clicks == 1 and row.model_versions == {"hybrid#8": 1}
