@@ -278,6 +278,11 @@ SHADOW_SAMPLE_RATE = env.float("SHADOW_SAMPLE_RATE", default=1.0)
 SERVED_LOG_MAX_ENTRIES = env.int("SERVED_LOG_MAX_ENTRIES", default=1_000_000)
 # Clicks, carts and purchases up to this long after a list was served count for its variant.
 ATTRIBUTION_WINDOW_HOURS = env.float("ATTRIBUTION_WINDOW_HOURS", default=24.0)
+# Experiment verdicts call a difference significant below this p-value.
+EXPERIMENT_SIGNIFICANCE_LEVEL = env.float("EXPERIMENT_SIGNIFICANCE_LEVEL", default=0.05)
+# When set, /metrics requires `Authorization: Bearer <token>`; when empty, only loopback and
+# private addresses (and staff) may scrape it.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Learner keys an experiment variant may name.
 EXPERIMENT_MODEL_KEYS = env.list(
     "EXPERIMENT_MODEL_KEYS",

@@ -251,18 +251,12 @@ class MerchandisingRule(models.Model):
         )
 
 
-DEFAULT_EXPERIMENT_MODEL_KEYS = [
-    "popularity", "trending", "demographic", "content", "item_knn", "ease", "bought_together",
-    "hybrid",
-]  # fmt: skip
-
-
 def experiment_strategies() -> list[str]:
     """What a variant may serve: a serving strategy or a learner key (settings read on each call).
 
     A learner key that is also a strategy name (trending, bought_together) means that strategy.
     """
-    model_keys = getattr(settings, "EXPERIMENT_MODEL_KEYS", DEFAULT_EXPERIMENT_MODEL_KEYS)
+    model_keys = settings.EXPERIMENT_MODEL_KEYS
     return list(dict.fromkeys([*Placement.Strategy.values, *model_keys]))
 
 

@@ -1,0 +1,438 @@
+"""Experiment results per variant from the workers' hourly rollups, never the event log: fast."""
+
+# Everything above the selectors at the bottom is pure arithmetic, checked against hand-computed
+# numbers in the tests.
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Sum
+from scipy import stats
+
+from merch.selectors import ExperimentConfig, VariantConfig
+from recs.models import VariantHourlyStats
+
+CONFIDENCE = 0.95
+Z_95 = float(stats.norm.ppf(0.5 + CONFIDENCE / 2))  # 1.959963984540054
+
+COUNT_FIELDS = (
+    "exposed_subjects", "lists_served", "impressions", "clicks", "add_to_carts",
+    "converting_subjects", "shadow_lists", "outcomes", "shadow_hits", "served_hits",
+)  # fmt: skip
+SUM_FIELDS = ("revenue", "revenue_squares", "recommended_revenue", "shadow_overlap")
+ALL_FIELDS = COUNT_FIELDS + SUM_FIELDS
+
+Point = tuple[datetime, float | None]
+
+
+def significance_level() -> float:
+    """Below this p-value a difference counts as real (EXPERIMENT_SIGNIFICANCE_LEVEL)."""
+    return float(settings.EXPERIMENT_SIGNIFICANCE_LEVEL)
+
+
+# --- Value objects ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Summed rollup columns of one variant (over all hours, or up to one hour)."""
+
+    exposed_subjects: int = 0
+    lists_served: int = 0
+    impressions: int = 0
+    clicks: int = 0
+    add_to_carts: int = 0
+    converting_subjects: int = 0
+    shadow_lists: int = 0
+    outcomes: int = 0
+    shadow_hits: int = 0
+    served_hits: int = 0
+    revenue: float = 0.0
+    revenue_squares: float = 0.0
+    recommended_revenue: float = 0.0
+    shadow_overlap: float = 0.0
+
+    def __add__(self, other: "Totals") -> "Totals":
+        return Totals(**{name: getattr(self, name) + getattr(other, name) for name in ALL_FIELDS})
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Totals":
+        return cls(
+            **{name: int(row.get(name) or 0) for name in COUNT_FIELDS},
+            **{name: float(row.get(name) or 0.0) for name in SUM_FIELDS},
+        )
+
+
+@dataclass(frozen=True)
+class Rate:
+    """successes / trials with a Wilson interval; value and bounds are None when trials = 0."""
+
+    successes: int
+    trials: int
+    value: float | None
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class Mean:
+    """A per-subject mean with a normal-approximation interval (None when it cannot be had)."""
+
+    total: float
+    total_squares: float
+    n: int
+    value: float | None
+    std: float | None  # sample standard deviation (ddof = 1)
+    low: float | None
+    high: float | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A variant's metric against the control's: lift, p-value and a verdict in plain words."""
+
+    difference: float | None  # variant - control, in the metric's own unit
+    relative_lift: float | None  # variant / control - 1; None when the control is 0
+    p_value: float | None
+    verdict: str
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    name: str
+    strategy: str
+    traffic_percent: float
+    is_control: bool
+    in_config: bool
+    exposed_subjects: int
+    lists_served: int
+    impressions: int
+    ctr: Rate
+    add_to_cart_rate: Rate
+    conversion: Rate
+    revenue_per_subject: Mean
+    recommended_revenue: float
+    ctr_vs_control: Comparison | None = None
+    conversion_vs_control: Comparison | None = None
+    revenue_vs_control: Comparison | None = None
+
+
+@dataclass(frozen=True)
+class ShadowResult:
+    name: str
+    strategy: str
+    in_config: bool
+    lists_scored: int
+    mean_overlap: float | None  # shadow_overlap / shadow_lists
+    outcomes: int
+    shadow_hit_rate: Rate  # outcomes the shadow list held
+    served_hit_rate: Rate  # outcomes the list actually shown held
+
+
+@dataclass(frozen=True)
+class Arm:
+    """What the report needs of a variant's configuration (a VariantConfig, or a variant that
+    has rollup rows but is no longer configured)."""
+
+    name: str
+    strategy: str
+    traffic_percent: float
+    is_control: bool
+    is_shadow: bool
+
+    @classmethod
+    def of(cls, variant: VariantConfig) -> "Arm":
+        return cls(
+            name=variant.name,
+            strategy=variant.strategy,
+            traffic_percent=float(variant.traffic_percent or 0),
+            is_control=bool(variant.is_control),
+            is_shadow=bool(variant.is_shadow),
+        )
+
+
+@dataclass(frozen=True)
+class ExperimentReport:
+    experiment: ExperimentConfig
+    control: str | None
+    variants: list[VariantResult]
+    shadows: list[ShadowResult]
+    # metric -> variant -> [(hour, value)]: exposed per hour; conversion, revenue per subject and
+    # CTR cumulative up to each hour, which is what a reader of a running test wants to watch.
+    series: dict[str, dict[str, list[Point]]] = field(default_factory=dict)
+    last_rollup_at: datetime | None = None
+
+
+# --- Statistics (pure) -----------------------------------------------------------------------
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def wilson_rate(successes: int, trials: int, z: float = Z_95) -> Rate:
+    """A proportion with its Wilson score interval, which stays inside [0, 1] and behaves at
+    small counts and at 0 % or 100 %, where the textbook normal interval does not."""
+    if trials <= 0:
+        return Rate(successes, 0, None, None, None)
+    successes = min(max(successes, 0), trials)
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half_width = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return Rate(successes, trials, p, max(centre - half_width, 0.0), min(centre + half_width, 1.0))
+
+
+def _sample_variance(total: float, total_squares: float, n: int) -> float | None:
+    if n < 2:
+        return None
+    # max(): rounding in the rollup's float sums may leave a tiny negative for constant samples.
+    return max((total_squares - total * total / n) / (n - 1), 0.0)
+
+
+def mean_from_sums(total: float, total_squares: float, n: int, z: float = Z_95) -> Mean:
+    """Mean per subject from the sum and the sum of squares the rollup keeps, so that an interval
+    needs no per-shopper rows; normal interval (fine at dashboard sample sizes)."""
+    if n <= 0:
+        return Mean(total, total_squares, 0, None, None, None, None)
+    mean = total / n
+    variance = _sample_variance(total, total_squares, n)
+    if variance is None:
+        return Mean(total, total_squares, n, mean, None, None, None)
+    half_width = z * math.sqrt(variance / n)
+    return Mean(
+        total, total_squares, n, mean, math.sqrt(variance), mean - half_width, mean + half_width
+    )
+
+
+def two_proportion_p_value(
+    successes_a: int, trials_a: int, successes_b: int, trials_b: int
+) -> float | None:
+    """Two-sided p-value of the pooled two-proportion z-test; None without trials on a side."""
+    if trials_a <= 0 or trials_b <= 0:
+        return None
+    pooled = (successes_a + successes_b) / (trials_a + trials_b)
+    standard_error = math.sqrt(pooled * (1 - pooled) * (1 / trials_a + 1 / trials_b))
+    if standard_error == 0:  # both 0 % or both 100 %: no evidence of any difference
+        return 1.0
+    z = (successes_a / trials_a - successes_b / trials_b) / standard_error
+    return float(2 * stats.norm.sf(abs(z)))
+
+
+def welch_p_value(a: Mean, b: Mean) -> float | None:
+    """Two-sided p-value of Welch's t-test from the two means and sample deviations; None when a
+    side has fewer than two subjects or neither varies (the test is undefined then)."""
+    if a.std is None or b.std is None or (a.std == 0 and b.std == 0):
+        return None
+    result = stats.ttest_ind_from_stats(a.value, a.std, a.n, b.value, b.std, b.n, equal_var=False)
+    p_value = float(result.pvalue)
+    return None if math.isnan(p_value) else p_value
+
+
+def format_p_value(p_value: float) -> str:
+    return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
+
+
+def verdict(difference: float | None, p_value: float | None, alpha: float | None = None) -> str:
+    alpha = significance_level() if alpha is None else alpha
+    if difference is None or p_value is None:
+        return "not enough data yet"
+    if p_value >= alpha or difference == 0:
+        return "no significant difference yet"
+    direction = "better" if difference > 0 else "worse"
+    return f"{direction} than control ({format_p_value(p_value)})"
+
+
+def compare(value: float | None, control: float | None, p_value: float | None) -> Comparison:
+    if value is None or control is None:
+        return Comparison(None, None, None, verdict(None, None))
+    difference = value - control
+    return Comparison(
+        difference, _ratio(difference, control), p_value, verdict(difference, p_value)
+    )
+
+
+def compare_rates(variant: Rate, control: Rate) -> Comparison:
+    p_value = two_proportion_p_value(
+        variant.successes, variant.trials, control.successes, control.trials
+    )
+    return compare(variant.value, control.value, p_value)
+
+
+def compare_means(variant: Mean, control: Mean) -> Comparison:
+    return compare(variant.value, control.value, welch_p_value(variant, control))
+
+
+# --- Building the report (pure) --------------------------------------------------------------
+
+
+def variant_result(
+    variant: Arm, totals: Totals, *, traffic_percent: float, in_config: bool = True
+) -> VariantResult:
+    return VariantResult(
+        name=variant.name,
+        strategy=variant.strategy,
+        traffic_percent=traffic_percent,
+        is_control=variant.is_control,
+        in_config=in_config,
+        exposed_subjects=totals.exposed_subjects,
+        lists_served=totals.lists_served,
+        impressions=totals.impressions,
+        ctr=wilson_rate(totals.clicks, totals.impressions),
+        add_to_cart_rate=wilson_rate(totals.add_to_carts, totals.impressions),
+        conversion=wilson_rate(totals.converting_subjects, totals.exposed_subjects),
+        revenue_per_subject=mean_from_sums(
+            totals.revenue, totals.revenue_squares, totals.exposed_subjects
+        ),
+        recommended_revenue=totals.recommended_revenue,
+    )
+
+
+def with_comparison(result: VariantResult, control: VariantResult) -> VariantResult:
+    return replace(
+        result,
+        ctr_vs_control=compare_rates(result.ctr, control.ctr),
+        conversion_vs_control=compare_rates(result.conversion, control.conversion),
+        revenue_vs_control=compare_means(result.revenue_per_subject, control.revenue_per_subject),
+    )
+
+
+def shadow_result(variant: Arm, totals: Totals, *, in_config: bool = True) -> ShadowResult:
+    return ShadowResult(
+        name=variant.name,
+        strategy=variant.strategy,
+        in_config=in_config,
+        lists_scored=totals.shadow_lists,
+        mean_overlap=_ratio(totals.shadow_overlap, totals.shadow_lists),
+        outcomes=totals.outcomes,
+        shadow_hit_rate=wilson_rate(totals.shadow_hits, totals.outcomes),
+        served_hit_rate=wilson_rate(totals.served_hits, totals.outcomes),
+    )
+
+
+def traffic_shares(variants: Sequence[Arm]) -> dict[str, float]:
+    """Share of shoppers per shown variant: the control takes what the others do not."""
+    shown = [v for v in variants if not v.is_shadow]
+    others = sum(float(v.traffic_percent) for v in shown if not v.is_control)
+    return {
+        v.name: max(100.0 - others, 0.0) if v.is_control else float(v.traffic_percent)
+        for v in shown
+    }
+
+
+def hourly_series(
+    rows_by_variant: dict[str, list[tuple[datetime, Totals]]],
+) -> dict[str, dict[str, list[Point]]]:
+    """Chart series per variant: exposures per hour, and cumulative conversion, revenue per
+    subject and CTR up to each hour (an hourly rate of a few shoppers is mostly noise)."""
+    series: dict[str, dict[str, list[Point]]] = {
+        "exposed": {}, "conversion": {}, "revenue_per_subject": {}, "ctr": {},
+    }  # fmt: skip
+    for name, rows in rows_by_variant.items():
+        running = Totals()
+        for metric in series:
+            series[metric][name] = []
+        for hour, totals in sorted(rows, key=lambda pair: pair[0]):
+            running += totals
+            series["exposed"][name].append((hour, float(totals.exposed_subjects)))
+            series["conversion"][name].append(
+                (hour, _ratio(running.converting_subjects, running.exposed_subjects))
+            )
+            series["revenue_per_subject"][name].append(
+                (hour, _ratio(running.revenue, running.exposed_subjects))
+            )
+            series["ctr"][name].append((hour, _ratio(running.clicks, running.impressions)))
+    return series
+
+
+def build_report(
+    experiment: ExperimentConfig,
+    hourly_rows: Iterable[tuple[str, datetime, Totals]],
+    last_rollup_at: datetime | None = None,
+) -> ExperimentReport:
+    """The report from (variant, hour, totals) rollup rows. Variants that have rows but are no
+    longer configured (deleted arms) are kept, marked, so that no traffic silently disappears."""
+    by_variant: dict[str, list[tuple[datetime, Totals]]] = defaultdict(list)
+    for name, hour, totals in hourly_rows:
+        by_variant[name].append((hour, totals))
+    totals_by_variant = {
+        name: sum((totals for _, totals in rows), Totals()) for name, rows in by_variant.items()
+    }
+    arms = [Arm.of(v) for v in experiment.variants]
+    configured = {arm.name for arm in arms}
+    unknown = [
+        Arm(
+            name=name,
+            strategy="",
+            traffic_percent=0.0,
+            is_control=False,
+            is_shadow=totals.shadow_lists > 0 and totals.exposed_subjects == 0,
+        )
+        for name, totals in sorted(totals_by_variant.items())
+        if name not in configured
+    ]
+    shares = traffic_shares(arms)
+    variants = [
+        variant_result(
+            v,
+            totals_by_variant.get(v.name, Totals()),
+            traffic_percent=shares.get(v.name, 0.0),
+            in_config=v.name in configured,
+        )
+        for v in (*arms, *unknown)
+        if not v.is_shadow
+    ]
+    control = next((v for v in variants if v.is_control), None)
+    if control is not None:
+        variants = [v if v is control else with_comparison(v, control) for v in variants]
+    shadows = [
+        shadow_result(v, totals_by_variant.get(v.name, Totals()), in_config=v.name in configured)
+        for v in (*arms, *unknown)
+        if v.is_shadow
+    ]
+    shown = {v.name for v in variants}
+    return ExperimentReport(
+        experiment=experiment,
+        control=control.name if control else None,
+        variants=variants,
+        shadows=shadows,
+        series=hourly_series({k: rows for k, rows in by_variant.items() if k in shown}),
+        last_rollup_at=last_rollup_at,
+    )
+
+
+# --- Selectors -------------------------------------------------------------------------------
+
+
+def experiment_report(experiment: ExperimentConfig) -> ExperimentReport:
+    """The report of one experiment, in one query over its rollup rows (variants x hours)."""
+    rows = list(
+        VariantHourlyStats.objects.filter(experiment_id=experiment.id)
+        .order_by("hour", "variant")
+        .values("variant", "hour", "updated_at", *ALL_FIELDS)
+    )
+    last_rollup_at = max((row["updated_at"] for row in rows), default=None)
+    return build_report(
+        experiment,
+        ((row["variant"], row["hour"], Totals.from_row(row)) for row in rows),
+        last_rollup_at,
+    )
+
+
+def variant_totals() -> dict[tuple[int, str], Totals]:
+    """All-time totals per (experiment id, variant), in one grouped query (for /metrics)."""
+    rows = (
+        VariantHourlyStats.objects.values("experiment_id", "variant")
+        .order_by("experiment_id", "variant")
+        .annotate(**{f"sum_{name}": Sum(name) for name in ALL_FIELDS})
+    )
+    return {
+        (row["experiment_id"], row["variant"]): Totals.from_row(
+            {name: row[f"sum_{name}"] for name in ALL_FIELDS}
+        )
+        for row in rows
+    }
