@@ -250,7 +250,7 @@ RECS_PRODUCT_URL_NAME = env("RECS_PRODUCT_URL_NAME", default="storefront:product
 
 # --- Serving (the render path)
 # After a Redis failure, requests skip Redis for this long and serve the fallback at once.
-SERVING_REDIS_RETRY_S = env.float("SERVING_REDIS_RETRY_S", default=1.0)
+SERVING_REDIS_RETRY_S = env.float("SERVING_REDIS_RETRY_S", default=0.25)
 # Product cards are held in each web process and reloaded after this long at the latest.
 CATALOG_CACHE_SECONDS = env.float("CATALOG_CACHE_SECONDS", default=300.0)
 # Tier router: interactions needed for content-based and for collaborative recommendations.
