@@ -182,6 +182,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # How many reverse proxies to trust in X-Forwarded-For when throttling by address; 0 uses
+    # the connection's address, so a client cannot pick its own throttle bucket.
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Aisle API",
@@ -259,7 +262,7 @@ TIER_COLLABORATIVE_MIN_INTERACTIONS = env.int("TIER_COLLABORATIVE_MIN_INTERACTIO
 # How many of the shopper's latest viewed / carted products steer the session re-rank.
 RECENT_CONTEXT_SIZE = env.int("RECENT_CONTEXT_SIZE", default=5)
 # How deep each candidate list is read, and the largest list a request may ask for.
-SERVING_CANDIDATE_DEPTH = env.int("SERVING_CANDIDATE_DEPTH", default=100)
+SERVING_CANDIDATE_DEPTH = env.int("SERVING_CANDIDATE_DEPTH", default=50)
 SERVING_MAX_LIMIT = env.int("SERVING_MAX_LIMIT", default=50)
 # Score multipliers: products launched within NEW_PRODUCT_HOURS; products already in the cart
 # or bought (where the placement does not hide them).

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recs.api.authentication import StorefrontKeyAuthentication
-from recs.api.throttling import FailOpenThrottle
+from recs.api.throttling import RenderPathThrottle
 from recs.keys import StorefrontKey
 from recs.serving import RecommendationContext, recommend
 from recs.serving.catalog import cards
@@ -87,8 +87,7 @@ class ReadKeyOrAnonymous(permissions.BasePermission):
 class RecommendationsView(APIView):
     authentication_classes = [StorefrontKeyAuthentication, SessionAuthentication]
     permission_classes = [ReadKeyOrAnonymous]
-    throttle_classes = [FailOpenThrottle]
-    throttle_rate_setting = "RECOMMENDATIONS_THROTTLE_RATE"
+    throttle_classes = [RenderPathThrottle]
 
     @extend_schema(
         operation_id="recommendations_list",

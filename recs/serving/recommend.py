@@ -18,6 +18,7 @@ from django.conf import settings
 
 from merch.selectors import CatalogCard, PlacementConfig, RuleConfig, available_skus
 from recs.candidates.store import META_KEY, decode_list
+from recs.features.definitions import FEATURES
 from recs.features.online import queue_online_read
 from recs.learners.popularity import hour_band
 from recs.serving import catalog, fallback, merchandising, metrics, served_log
@@ -35,6 +36,7 @@ from recs.serving.types import RecommendationContext, Recommendations, Recommend
 logger = logging.getLogger(__name__)
 
 TRENDING_KEY = "f:product:trending_score"  # the feature store's live trending ranking
+SEGMENT_POPULARITY = FEATURES[("segment", "popularity")].aggregation
 SHOPPER_FEATURES = {
     "user": ("interaction_count", "recently_viewed", "cart", "purchased_products"),
     "session": ("interaction_count", "recently_viewed", "cart"),
@@ -66,15 +68,27 @@ class _Shopper:
 
 class _Blend:
     """Weighted reciprocal-rank fusion of candidate lists; each item keeps the reason of the
-    list that contributed most to it."""
+    list that contributed most to it. Lists are read `depth` deep; `deepen` reads the rest of
+    them when filters left too few."""
 
     def __init__(self, depth: int) -> None:
         self.depth = depth
         self.scores: dict[str, float] = {}
         self.best: dict[str, tuple[float, str, str]] = {}  # sku -> (contribution, source, reason)
+        self.lists: list[tuple[Sequence[tuple[str, float]], float, str, str]] = []
 
     def add(self, ranked: Sequence[tuple[str, float]], weight: float, source: str, reason: str):
-        for rank, (sku, _) in enumerate(ranked[: self.depth]):
+        self.lists.append((ranked, weight, source, reason))
+        self._add(ranked, 0, self.depth, weight, source, reason)
+
+    def deepen(self) -> None:
+        for ranked, weight, source, reason in self.lists:
+            self._add(ranked, self.depth, len(ranked), weight, source, reason)
+        self.depth = max((len(ranked) for ranked, *_ in self.lists), default=self.depth)
+
+    def _add(self, ranked, start: int, stop: int, weight: float, source: str, reason: str):
+        for rank in range(start, min(stop, len(ranked))):
+            sku = ranked[rank][0]
             contribution = weight / (RRF_K + rank + 1)
             self.scores[sku] = self.scores.get(sku, 0.0) + contribution
             if contribution > self.best.get(sku, (0.0, "", ""))[0]:
@@ -90,7 +104,7 @@ class _Reads:
 
     lists: dict[str, list[tuple[str, float]]]
     shopper: _Shopper
-    segments: dict[str, dict[str, float]]
+    segments: dict[str, list[tuple[str, float]]]
     trending: list[tuple[str, float]]
     meta: dict[str, str]
 
@@ -158,14 +172,19 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
         if entity_id:
             read = queue_online_read(pipe, entity, entity_id, SHOPPER_FEATURES[entity], now_s=now_s)
             feature_reads.append((entity, read))
-    segment_reads = []
-    for name, value in (("country", context.country), ("device", context.device)):
-        if value:
-            read = queue_online_read(
-                pipe, "segment", f"{name}:{value}", ["popularity"], now_s=now_s
-            )
-            segment_reads.append((name, read))
-    pipe.zrevrange(TRENDING_KEY, 0, settings.SERVING_CANDIDATE_DEPTH - 1)
+    depth = settings.SERVING_CANDIDATE_DEPTH
+    # Live segment popularity: only the ranking matters here, so the decayed scores are not
+    # read (ranks in log space equal ranks of the current scores).
+    segment_names = [
+        (name, f"{name}:{value}")
+        for name, value in (("country", context.country), ("device", context.device))
+        if value
+    ]
+    for _, segment in segment_names:
+        pipe.zrevrange(
+            SEGMENT_POPULARITY.storage_key("segment", "popularity", segment), 0, depth - 1
+        )
+    pipe.zrevrange(TRENDING_KEY, 0, depth - 1)
     list_keys = [
         *(
             [f"c:user:{context.user_id}", f"c:lkg:user:{context.user_id}"]
@@ -193,7 +212,7 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
     catalog_version = (next(replies) or b"0").decode()
     meta = {k.decode(): v.decode() for k, v in (next(replies) or {}).items()}
     features = {entity: read(replies) for entity, read in feature_reads}
-    segments = {name: read(replies)["popularity"] for name, read in segment_reads}
+    segments = {name: [(sku.decode(), 1.0) for sku in next(replies)] for name, _ in segment_names}
     trending = [(sku.decode(), 1.0) for sku in next(replies)]
     lists = {key: decode_list(next(replies)) for key in list_keys}
 
@@ -282,7 +301,11 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
     head = max(4 * k, 40)
     check([*ranked[:head], *pinned, *(sku for _, rows, _ in chain for sku, _ in rows[: 2 * k])])
     items, used, source = assemble()
-    if len(items) < k and len(checked) < len(ranked) + sum(len(rows) for _, rows, _ in chain):
+    if len(items) < k:
+        # Thinned out by sold-out products: read every list to its end, check all of it.
+        blend.deepen()
+        ranked = blend.ranked()
+        chain = _fallback_chain(context, reads, page_category, depth=None)
         check([*ranked, *(sku for _, rows, _ in chain for sku, _ in rows)])
         items, used, source = assemble()
     fallbacks += used
@@ -379,9 +402,8 @@ def _segment(blend: _Blend, weight: float, context: RecommendationContext, reads
     """Demographic heuristics for a visitor we know nothing about: their segment's live and
     trained popularity, what is trending, and the time of day."""
     lists = reads.lists
-    for name, scores in reads.segments.items():
+    for name, ranked in reads.segments.items():
         label = context.country if name == "country" else f"{context.device}"
-        ranked = list(scores.items())
         reason = f"popular in {label}" if name == "country" else f"popular on {label}"
         blend.add(ranked, weight * (0.6 if name == "country" else 0.4), "segment_popular", reason)
     if context.country:
@@ -456,9 +478,14 @@ def _blend(
 
 
 def _fallback_chain(
-    context: RecommendationContext, reads: _Reads, page_category: str
+    context: RecommendationContext,
+    reads: _Reads,
+    page_category: str,
+    depth: int | None = -1,
 ) -> list[tuple[str, list[tuple[str, float]], str]]:
-    """(step, list, reason) in the order of ARCHITECTURE.md's fallback chain."""
+    """(step, list, reason) in the order of ARCHITECTURE.md's fallback chain, `depth` deep
+    (-1: the configured depth; None: whole lists)."""
+    depth = settings.SERVING_CANDIDATE_DEPTH if depth == -1 else depth
     lists = reads.lists
     chain = []
     if context.user_id:
@@ -472,8 +499,7 @@ def _fallback_chain(
                       f"popular in {_category_label(page_category)}"))  # fmt: skip
     chain.append(("global_popular", lists.get("c:popular:all", []) or fallback.global_popular(),
                   "popular right now"))  # fmt: skip
-    return [(step, ranked[: settings.SERVING_CANDIDATE_DEPTH], reason)
-            for step, ranked, reason in chain]  # fmt: skip
+    return [(step, ranked[:depth], reason) for step, ranked, reason in chain]
 
 
 def _assemble(

@@ -1,9 +1,9 @@
 """The served-list log: every list served in a live experiment, for attribution by rec_id.
 
-The render path appends one entry to a Redis stream (one pipelined command) and, for a sample
-of requests, queues the scoring of the experiment's shadow variants; a worker moves the stream
-into the ServedList table (recs.experiments.served). Neither can fail or slow a page: errors
-are logged and the answer is served anyway.
+The render path appends one entry to a Redis stream (one command); for a sample of requests
+the entry also carries the context to score the experiment's shadow variants with. A worker
+moves the stream into the ServedList table and queues the shadow scoring
+(recs.experiments.served). Logging cannot fail a page: errors are logged, the answer served.
 """
 
 import json
@@ -38,7 +38,12 @@ def entry_of(context: RecommendationContext, result: Recommendations, variant) -
 
 
 def record(client, context: RecommendationContext, result: Recommendations, variant) -> None:
+    """Append the served list to the stream; a sampled one also names the shadow variants to
+    score for it, which the worker draining the stream queues (no broker call on a page)."""
     entry = entry_of(context, result, variant)
+    if variant.shadows and random.random() < settings.SHADOW_SAMPLE_RATE:
+        entry["shadows"] = [v.name for v in variant.shadows]
+        entry["context"] = context_message(context)
     try:
         client.xadd(
             STREAM_KEY,
@@ -48,16 +53,6 @@ def record(client, context: RecommendationContext, result: Recommendations, vari
         )
     except REDIS_ERRORS:
         logger.warning("Could not log served list %s", result.rec_id)
-    if variant.shadows and random.random() < settings.SHADOW_SAMPLE_RATE:
-        from recs.experiments.tasks import score_shadows_task
-
-        try:
-            score_shadows_task.apply_async(
-                args=[context_message(context), entry, [v.name for v in variant.shadows]],
-                retry=False,
-            )
-        except Exception:  # the broker is down: a shadow sample is not worth a slow page
-            logger.warning("Could not queue shadow scoring for %s", result.rec_id)
 
 
 def context_message(context: RecommendationContext) -> dict:

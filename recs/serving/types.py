@@ -1,7 +1,7 @@
 """Value objects of the render path: what a page asks for and what it gets back."""
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 PLACEMENTS = ("home", "product_detail", "cart", "category", "post_purchase")
@@ -68,6 +68,17 @@ class Recommendations:
         return max(self.served_at - self.generated_at, 0.0) if self.generated_at else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["age_s"] = round(self.age_s, 3)
-        return data
+        """Plain data for JSON (built by hand: dataclasses.asdict deep-copies every item)."""
+        return {
+            "placement": self.placement,
+            "items": [dict(item.__dict__) for item in self.items],
+            "tier": self.tier,
+            "source": self.source,
+            "variant": self.variant,
+            "model_version": self.model_version,
+            "rec_id": self.rec_id,
+            "generated_at": self.generated_at,
+            "age_s": round(self.age_s, 3),
+            "fallbacks": list(self.fallbacks),
+            "served_at": self.served_at,
+        }

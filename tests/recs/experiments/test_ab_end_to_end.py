@@ -9,7 +9,7 @@ from merch.selectors import experiment_by_id
 from merch.services import VariantSpec, create_experiment, start_experiment
 from recs.candidates import store
 from recs.experiments.report import experiment_report
-from recs.experiments.tasks import rollup_experiments_task
+from recs.experiments.tasks import drain_served_log_task, rollup_experiments_task
 from recs.keys import create_storefront_key
 from recs.models import Event, ServedList, VariantHourlyStats
 from tests.celery_worker import celery_worker, wait_for
@@ -101,6 +101,7 @@ def test_simulated_ab_test_through_api_and_workers_matches_the_dashboard(
 
     with celery_worker(queues="default,events,scoring", concurrency=2):
         wait_for(lambda: Event.objects.count() == posted, timeout_s=120)
+        drain_served_log_task.delay()  # beat's job: stores the log, queues the shadow scoring
         wait_for(lambda: ServedList.objects.filter(is_shadow=True).count() == SHOPPERS,
                  timeout_s=120)  # fmt: skip
         rollup_experiments_task.delay()
