@@ -331,3 +331,23 @@ def test_a_list_thinned_out_by_many_sold_out_products_is_still_filled(shop, plac
     store.write_lists([("c:popular:all", ranked(*many, "B1", "B2", "B3"))])
     sync_unavailable()
     assert skus(ask(session_id="new", limit=3)) == ["B1", "B2", "B3"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flash_sale_of_500_skus_is_one_bulk_write_and_one_refresh(
+    shop, django_assert_max_num_queries
+):
+    from merch.services import mark_out_of_stock
+    from recs.serving.availability import UNAVAILABLE_KEY
+    from tests.factories import ProductFactory, StockFactory
+
+    skus_on_sale = [
+        StockFactory(product=ProductFactory(sku=f"F{n:03d}"), on_hand=3).product for n in range(500)
+    ]
+    client = store.writer_client()
+    queued = client.llen("scoring")
+    with django_assert_max_num_queries(12):
+        mark_out_of_stock([product.pk for product in skus_on_sale])
+    flags = client.smismember(UNAVAILABLE_KEY, [product.sku for product in skus_on_sale])
+    assert all(flags), "every one unavailable once the call returned"
+    assert client.llen("scoring") == queued + 1, "one refresh task for the whole sale"
