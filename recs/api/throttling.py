@@ -9,6 +9,15 @@ from recs.keys import StorefrontKey
 from recs.serving import redis as serving_redis
 
 
+def caller_ident(throttle: BaseThrottle, request) -> str:
+    """Whom a rate limit counts: the storefront key, else the staff user, else the address."""
+    if isinstance(request.auth, StorefrontKey):
+        return f"key-{request.auth.pk}"
+    if request.user and request.user.is_authenticated:
+        return f"user-{request.user.pk}"
+    return f"ip-{throttle.get_ident(request)}"
+
+
 class StorefrontKeyThrottle(SimpleRateThrottle):
     """Rate limit per key; the rate setting is named by the view's `throttle_rate_setting`."""
 
@@ -24,13 +33,7 @@ class StorefrontKeyThrottle(SimpleRateThrottle):
         return super().allow_request(request, view)
 
     def get_cache_key(self, request, view):
-        if isinstance(request.auth, StorefrontKey):
-            ident = f"key-{request.auth.pk}"
-        elif request.user and request.user.is_authenticated:
-            ident = f"user-{request.user.pk}"
-        else:
-            ident = f"ip-{self.get_ident(request)}"
-        return f"throttle:{self.view_rate_setting}:{ident}"
+        return f"throttle:{self.view_rate_setting}:{caller_ident(self, request)}"
 
 
 class RenderPathThrottle(BaseThrottle):
@@ -42,12 +45,7 @@ class RenderPathThrottle(BaseThrottle):
 
     def allow_request(self, request, view) -> bool:
         limit, duration = SimpleRateThrottle.parse_rate(None, getattr(settings, self.rate_setting))
-        if isinstance(request.auth, StorefrontKey):
-            ident = f"key-{request.auth.pk}"
-        elif request.user and request.user.is_authenticated:
-            ident = f"user-{request.user.pk}"
-        else:
-            ident = f"ip-{self.get_ident(request)}"
+        ident = caller_ident(self, request)
         now = time.time()
         window = int(now // duration)
         self.wait_seconds = duration - (now % duration)
