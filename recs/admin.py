@@ -118,7 +118,10 @@ class PreviewForm(forms.Form):
         required=False, choices=[("", "any"), ("desktop", "desktop"), ("mobile", "mobile"),
                                  ("tablet", "tablet")]
     )  # fmt: skip
-    limit = forms.IntegerField(min_value=1, max_value=50, initial=8)
+    # Optional: the preview is opened by links that name only a placement (the rules list).
+    limit = forms.IntegerField(
+        min_value=1, max_value=50, required=False, help_text="Blank: the placement's size"
+    )
 
     def __init__(self, *args, placements: list[str], **kwargs):
         super().__init__(*args, **kwargs)

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite: `bash scripts/test.sh [pytest args]`.
-# Installs what it needs (virtualenv, requirements, redis-server); the tests start a private Redis.
+# Installs what it needs (virtualenv, requirements, redis-server, chromium for the browser tests);
+# the tests start a private Redis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_venv requirements-dev.txt
 ensure_redis_binary
+if ! command -v chromium >/dev/null; then
+  log "Installing Chromium (Debian package chromium) for the browser tests"
+  apt_install chromium
+fi
 
 log "Lint (ruff check, ruff format --check)"
 "$VENV_DIR/bin/ruff" check .

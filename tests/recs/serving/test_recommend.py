@@ -312,6 +312,15 @@ def test_admin_preview_shows_the_rules_effect_side_by_side(shop, rule, admin_cli
     assert 'class="move-pinned">pinned' in page and 'class="move-removed">removed by a rule' in page
 
 
+def test_admin_preview_opened_without_a_limit_previews_the_placements_size(shop, admin_client):
+    """The rules list links to `?placement=product_detail`: that must preview, not complain."""
+    response = admin_client.get("/admin/recs/preview/", {"placement": "product_detail"})
+    page = response.content.decode()
+    assert response.status_code == 200 and "This field is required" not in page
+    assert "With the live rules" in page
+    assert page.count("<td>B1</td>") == 2, "served before and after the rules"
+
+
 def test_admin_preview_needs_staff(shop, client):
     response = client.get("/admin/recs/preview/", {"placement": "home"})
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
