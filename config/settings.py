@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -47,7 +48,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "config.urls"
+# The benchmarks mount extra views (recs.bench.urls); everything else uses the default.
+ROOT_URLCONF = env("ROOT_URLCONF", default="config.urls")
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 
@@ -100,8 +102,21 @@ STORAGES = {
     },
 }
 
-# --- Redis: one server (or cluster) for the cache, the broker and the online feature store.
+# --- Redis: one server for everything by default. REDIS_URL holds the engine's data (candidate
+# lists, online features, availability, counters); with REDIS_CLUSTER on it names one or more
+# startup nodes of a Redis Cluster, comma-separated. Django's cache (CACHE_URL) and Celery's
+# broker (CELERY_BROKER_URL) then need a plain Redis (or RabbitMQ for the broker): neither
+# django-redis nor kombu's Redis transport speaks the cluster protocol.
 REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+REDIS_CLUSTER = env.bool("REDIS_CLUSTER", default=False)
+CACHE_URL = env("CACHE_URL", default=REDIS_URL)
+if REDIS_CLUSTER:
+    for _name in ("CACHE_URL", "CELERY_BROKER_URL"):
+        if not env(_name, default=""):
+            raise ImproperlyConfigured(
+                f"REDIS_CLUSTER is on: set {_name} to a plain (non-cluster) Redis, e.g. "
+                f"redis://cache-host:6379/0; see README.md, 'Scale-out'."
+            )
 # Tight timeouts: the render path must fall back rather than wait on a slow Redis.
 REDIS_SOCKET_TIMEOUT_S = env.float("REDIS_SOCKET_TIMEOUT_S", default=0.05)
 REDIS_CONNECT_TIMEOUT_S = env.float("REDIS_CONNECT_TIMEOUT_S", default=0.05)
@@ -111,7 +126,7 @@ REDIS_WORKER_TIMEOUT_S = env.float("REDIS_WORKER_TIMEOUT_S", default=10.0)
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
+        "LOCATION": CACHE_URL,
         "KEY_PREFIX": "aisle",
         "OPTIONS": {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
@@ -214,6 +229,9 @@ EVENT_APPLIED_MARKER_TTL_S = env.int("EVENT_APPLIED_MARKER_TTL_S", default=2 * 3
 
 # Fault injection: seconds a worker waits between storing a batch and applying it online.
 EVENTS_APPLY_DELAY_S = env.float("EVENTS_APPLY_DELAY_S", default=0.0)
+# Fault injection: seconds a worker waits each time it takes up a model to score with
+# (re-score, sell-out refresh, shadow scoring); bench_faults sets 1.2 to slow "the model".
+SCORING_DELAY_S = env.float("SCORING_DELAY_S", default=0.0)
 
 # --- Feature store
 # Half-life of the exponentially decayed trending score, in hours.
@@ -259,6 +277,9 @@ CATALOG_CACHE_SECONDS = env.float("CATALOG_CACHE_SECONDS", default=300.0)
 # Tier router: interactions needed for content-based and for collaborative recommendations.
 TIER_CONTENT_MIN_INTERACTIONS = env.int("TIER_CONTENT_MIN_INTERACTIONS", default=1)
 TIER_COLLABORATIVE_MIN_INTERACTIONS = env.int("TIER_COLLABORATIVE_MIN_INTERACTIONS", default=10)
+# Weight of the neighbours of what a collaborative-tier shopper just viewed, against their own
+# list (1.0): the session re-rank.
+SESSION_RERANK_WEIGHT = env.float("SESSION_RERANK_WEIGHT", default=0.6)
 # How many of the shopper's latest viewed / carted products steer the session re-rank.
 RECENT_CONTEXT_SIZE = env.int("RECENT_CONTEXT_SIZE", default=5)
 # How deep each candidate list is read, and the largest list a request may ask for.

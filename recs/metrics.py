@@ -27,6 +27,7 @@ from recs.candidates.store import META_KEY, writer_client
 from recs.events.services import EVENTS_METRICS_KEY
 from recs.experiments.report import variant_totals
 from recs.models import ModelVersion
+from recs.redis_clients import CONNECTION_ERRORS
 from recs.serving.metrics import HOURLY_KEY, TOTAL_KEY
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def read_redis_metrics(hours: int = 24, now_s: float | None = None) -> RedisMetr
         pipe.hgetall(EVENTS_METRICS_KEY)
         pipe.hgetall(META_KEY)
         replies = pipe.execute()
-    except redis.RedisError:
+    except (redis.RedisError, *CONNECTION_ERRORS):
         logger.warning("Redis unavailable for the metrics read", exc_info=True)
         return None
     *hourly, total, events, meta = replies

@@ -49,6 +49,9 @@ log "Applying migrations"
 log "Importing the UCI Online Retail data (skipped when already imported)"
 "$PY" manage.py import_online_retail
 
+log "Online feature store (rebuilt from the event log only when Redis lost it or its layout changed)"
+"$PY" manage.py rebuild_online_features --if-outdated
+
 log "Training the models (skipped when serving versions exist)"
 "$PY" manage.py train --if-untrained
 

@@ -1,12 +1,16 @@
 """Throttling per storefront key (or per staff user), rates from settings."""
 
+import logging
 import time
 
 from django.conf import settings
+from django_redis.exceptions import ConnectionInterrupted
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from recs.keys import StorefrontKey
 from recs.serving import redis as serving_redis
+
+logger = logging.getLogger(__name__)
 
 
 def caller_ident(throttle: BaseThrottle, request) -> str:
@@ -19,7 +23,8 @@ def caller_ident(throttle: BaseThrottle, request) -> str:
 
 
 class StorefrontKeyThrottle(SimpleRateThrottle):
-    """Rate limit per key; the rate setting is named by the view's `throttle_rate_setting`."""
+    """Rate limit per key; the rate setting is named by the view's `throttle_rate_setting`.
+    Fails open when its counters cannot be read."""
 
     view_rate_setting = "EVENTS_THROTTLE_RATE"
 
@@ -30,7 +35,15 @@ class StorefrontKeyThrottle(SimpleRateThrottle):
         self.view_rate_setting = getattr(view, "throttle_rate_setting", "EVENTS_THROTTLE_RATE")
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except (ConnectionInterrupted, *serving_redis.REDIS_ERRORS) as error:
+            # The counters live in Django's cache, whose Redis timeouts are the render path's
+            # tight ones: a slow moment under load must not turn a batch into a 500. Fail open,
+            # as the read API's throttle does; a Redis that is really down still answers 503
+            # when the batch is queued.
+            logger.warning("Throttle counters unavailable (%s); letting the request in", error)
+            return True
 
     def get_cache_key(self, request, view):
         return f"throttle:{self.view_rate_setting}:{caller_ident(self, request)}"

@@ -6,6 +6,7 @@ import multiprocessing
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,6 +14,7 @@ from urllib.parse import urlparse
 
 from merch import services as merch_services
 from recs.bench.harness import LatencySummary
+from recs.bench.load import Request
 from recs.events.records import EventRecord
 from recs.events.services import apply_event_batch
 from recs.features import get_online
@@ -38,7 +40,7 @@ def seed_catalog(products: int) -> list[str]:
     return [r.sku for r in records]
 
 
-def random_event(rng: random.Random, event_id: str, skus: list[str], users: int) -> dict:
+def random_event(rng: random.Random, event_id: str, skus: Sequence[str], users: int) -> dict:
     event_type = rng.choice(EVENT_MIX)
     event = {
         "event_id": event_id,
@@ -174,3 +176,43 @@ def measure_feature_reads(
         get_online(entity, entity_id)
         timings.append(time.perf_counter() - started)
     return LatencySummary.of(timings), feature_count
+
+
+# --- Event streams for the load generator (recs.bench.load)
+
+
+@dataclass(frozen=True)
+class EventStream:
+    """Batch `index` of unique events (a picklable request source): most from anonymous
+    sessions, `customer_share` from real customers, whose events re-score their lists."""
+
+    key: str
+    prefix: str
+    users: tuple[str, ...]
+    skus: tuple[str, ...]
+    batch_size: int
+    customer_share: float = 0.2
+    sessions: int = 5000
+
+    def __call__(self, index: int) -> Request:
+        rng = random.Random(f"{self.prefix}-{index}")
+        events = []
+        for n in range(self.batch_size):
+            event = random_event(rng, f"{self.prefix}-{index}-{n}", self.skus, 1)
+            if rng.random() < self.customer_share:
+                event["user_id"] = rng.choice(self.users)
+                event["session_id"] = f"bench-events-{event['user_id']}"
+            else:
+                event["user_id"] = ""
+                event["session_id"] = f"bench-events-s{rng.randrange(self.sessions)}"
+            events.append(event)
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.key}"}
+        return "POST", "/api/v1/events", json.dumps({"events": events}).encode(), headers
+
+
+def event_tallies(status: int, body: bytes) -> dict[str, int]:
+    """Events the API accepted (202) or rejected in one answer."""
+    if status != 202:
+        return {f"status:{status}": 1}
+    answer = json.loads(body)
+    return {"accepted": answer["accepted"], "rejected": len(answer.get("rejected", []))}

@@ -93,13 +93,16 @@ def run_inner(command: str, args: Sequence[str], env: dict[str, str]) -> int:
 
 
 @contextmanager
-def gunicorn_server(workers: int = 2) -> Iterator[str]:
-    """gunicorn serving this project on a free loopback port (environment inherited)."""
+def gunicorn_server(
+    workers: int = 2, app: str = "config.wsgi", extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """gunicorn serving this project on a free loopback port (environment inherited, plus
+    `extra_env`); `app` may name a bench wrapper of the project's WSGI application."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
+        [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--log-level", "warning"],
-        cwd=BASE_DIR,
+        cwd=BASE_DIR, env={**os.environ, **(extra_env or {})},
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
 
@@ -120,11 +123,29 @@ def gunicorn_server(workers: int = 2) -> Iterator[str]:
 
 
 @contextmanager
-def celery_worker_process(queues: str, concurrency: int) -> Iterator[subprocess.Popen]:
+def celery_worker_process(
+    queues: str, concurrency: int, extra_env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen]:
+    """A Celery worker for `queues` (environment inherited, plus `extra_env`, e.g. a fault)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues,
          "--concurrency", str(concurrency), "--loglevel", "WARNING", "--without-gossip",
          "--without-mingle", "--without-heartbeat"],
+        cwd=BASE_DIR, env={**os.environ, **(extra_env or {})},
+    )  # fmt: skip
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@contextmanager
+def celery_beat_process(schedule_dir: str) -> Iterator[subprocess.Popen]:
+    """Celery beat, as production runs it beside the workers (its schedule file in `schedule_dir`)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
+         "--schedule", os.path.join(schedule_dir, "celerybeat-schedule")],
         cwd=BASE_DIR,
     )  # fmt: skip
     try:
@@ -172,6 +193,19 @@ def machine_description() -> str:
     return (
         f"{cores} cores, {memory} RAM; Python {sys.version.split()[0]}, Django {django.get_version()}, "
         f"Redis {redis_version.removeprefix('v=')}, database {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
+    )
+
+
+def load_note(load_at_start: float, load_at_end: float) -> str:
+    """A warning for the report when other work shared the machine during the run."""
+    cores = os.cpu_count() or 1
+    if max(load_at_start, load_at_end) <= cores:
+        return ""
+    return (
+        f"**The machine was busy with other work during this run** (1-minute load average "
+        f"{load_at_start:.1f} at the start and {load_at_end:.1f} at the end on {cores} cores): "
+        "absolute latencies and rates are pessimistic; rows measured one after the other in the "
+        "same run remain comparable with each other."
     )
 
 

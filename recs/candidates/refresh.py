@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from django.conf import settings
 
+from recs import redis_clients
 from recs.candidates.store import decode_list, write_lists, writer_client
 from recs.learners import Learner
 from recs.serving.availability import UNAVAILABLE_KEY
@@ -75,7 +76,7 @@ def _keys_holding(prefix: str, skus: set[str]) -> Iterable[tuple[str, list[tuple
     batch: list[bytes] = []
 
     def matching(keys: list[bytes]):
-        for key, raw in zip(keys, client.mget(keys), strict=True):
+        for key, raw in zip(keys, redis_clients.get_many(client, keys), strict=True):
             if raw and any(needle in raw for needle in needles):
                 yield key.decode(), decode_list(raw)
 

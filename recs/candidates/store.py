@@ -16,26 +16,19 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 
-import redis
-from django.conf import settings
+from recs import redis_clients
 
 WRITE_CHUNK = 500
 META_KEY = "c:meta"
+USER_LIST_PREFIX = "c:user:"
+LAST_KNOWN_GOOD_PREFIX = "c:lkg:user:"
 
-_writer: redis.Redis | None = None
 
-
-def writer_client() -> redis.Redis:
-    """A client for background writers: generous timeouts, unlike the render path's client,
-    because a pipeline of thousands of lists legitimately takes longer than a read budget."""
-    global _writer
-    if _writer is None:
-        _writer = redis.Redis.from_url(
-            settings.REDIS_URL,
-            socket_timeout=settings.REDIS_WORKER_TIMEOUT_S,
-            socket_connect_timeout=settings.REDIS_WORKER_TIMEOUT_S,
-        )
-    return _writer
+def writer_client() -> redis_clients.Client:
+    """The client of background writers (a plain Redis or a cluster client): generous timeouts,
+    unlike the render path's client, because a pipeline of thousands of lists legitimately
+    takes longer than a read budget."""
+    return redis_clients.worker_client()
 
 
 def encode_list(ranked: Iterable[tuple[str, float]]) -> str:
@@ -52,18 +45,43 @@ def write_lists(lists: Iterable[tuple[str, list[tuple[str, float]]]]) -> int:
     """Store (key, ranked list) pairs with pipelined writes; returns how many were written.
 
     A user's list that is replaced leaves its previous version as that user's last-known-good
-    list, the next step of the serving fallback chain."""
-    pipe = writer_client().pipeline(transaction=False)
+    list, the next step of the serving fallback chain. On one server COPY duplicates it inside
+    Redis; on a cluster the two keys live in different hash slots, so the previous lists of a
+    chunk are read first (one round trip) and written back as last-known-good with the new ones."""
+    client = writer_client()
+    cluster = redis_clients.is_cluster(client)
     written = 0
-    for key, ranked in lists:
-        if key.startswith("c:user:"):
-            pipe.copy(key, "c:lkg:" + key[2:], replace=True)
-        pipe.set(key, encode_list(ranked))
-        written += 1
-        if written % WRITE_CHUNK == 0:
-            pipe.execute()
-    pipe.execute()
+    chunk: list[tuple[str, list[tuple[str, float]]]] = []
+    for item in lists:
+        chunk.append(item)
+        if len(chunk) >= WRITE_CHUNK:
+            written += _write_chunk(client, chunk, cluster)
+            chunk = []
+    if chunk:
+        written += _write_chunk(client, chunk, cluster)
     return written
+
+
+def _write_chunk(client, chunk: list[tuple[str, list[tuple[str, float]]]], cluster: bool) -> int:
+    user_keys = list(dict.fromkeys(key for key, _ in chunk if key.startswith(USER_LIST_PREFIX)))
+    previous = (
+        dict(zip(user_keys, redis_clients.get_many(client, user_keys), strict=True))
+        if cluster and user_keys
+        else {}
+    )
+    pipe = client.pipeline(transaction=False)
+    for key, ranked in chunk:
+        encoded = encode_list(ranked)
+        if key.startswith(USER_LIST_PREFIX):
+            last_known_good = LAST_KNOWN_GOOD_PREFIX + key.removeprefix(USER_LIST_PREFIX)
+            if not cluster:
+                pipe.copy(key, last_known_good, replace=True)
+            elif previous.get(key) is not None:
+                pipe.set(last_known_good, previous[key])
+            previous[key] = encoded.encode()  # a second write of the key in this chunk
+        pipe.set(key, encoded)
+    pipe.execute()
+    return len(chunk)
 
 
 def write_meta(meta: Mapping[str, str]) -> None:

@@ -3,6 +3,7 @@
 from celery import shared_task
 from django.db import OperationalError as DatabaseError
 from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ClusterError as RedisClusterError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -14,7 +15,14 @@ from recs.events.services import apply_event_batch
     name="recs.events.ingest_batch",
     acks_late=True,
     reject_on_worker_lost=True,
-    autoretry_for=(DatabaseError, BrokerError, RedisConnectionError, RedisTimeoutError),
+    # Transient: a database or broker hiccup, Redis unreachable, a cluster failing over.
+    autoretry_for=(
+        DatabaseError,
+        BrokerError,
+        RedisConnectionError,
+        RedisTimeoutError,
+        RedisClusterError,
+    ),
     retry_backoff=1,
     retry_backoff_max=60,
     max_retries=10,

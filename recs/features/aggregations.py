@@ -21,6 +21,14 @@ STATE_TTL_S = 90 * 24 * 3600
 Op = tuple[str, str, Any, Any, Any, Any]
 
 
+def entity_key(entity: str, name: str, entity_id: str) -> str:
+    """`f:<entity>:<feature>:{<id>}`: the id is a hash tag, so on a Redis Cluster all of an
+    entity's features share one hash slot; an event's updates then touch a few slots (user,
+    session, product, segments, the shared trending set) rather than one per feature. (An id
+    holding braces still tags every key of that id alike.)"""
+    return f"f:{entity}:{name}:{{{entity_id}}}"
+
+
 def hour_of(epoch_s: float) -> int:
     return int(epoch_s // 3600)
 
@@ -45,7 +53,7 @@ class Aggregation(ABC):
         """The same value computed from the event log (events of the entity, ts <= as_of)."""
 
     def storage_key(self, entity: str, name: str, entity_id: str) -> str:
-        return f"f:{entity}:{name}:{entity_id}"
+        return entity_key(entity, name, entity_id)
 
     def missing(self) -> Any:
         return 0.0
@@ -208,7 +216,7 @@ class DecayedScore(Aggregation):
 
     def storage_key(self, entity, name, entity_id):
         # A scalar score of many entities shares one sorted set, so it ranks them (trending).
-        return f"f:{entity}:{name}:{entity_id}" if self.key else f"f:{entity}:{name}"
+        return entity_key(entity, name, entity_id) if self.key else f"f:{entity}:{name}"
 
     def ops(self, key, member_owner, event, now_s):
         weight = self.weight(event)

@@ -4,17 +4,22 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
+import redis
 from django.conf import settings
-from django_redis import get_redis_connection
 
+from recs import redis_clients
 from recs.features.definitions import ENTITIES, DerivedFeature, Feature, resolve, stored_features
 from recs.features.events import FeatureEvent
 
-# Applies a batch of events atomically, each at most once: an event's ops run only if its marker
-# key was absent (SET NX), and marker and ops are written in the same script, so a batch that a
-# killed worker left half done, or that reaches two workers, is never counted twice.
-# ARGV: marker_ttl_s, then per event: entry_count, then per entry: marker, op_count, then
-# op_count x (opcode, key, a, b, c, d). Returns how many events had at least one fresh entry.
+# Applies events, each at most once: an entry's ops run only if its marker key was absent
+# (SET NX), and marker and ops are written in the same script, so a batch that a killed worker
+# left half done, or that reaches two workers, is never counted twice. Every key the script
+# touches is declared in KEYS (a cluster routes the call by them and refuses keys of more than
+# one hash slot), in the order the script consumes them: per entry its marker, then the key of
+# each op (repeated where ops share a key, which costs no more than naming it in ARGV did).
+# ARGV: marker_ttl_s, then per event: entry_count, then per entry: op_count, then
+# op_count x (opcode, a, b, c, d). Returns the (1-based) positions of the events with at
+# least one fresh entry.
 APPLY_SCRIPT = """
 local function extend_ttl(key, ttl)
   redis.call('EXPIRE', key, ttl, 'GT')
@@ -69,36 +74,55 @@ local function apply_op(op, key, a, b, c, d)
 end
 
 local marker_ttl = tonumber(ARGV[1])
-local i = 2
-local applied = 0
+local i, k = 2, 1
+local event = 0
+local fresh_events = {}
 while i <= #ARGV do
   local entry_count = tonumber(ARGV[i])
   i = i + 1
+  event = event + 1
   local event_fresh = false
   for _ = 1, entry_count do
-    local fresh = redis.call('SET', ARGV[i], '1', 'NX', 'EX', marker_ttl)
-    local op_count = tonumber(ARGV[i + 1])
-    i = i + 2
+    local fresh = redis.call('SET', KEYS[k], '1', 'NX', 'EX', marker_ttl)
+    local op_count = tonumber(ARGV[i])
+    i, k = i + 1, k + 1
     if fresh then
       event_fresh = true
-      for k = 0, op_count - 1 do
-        local j = i + 6 * k
-        apply_op(ARGV[j], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4], ARGV[j + 5])
+      for n = 0, op_count - 1 do
+        local j = i + 5 * n
+        apply_op(ARGV[j], KEYS[k + n], ARGV[j + 1], ARGV[j + 2], ARGV[j + 3], ARGV[j + 4])
       end
     end
-    i = i + 6 * op_count
+    i, k = i + 5 * op_count, k + op_count
   end
-  if event_fresh then applied = applied + 1 end
+  if event_fresh then fresh_events[#fresh_events + 1] = event end
 end
-return applied
+return fresh_events
 """
 
 # Events per script call: keeps each call short so Redis is never blocked for long.
 APPLY_CHUNK_SIZE = 200
 
 
-def redis_client():
-    return get_redis_connection("default")
+# The key layout the store's data was written in: bumped when key names change, so that a
+# store written under older names is rebuilt from the event log (rebuild_online_features).
+LAYOUT_KEY = "f:layout"
+LAYOUT_VERSION = "2"  # 2: per-entity hash tags, f:<entity>:<feature>:{<id>}
+
+
+def layout_is_current() -> bool:
+    """False for an empty store (Redis lost its data) or one written under older key names."""
+    raw = redis_client().get(LAYOUT_KEY)
+    return raw is not None and raw.decode() == LAYOUT_VERSION
+
+
+def mark_layout_current() -> None:
+    redis_client().set(LAYOUT_KEY, LAYOUT_VERSION)
+
+
+def redis_client() -> redis_clients.Client:
+    """The feature store's client (a plain Redis or a cluster client, per REDIS_CLUSTER)."""
+    return redis_clients.worker_client()
 
 
 def _event_ops(event: FeatureEvent, entities: Sequence[str], now_s: float) -> list[tuple]:
@@ -117,6 +141,65 @@ def _event_ops(event: FeatureEvent, entities: Sequence[str], now_s: float) -> li
 _MARKER_GROUPS = (("", tuple(e for e in ENTITIES if e != "user")), (":user", ("user",)))
 
 
+# (marker key, ops): ops of one event applied together with one marker, in one script call.
+Entry = tuple[str, list[tuple]]
+
+
+class _Call:
+    """One script call: its KEYS, its ARGV, and which batch events its ARGV events are."""
+
+    def __init__(self, marker_ttl_s: int, slot: int = 0) -> None:
+        self.slot = slot  # the hash slot of every key, on a cluster
+        self.keys: list[str] = []
+        self.args: list[Any] = [marker_ttl_s]
+        self.events: list[int] = []
+
+    def add_event(self, event: int, entries: Sequence[Entry]) -> None:
+        keys, args = self.keys, self.args
+        self.events.append(event)
+        args.append(len(entries))
+        for marker, ops in entries:
+            keys.append(marker)
+            args.append(len(ops))
+            for op in ops:
+                keys.append(op[1])
+                args.append(op[0])
+                args += op[2:]
+
+
+def _entries(
+    event: FeatureEvent, groups: Sequence[tuple[str, Sequence[str]]], now_s: float
+) -> list[Entry]:
+    """The event's entries, one per marker group. An entry without ops writes no marker: the
+    replay at login must still find the user's share of an anonymous event unapplied."""
+    entries = []
+    for suffix, group in groups:
+        ops = _event_ops(event, group, now_s)
+        if ops:
+            entries.append((f"ev:{event.event_id}{suffix}", ops))
+    return entries
+
+
+def _entries_by_slot(
+    event: FeatureEvent, groups: Sequence[tuple[str, Sequence[str]]], now_s: float
+) -> dict[int, list[Entry]]:
+    """On a cluster a script may only touch keys of one hash slot, so each entry is split by
+    the slots of its keys, and each part gets its own marker in that slot (the hash tag
+    `{<slot tag>}` puts it there): every part is applied at most once, atomically with its
+    marker, on the node that owns the slot."""
+    by_slot: dict[int, list[Entry]] = {}
+    for marker, ops in _entries(event, groups, now_s):
+        parts: dict[int, list[tuple]] = {}
+        for op in ops:
+            parts.setdefault(redis_clients.slot_of(op[1]), []).append(op)
+        name = marker.removeprefix("ev:")
+        for slot, part in parts.items():
+            by_slot.setdefault(slot, []).append(
+                (f"ev:{{{redis_clients.slot_tag(slot)}}}:{name}", part)
+            )
+    return by_slot
+
+
 def apply_events(
     events: Iterable[FeatureEvent],
     *,
@@ -125,28 +208,71 @@ def apply_events(
 ) -> int:
     """Fold events into the online store, each at most once; returns how many events took
     effect now (not before). `entities` limits which entities are updated (the replay of a
-    session's history at login updates only the user)."""
+    session's history at login updates only the user).
+
+    One server: one script call per chunk of events. Cluster: per chunk, one script call per
+    hash slot the chunk's updates touch, all pipelined (one round trip to each node)."""
     now_s = time.time() if now_s is None else now_s
     client = redis_client()
-    script = client.register_script(APPLY_SCRIPT)
+    cluster = redis_clients.is_cluster(client)
     groups = [(suffix, [e for e in group if e in entities]) for suffix, group in _MARKER_GROUPS]
     groups = [(suffix, group) for suffix, group in groups if group]
-    applied = 0
+    ttl = settings.EVENT_APPLIED_MARKER_TTL_S
+    fresh: set[int] = set()
     events = list(events)
     for start in range(0, len(events), APPLY_CHUNK_SIZE):
-        argv: list[Any] = [settings.EVENT_APPLIED_MARKER_TTL_S]
-        for event in events[start : start + APPLY_CHUNK_SIZE]:
-            # An entry without ops writes no marker: the replay at login must still find the
-            # user's share of an anonymous event unapplied.
-            entries = [(suffix, _event_ops(event, group, now_s)) for suffix, group in groups]
-            entries = [(suffix, ops) for suffix, ops in entries if ops]
-            argv.append(len(entries))
-            for suffix, ops in entries:
-                argv += [f"ev:{event.event_id}{suffix}", len(ops)]
-                for op in ops:
-                    argv.extend(op)
-        applied += int(script(keys=[], args=argv))
-    return applied
+        positions = range(start, min(start + APPLY_CHUNK_SIZE, len(events)))
+        if cluster:
+            by_slot: dict[int, _Call] = {}
+            for position in positions:
+                for slot, entries in _entries_by_slot(events[position], groups, now_s).items():
+                    if slot not in by_slot:
+                        by_slot[slot] = _Call(ttl, slot)
+                    by_slot[slot].add_event(position, entries)
+            calls = list(by_slot.values())
+        else:
+            call = _Call(ttl)
+            for position in positions:
+                call.add_event(position, _entries(events[position], groups, now_s))
+            calls = [call]
+        for call, reply in zip(calls, _run(client, calls), strict=True):
+            fresh.update(call.events[int(n) - 1] for n in reply)
+    return len(fresh)
+
+
+def _run(client: redis_clients.Client, calls: Sequence[_Call]) -> list[list[int]]:
+    script = client.register_script(APPLY_SCRIPT)
+    if not redis_clients.is_cluster(client):
+        return [script(keys=call.keys, args=call.args) for call in calls]
+    # A cluster pipeline sends each call to the node owning its slot, all in one round trip.
+    # A node that does not know the script yet (first use, or restarted since) answers NOSCRIPT
+    # to its calls; those are sent again once the script is loaded on every primary.
+    replies: list[Any] = [None] * len(calls)
+    pending = list(range(len(calls)))
+    for attempt in range(2):
+        pipe = client.pipeline(transaction=False)
+        for n in pending:
+            call = calls[n]
+            # Naming the node spares redis-py a COMMAND GETKEYS round trip per EVALSHA; a
+            # call that meets a moved slot is retried by the client on the slot's new owner.
+            node = client.nodes_manager.get_node_from_slot(call.slot)
+            pipe.execute_command(
+                "EVALSHA", script.sha, len(call.keys), *call.keys, *call.args, target_nodes=node
+            )
+        results = pipe.execute(raise_on_error=False)
+        retry = []
+        for n, result in zip(pending, results, strict=True):
+            if isinstance(result, redis.exceptions.NoScriptError) and not attempt:
+                retry.append(n)
+            elif isinstance(result, Exception):
+                raise result
+            else:
+                replies[n] = result
+        if not retry:
+            break
+        client.script_load(APPLY_SCRIPT)
+        pending = retry
+    return replies
 
 
 def get_online(

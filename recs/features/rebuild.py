@@ -6,7 +6,7 @@ from django.db.models import Q
 
 from recs.events.selectors import event_records
 from recs.features.enrich import enrich
-from recs.features.online import apply_events, redis_client
+from recs.features.online import apply_events, mark_layout_current, redis_client
 from recs.models import Event
 
 ONLINE_KEY_PATTERNS = ("f:*", "ev:*")
@@ -45,6 +45,7 @@ def rebuild_online_store(
             .values_list("id", flat=True)[:chunk_size]
         )
         if not ids:
+            mark_layout_current()
             return replayed
         records = event_records(Q(id__in=ids))
         apply_events(enrich(records))

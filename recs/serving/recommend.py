@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from merch.selectors import CatalogCard, PlacementConfig, RuleConfig, available_skus
+from recs import redis_clients
 from recs.candidates.store import META_KEY, decode_list
 from recs.features.definitions import FEATURES
 from recs.features.online import queue_online_read
@@ -262,7 +263,8 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
     if variant.model_key and context.user_id:
         second_keys.append(f"c:user@{variant.model_key}:{context.user_id}")
     if second_keys:
-        for key, raw in zip(second_keys, client.mget(second_keys), strict=True):
+        raws = redis_clients.get_many(client, second_keys)  # MGET; per hash slot on a cluster
+        for key, raw in zip(second_keys, raws, strict=True):
             lists[key] = decode_list(raw)
 
     reads = _Reads(lists=lists, shopper=shopper, segments=segments, trending=trending, meta=meta)
@@ -380,7 +382,9 @@ def _personal(
             fallbacks.append("no_user_list")
         for sku, r in zip(shopper.recent, recency, strict=False):
             blend.add(
-                lists.get(f"c:similar:cf:{sku}", []), weight * 0.6 * r, "viewed_neighbours",
+                lists.get(f"c:similar:cf:{sku}", []),
+                weight * settings.SESSION_RERANK_WEIGHT * r,
+                "viewed_neighbours",
                 f"popular with shoppers who viewed {_title(cards, sku)}",
             )  # fmt: skip
         blend.add(reads.trending, weight * 0.15, "trending", "trending now")

@@ -7,10 +7,11 @@ and after a failure every request skips Redis for SERVING_REDIS_RETRY_S and fall
 import threading
 import time
 
-import redis
 from django.conf import settings
 
-_client: redis.Redis | None = None
+from recs import redis_clients
+
+_client: redis_clients.Client | None = None
 _lock = threading.Lock()
 _skip_until = 0.0
 
@@ -19,17 +20,17 @@ class RedisUnavailable(Exception):
     """Redis did not answer in time; the caller serves its fallback."""
 
 
-def reader_client() -> redis.Redis:
+def reader_client() -> redis_clients.Client:
+    """The render path's client (a plain Redis or a cluster client, per REDIS_CLUSTER). On a
+    cluster it connects to discover the nodes, so it may raise one of REDIS_ERRORS."""
     global _client
     if _client is None:
         with _lock:
             if _client is None:
-                _client = redis.Redis.from_url(
-                    settings.REDIS_URL,
+                _client = redis_clients.make_client(
                     socket_timeout=settings.REDIS_SOCKET_TIMEOUT_S,
-                    socket_connect_timeout=settings.REDIS_CONNECT_TIMEOUT_S,
-                    retry_on_timeout=False,
-                    health_check_interval=0,
+                    connect_timeout=settings.REDIS_CONNECT_TIMEOUT_S,
+                    fail_fast=True,
                     # RESP2: redis-py converts RESP3 replies (scores) once more; measured 0.3 ms
                     # per request on the render path.
                     protocol=2,
@@ -54,4 +55,4 @@ def reset() -> None:
     _client = None
 
 
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+REDIS_ERRORS = redis_clients.CONNECTION_ERRORS

@@ -25,6 +25,7 @@ from recs.candidates import store
 from recs.candidates.refresh import depth_for, fill_past_unavailable
 from recs.evaluation.offline import evaluate_learners, peak_memory_mib
 from recs.evaluation.split import temporal_split
+from recs.faults import scoring_delay
 from recs.learners import LEARNERS, Learner
 from recs.learners.base import Interactions
 from recs.models import ModelVersion
@@ -168,7 +169,9 @@ def serving_learner(role: str) -> Learner | None:
 
 def serving_learner_by_key(key: str) -> Learner | None:
     """A learner key's serving version, loaded once per worker process and artifact (a
-    promotion changes the artifact, so the next call loads the new one)."""
+    promotion changes the artifact, so the next call loads the new one). Every worker-side
+    scoring call (re-score, sell-out refresh, shadow scoring) takes its model here."""
+    scoring_delay()
     version = ModelVersion.objects.filter(key=key, status=ModelVersion.Status.SERVING).first()
     if version is None:
         return None

@@ -62,6 +62,19 @@ def test_tests_use_the_private_redis_not_the_default_one():
     assert celery_app.conf.broker_url == settings.REDIS_URL
 
 
+def test_a_redis_cluster_needs_a_plain_redis_for_the_cache_and_the_broker():
+    show = "from django.conf import settings; print(settings.REDIS_CLUSTER, settings.CACHES)"
+    cluster = "redis://10.0.0.1:7000,redis://10.0.0.2:7000"
+    refused = run_manage(["shell", "-c", show], REDIS_CLUSTER="true", REDIS_URL=cluster)
+    assert refused.returncode != 0 and "set CACHE_URL" in refused.stderr
+    accepted = run_manage(
+        ["shell", "-c", show], REDIS_CLUSTER="true", REDIS_URL=cluster,
+        CACHE_URL="redis://10.0.0.3:6379/1", CELERY_BROKER_URL="redis://10.0.0.3:6379/0",
+    )  # fmt: skip
+    assert accepted.returncode == 0, accepted.stderr
+    assert "True" in accepted.stdout and "'LOCATION': 'redis://10.0.0.3:6379/1'" in accepted.stdout
+
+
 def test_each_kind_of_work_has_its_own_queue():
     queue_names = {queue.name for queue in celery_app.conf.task_queues}
     assert {"events", "scoring", "training", "default"} <= queue_names

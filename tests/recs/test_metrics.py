@@ -93,12 +93,8 @@ def test_metrics_expose_serving_counters_lag_cache_models_and_experiments(client
 
 
 def test_metrics_with_redis_down_report_it_and_still_answer(client, seeded, settings):
-    settings.REDIS_URL = f"redis://127.0.0.1:{_free_port()}/0"
-    store._writer = None
-    try:
-        samples = scrape(client)
-    finally:
-        store._writer = None
+    settings.REDIS_URL = f"redis://127.0.0.1:{_free_port()}/0"  # clients follow the setting
+    samples = scrape(client)
 
     assert samples[("aisle_redis_up", ())] == 0
     assert not any(name == "aisle_recommendations_served_total" for name, _ in samples)
@@ -172,8 +168,4 @@ def test_hour_starts_are_the_last_n_utc_hours_oldest_first():
 
 def test_redis_read_is_none_when_redis_is_down(settings):
     settings.REDIS_URL = f"redis://127.0.0.1:{_free_port()}/0"
-    store._writer = None
-    try:
-        assert read_redis_metrics(hours=2) is None
-    finally:
-        store._writer = None
+    assert read_redis_metrics(hours=2) is None

@@ -15,6 +15,7 @@ from recs.datasets.online_retail import (
     stock_levels,
 )
 from recs.events.services import apply_event_batch
+from recs.features.online import mark_layout_current
 from recs.models import DatasetImport
 
 EVENT_CHUNK = 5000
@@ -62,6 +63,7 @@ class Command(BaseCommand):
         DatasetImport.objects.update_or_create(
             name=DATASET_NAME, file_sha256=fingerprint, defaults={"summary": summary}
         )
+        mark_layout_current()
         self.print_summary(summary)
 
     def print_summary(self, summary: dict) -> None:

@@ -197,6 +197,20 @@ def test_a_key_over_its_rate_is_throttled(api, products, settings):
     assert response.json()["error"]["code"] == "throttled" and "Retry-After" in response
 
 
+def test_a_slow_throttle_cache_lets_the_batch_in_rather_than_failing(api, products, monkeypatch):
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from recs.api.throttling import StorefrontKeyThrottle
+
+    def slow_get(*args, **kwargs):
+        raise RedisTimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(StorefrontKeyThrottle.cache, "get", slow_get)
+    response = api.post(URL, [view("e-slow")], format="json")
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 1
+
+
 def test_when_the_queue_is_down_nothing_is_accepted_and_the_client_may_retry(
     api, products, monkeypatch
 ):

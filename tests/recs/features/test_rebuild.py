@@ -31,3 +31,20 @@ def test_rebuilding_twice_counts_nothing_twice():
     first = get_online("product", "P3", now_s=now_s)
     call_command("rebuild_online_features")
     assert get_online("product", "P3", now_s=now_s) == first
+
+
+def test_rebuild_if_outdated_runs_only_for_an_empty_or_old_store(capsys):
+    from django.core.management import call_command
+
+    from recs.features.online import layout_is_current, redis_client
+    from tests.factories import EventFactory
+
+    EventFactory(event_id="r-1", user_id="u-1", product_sku="P1")
+    assert not layout_is_current()
+    call_command("rebuild_online_features", "--if-outdated")
+    assert layout_is_current() and "Replayed 1 events" in capsys.readouterr().out
+    call_command("rebuild_online_features", "--if-outdated")
+    assert "nothing to rebuild" in capsys.readouterr().out
+    redis_client().set("f:layout", "1")  # written by an older release
+    call_command("rebuild_online_features", "--if-outdated")
+    assert "Replayed 1 events" in capsys.readouterr().out

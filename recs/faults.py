@@ -1,0 +1,11 @@
+"""Fault injection for tests and benchmarks: delays that settings switch on (all 0 by default)."""
+
+import time
+
+from django.conf import settings
+
+
+def scoring_delay() -> None:
+    """Wait SCORING_DELAY_S before a worker scores with a model, to stand for a slow model."""
+    if settings.SCORING_DELAY_S:
+        time.sleep(settings.SCORING_DELAY_S)
