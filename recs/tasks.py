@@ -8,12 +8,17 @@ from recs.experiments.tasks import (
     score_shadows_task,
 )
 from recs.health import record_heartbeat
-from recs.training.tasks import precompute_candidates_task, train_models_task
+from recs.training.tasks import (
+    precompute_candidates_task,
+    rebuild_online_features_task,
+    train_models_task,
+)
 
 __all__ = [
     "drain_served_log_task",
     "ingest_event_batch",
     "precompute_candidates_task",
+    "rebuild_online_features_task",
     "record_heartbeat",
     "refresh_lists_task",
     "rescore_user_task",

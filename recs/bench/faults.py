@@ -59,18 +59,28 @@ class Workers:
     def __init__(self, concurrency: int) -> None:
         self.concurrency = concurrency
         self._stack: ExitStack | None = None
+        self._process: subprocess.Popen | None = None
 
     def start(self, extra_env: dict[str, str] | None = None) -> None:
         self.stop()
         self._stack = ExitStack()
-        self._stack.enter_context(
+        self._process = self._stack.enter_context(
             celery_worker_process(WORKER_QUEUES, self.concurrency, extra_env=extra_env)
         )
+
+    def alive(self) -> bool:
+        """Whether the worker still runs (Celery exits on an error it cannot recover from)."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self._process is None else self._process.poll()
 
     def stop(self) -> None:
         if self._stack is not None:
             self._stack.close()
             self._stack = None
+            self._process = None
 
 
 def redis_client(timeout_s: float = 0.2) -> redis_py.Redis:

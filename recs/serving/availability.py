@@ -16,6 +16,9 @@ from recs.candidates.store import writer_client
 logger = logging.getLogger(__name__)
 
 UNAVAILABLE_KEY = "avail:unavailable"
+# Present while the set is complete; gone when Redis lost its data (a restart without
+# persistence), which readers must not take for "nothing is sold out".
+SYNCED_KEY = "avail:synced"
 
 
 def set_unavailable(unavailable: Iterable[str], available: Iterable[str] = ()) -> None:
@@ -41,6 +44,7 @@ def sync_unavailable() -> int:
     for start in range(0, len(skus), 1000):
         pipe.sadd(UNAVAILABLE_KEY, *skus[start : start + 1000])
     pipe.execute()
+    client.set(SYNCED_KEY, "1")
     return len(skus)
 
 

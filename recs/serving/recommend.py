@@ -22,7 +22,7 @@ from recs.candidates.store import META_KEY, decode_list
 from recs.features.definitions import FEATURES
 from recs.features.online import queue_online_read
 from recs.learners.popularity import hour_band
-from recs.serving import catalog, fallback, merchandising, metrics, served_log
+from recs.serving import availability, catalog, fallback, merchandising, metrics, served_log
 from recs.serving import redis as serving_redis
 from recs.serving.availability import UNAVAILABLE_KEY
 from recs.serving.experiments import (
@@ -168,6 +168,7 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
     pipe.get(merchandising.CONFIG_VERSION_KEY)
     pipe.get(catalog.CATALOG_VERSION_KEY)
     pipe.hgetall(META_KEY)
+    pipe.exists(availability.SYNCED_KEY)
     feature_reads = []
     for entity, entity_id in (("user", context.user_id), ("session", context.session_id)):
         if entity_id:
@@ -212,6 +213,7 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
     config_version = (next(replies) or b"0").decode()
     catalog_version = (next(replies) or b"0").decode()
     meta = {k.decode(): v.decode() for k, v in (next(replies) or {}).items()}
+    availability_synced = bool(next(replies))
     features = {entity: read(replies) for entity, read in feature_reads}
     segments = {name: [(sku.decode(), 1.0) for sku in next(replies)] for name, _ in segment_names}
     trending = [(sku.decode(), 1.0) for sku in next(replies)]
@@ -221,6 +223,14 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
     placement = _placement(placements, context.placement)
     if not placement.is_active:
         return _empty(context, placement, now_s, "placement_inactive")
+    if not availability_synced:
+        # Redis lost its data: an empty sold-out set must not read as "all in stock". Rebuild
+        # it from the catalog now (one query; idempotent if several requests race).
+        try:
+            availability.sync_unavailable()
+        except Exception:
+            logger.exception("Could not rebuild the sold-out set; serving the checked fallback")
+            return _serve_without_redis(context, now_s)
     cards = catalog.cards(catalog_version)
     if context.strategy_override:
         strategy, model_key = as_serving_strategy(context.strategy_override)

@@ -43,3 +43,12 @@ def queue_experiment_lists(**_signal_kwargs) -> None:
         precompute_experiment_lists_task.delay()
     except Exception:  # the broker is down: the next training run computes them
         logger.exception("Could not queue the experiment lists")
+
+
+@shared_task(name="recs.training.rebuild_online_features", acks_late=False, ignore_result=True)
+def rebuild_online_features_task() -> int:
+    """Replay the event log into the online store (after Redis lost it); on the training queue
+    because it takes minutes on a large log."""
+    from recs.features.rebuild import rebuild_online_store
+
+    return rebuild_online_store()

@@ -202,6 +202,8 @@ class Command(BaseCommand):
                     run.notes["probe_recovered"] = run.watch(
                         30, until=lambda s: s.probe.source == baseline_source
                     )
+                    run.notes["worker_alive_after_restart"] = workers.alive()
+                    run.notes["worker_exit_code"] = workers.exit_code
                     run.mark("recovered")
                     run.notes["probe_sources_after"] = Counter(
                         s.probe.source for s in run.samples if s.at >= run.marks["rebuilt"]
@@ -212,11 +214,16 @@ class Command(BaseCommand):
 
                 phase("(c) Redis restarted", "redis_restart", redis_restart, sold_out=sold_out)
 
+                if not workers.alive():
+                    # A supervisor would restart it; without one the queue would never drain.
+                    self.say("The Celery worker exited during the Redis restart; restarting it.")
+                    workers.start()
                 self.say("Draining the event queue ...")
                 drained = wait_until(
                     lambda: bench.redis_client().llen("events") == 0, timeout_s=300, interval_s=1
                 )
                 time.sleep(5)  # batches taken by a worker finish
+                self.queue_left = bench.redis_client(5).llen("events")
         finally:
             workers.stop()
             restarter.close()
@@ -307,6 +314,12 @@ class Command(BaseCommand):
                 + (", ".join(f"{k} {v:.1%}" for k, v in sorted(shares.items())) or "none")
                 + f" | {accepted:,} | {refused or 'none'} | {stored:,} | {accepted - stored:,} |"
             )
+        if self.queue_left:
+            lines += [
+                "",
+                f"**The events queue did not drain** after the run: {self.queue_left:,} batches "
+                "were still queued (counted as lost above).",
+            ]
         lines += ["", *self.fault_details(phases), ""]
         lines += self.goals(phases, lost)
         lines += [
@@ -399,6 +412,15 @@ class Command(BaseCommand):
                     else "NOT within 30 s of the recovery commands (its sources then: "
                     + ", ".join(f"{k} {v}" for k, v in notes["probe_sources_after"].most_common())
                     + ")."
+                )
+                + (
+                    " The Celery worker survived the restart (it reconnected to the broker)."
+                    if notes["worker_alive_after_restart"]
+                    else " **The Celery worker did not survive the restart**: it exited (code "
+                    f"{notes['worker_exit_code']}) with Celery's 'Unrecoverable error' when the "
+                    "broker connection dropped, so nothing consumed the queues until the bench "
+                    "started a new worker after the phase; a process supervisor that restarts "
+                    "workers is required."
                 )
                 + f" Reads p99 while the recovery commands ran {recovering.percentile(99):.1f} ms,"
                 f" after recovery {after.percentile(99):.1f} ms. The sold-out set held "

@@ -58,3 +58,16 @@ def test_restocked_product_is_served_again_without_retraining(shop_history, defa
     refresh_lists_holding(["CANDLE"], serving_learner)
     set_stock(candle, on_hand=4)
     assert "CANDLE" in [item.sku for item in recommend(context).items]
+
+
+def test_the_periodic_repair_queues_what_a_redis_without_persistence_lost(shop_history):
+    from recs.candidates.tasks import heal_lost_redis_data, sync_availability_task
+    from recs.features.online import mark_layout_current
+
+    train_models(["popularity"])
+    mark_layout_current()
+    assert heal_lost_redis_data() == [], "nothing lost"
+    store.writer_client().flushdb()  # restarted, empty
+    sync_availability_task()
+    assert store.writer_client().llen("training") == 2, "lists refill and feature rebuild queued"
+    assert heal_lost_redis_data() == [], "queued once, not at every beat"

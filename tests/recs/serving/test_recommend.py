@@ -175,6 +175,7 @@ def test_deactivated_product_is_not_served_and_stock_alone_does_not_revive_it(sh
 
 
 def test_availability_set_is_rebuilt_from_the_catalog(shop):
+    sync_unavailable()
     shop["B1"].stock.on_hand = 0
     shop["B1"].stock.save()  # behind the services' back, as a lost update would be
     assert "B1" in skus(ask(session_id="new"))
@@ -360,3 +361,17 @@ def test_a_flash_sale_of_500_skus_is_one_bulk_write_and_one_refresh(
     flags = client.smismember(UNAVAILABLE_KEY, [product.sku for product in skus_on_sale])
     assert all(flags), "every one unavailable once the call returned"
     assert client.llen("scoring") == queued + 1, "one refresh task for the whole sale"
+
+
+def test_a_redis_that_lost_its_data_never_serves_a_sold_out_product(shop):
+    from recs.serving.availability import SYNCED_KEY
+
+    sync_unavailable()
+    shop["B1"].stock.on_hand = 0
+    shop["B1"].stock.save()
+    sync_unavailable()
+    assert "B1" not in skus(ask(session_id="new"))
+    client = store.writer_client()
+    client.delete("avail:unavailable", SYNCED_KEY)  # a restart without persistence
+    assert "B1" not in skus(ask(session_id="new")), "the set is rebuilt before answering"
+    assert client.exists(SYNCED_KEY)
