@@ -60,6 +60,7 @@ class Workers:
         self.concurrency = concurrency
         self._stack: ExitStack | None = None
         self._process: subprocess.Popen | None = None
+        self.killed_after_timeout = 0  # warm shutdowns that did not finish in time
 
     def start(self, extra_env: dict[str, str] | None = None) -> None:
         self.stop()
@@ -76,11 +77,22 @@ class Workers:
     def exit_code(self) -> int | None:
         return None if self._process is None else self._process.poll()
 
-    def stop(self) -> None:
+    def stop(self) -> float:
+        """Warm shutdown (running tasks finish); a worker still busy after the harness's wait is
+        killed. Returns the seconds it took."""
+        started = time.perf_counter()
         if self._stack is not None:
-            self._stack.close()
+            process = self._process
+            try:
+                self._stack.close()
+            except subprocess.TimeoutExpired:
+                self.killed_after_timeout += 1
+                if process is not None:
+                    process.kill()
+                    process.wait(timeout=30)
             self._stack = None
             self._process = None
+        return time.perf_counter() - started
 
 
 def redis_client(timeout_s: float = 0.2) -> redis_py.Redis:

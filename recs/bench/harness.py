@@ -197,13 +197,15 @@ def machine_description() -> str:
 
 
 def load_note(load_at_start: float, load_at_end: float) -> str:
-    """A warning for the report when other work shared the machine during the run."""
+    """A warning for the report when other work was running as the bench started (the load
+    at the end includes the bench's own servers and clients, so only the start tells)."""
     cores = os.cpu_count() or 1
-    if max(load_at_start, load_at_end) <= cores:
+    if load_at_start <= cores / 2:
         return ""
     return (
-        f"**The machine was busy with other work during this run** (1-minute load average "
-        f"{load_at_start:.1f} at the start and {load_at_end:.1f} at the end on {cores} cores): "
+        f"**The machine was busy with other work when this run started** (1-minute load "
+        f"average {load_at_start:.1f} on {cores} cores before the bench's own processes, "
+        f"{load_at_end:.1f} at the end with them): "
         "absolute latencies and rates are pessimistic; rows measured one after the other in the "
         "same run remain comparable with each other."
     )
