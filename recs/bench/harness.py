@@ -221,3 +221,18 @@ def write_report_section(path: Path, section: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+def run_in_isolated_world(command: str, extra_env: dict[str, str] | None = None) -> None:
+    """The outer half of every bench command: run it again with --inner in a fresh isolated
+    world (exits with the inner run's status when it failed)."""
+    with isolated_world() as env:
+        forwarded = [a for a in sys.argv[2:] if a != "--inner"]
+        code = run_inner(command, forwarded, {**env, **(extra_env or {})})
+    if code:
+        sys.exit(code)
+
+
+def command_line(command: str) -> str:
+    """The command as a user typed it, for the report."""
+    return " ".join([f"python manage.py {command}", *(a for a in sys.argv[2:] if a != "--inner")])

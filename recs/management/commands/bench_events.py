@@ -4,7 +4,6 @@ Runs in an isolated world (private Redis, scratch SQLite DB) with gunicorn and C
 loopback, prints a report and writes it to docs/PERFORMANCE.md. A benchmark, not a test.
 """
 
-import sys
 import time
 from pathlib import Path
 
@@ -16,9 +15,8 @@ from recs.bench import events as bench
 from recs.bench.harness import (
     celery_worker_process,
     gunicorn_server,
-    isolated_world,
     machine_description,
-    run_inner,
+    run_in_isolated_world,
     wait_until,
     write_report_section,
 )
@@ -41,11 +39,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, inner, **options):
         if not inner:
-            with isolated_world() as env:
-                forwarded = [a for a in sys.argv[2:] if a != "--inner"]
-                code = run_inner("bench_events", forwarded, env)
-            if code:
-                sys.exit(code)
+            run_in_isolated_world("bench_events")
             return
         self.run_benchmark(**options)
 

@@ -7,7 +7,6 @@ on loopback, prints a report and writes it to docs/PERFORMANCE.md. A benchmark, 
 
 import json
 import os
-import sys
 import time
 import uuid
 from collections import Counter
@@ -21,11 +20,11 @@ from recs.bench import plots
 from recs.bench.events import EventStream
 from recs.bench.harness import (
     celery_beat_process,
+    command_line,
     gunicorn_server,
-    isolated_world,
     load_note,
     machine_description,
-    run_inner,
+    run_in_isolated_world,
     wait_until,
     write_report_section,
 )
@@ -68,16 +67,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, inner, **options):
         if not inner:
-            with isolated_world() as env:
-                env = {**env, "TRUSTED_PROXY_COUNT": "1"}  # one address per simulated shopper
-                forwarded = [a for a in sys.argv[2:] if a != "--inner"]
-                code = run_inner("bench_faults", forwarded, env)
-            if code:
-                sys.exit(code)
+            run_in_isolated_world(
+                "bench_faults", {"TRUSTED_PROXY_COUNT": "1"}
+            )  # one address per simulated shopper
             return
-        self.command = " ".join(
-            ["python manage.py bench_faults", *(a for a in sys.argv[2:] if a != "--inner")]
-        )
+        self.command = command_line("bench_faults")
         self.options = options
         self.run_benchmark(**options)
 

@@ -1,7 +1,6 @@
 """manage.py bench_freshness: click-to-answer freshness, a flash sale and trending, with a report."""
 
 import os
-import sys
 from pathlib import Path
 
 from django.conf import settings
@@ -12,10 +11,10 @@ from recs.bench import freshness_report as report
 from recs.bench import serving as serving_bench
 from recs.bench.harness import (
     celery_worker_process,
+    command_line,
     gunicorn_server,
-    isolated_world,
     machine_description,
-    run_inner,
+    run_in_isolated_world,
     write_report_section,
 )
 from recs.bench.load import background_load
@@ -104,18 +103,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, inner, **options):
         if not inner:
-            with isolated_world() as env:
-                # Each reader stands for a shopper behind one proxy, throttled on its own.
-                env = {**env, "TRUSTED_PROXY_COUNT": "1"}
-                code = run_inner(
-                    "bench_freshness", [a for a in sys.argv[2:] if a != "--inner"], env
-                )
-            if code:
-                sys.exit(code)
+            # Each reader stands for a shopper behind one proxy, throttled on its own.
+            run_in_isolated_world("bench_freshness", {"TRUSTED_PROXY_COUNT": "1"})
             return
-        self.command = " ".join(
-            ["python manage.py bench_freshness", *(a for a in sys.argv[2:] if a != "--inner")]
-        )
+        self.command = command_line("bench_freshness")
         chosen = [s for s in SCENARIOS if options[s]] or list(SCENARIOS)
         self.run_benchmark(chosen, **options)
 

@@ -6,7 +6,6 @@ loopback, prints a report and writes it to docs/PERFORMANCE.md. A benchmark, not
 """
 
 import os
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,11 +17,11 @@ from recs.bench import events as bench_events
 from recs.bench import ingest as bench
 from recs.bench import plots
 from recs.bench.harness import (
+    command_line,
     gunicorn_server,
-    isolated_world,
     load_note,
     machine_description,
-    run_inner,
+    run_in_isolated_world,
     write_report_section,
 )
 from recs.keys import create_storefront_key
@@ -57,15 +56,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, inner, **options):
         if not inner:
-            with isolated_world() as env:
-                forwarded = [a for a in sys.argv[2:] if a != "--inner"]
-                code = run_inner("bench_ingest", forwarded, env)
-            if code:
-                sys.exit(code)
+            run_in_isolated_world("bench_ingest")
             return
-        self.command = " ".join(
-            ["python manage.py bench_ingest", *(a for a in sys.argv[2:] if a != "--inner")]
-        )
+        self.command = command_line("bench_ingest")
         self.run_benchmark(**options)
 
     def say(self, text: str = "") -> None:

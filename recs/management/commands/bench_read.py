@@ -6,7 +6,6 @@ bench URLconf, prints a report and writes it to docs/PERFORMANCE.md. A benchmark
 """
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -17,11 +16,11 @@ from django.core.management.base import BaseCommand
 from recs.bench import plots
 from recs.bench import read as bench
 from recs.bench.harness import (
+    command_line,
     gunicorn_server,
-    isolated_world,
     load_note,
     machine_description,
-    run_inner,
+    run_in_isolated_world,
     write_report_section,
 )
 from recs.bench.serving import build_contexts, load_world, pool_from_world, replay_views
@@ -53,16 +52,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, inner, **options):
         if not inner:
-            with isolated_world() as env:
-                env = {**env, "TRUSTED_PROXY_COUNT": "1"}  # one address per simulated shopper
-                forwarded = [a for a in sys.argv[2:] if a != "--inner"]
-                code = run_inner("bench_read", forwarded, env)
-            if code:
-                sys.exit(code)
+            run_in_isolated_world(
+                "bench_read", {"TRUSTED_PROXY_COUNT": "1"}
+            )  # one address per simulated shopper
             return
-        self.command = " ".join(
-            ["python manage.py bench_read", *(a for a in sys.argv[2:] if a != "--inner")]
-        )
+        self.command = command_line("bench_read")
         self.run_benchmark(**options)
 
     def say(self, text: str = "") -> None:

@@ -6,7 +6,6 @@ docs/PERFORMANCE.md. A benchmark, not a test.
 """
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -16,10 +15,10 @@ from django.core.management.base import BaseCommand
 from recs.bench import serving as bench
 from recs.bench.harness import (
     LatencySummary,
+    command_line,
     gunicorn_server,
-    isolated_world,
     machine_description,
-    run_inner,
+    run_in_isolated_world,
     write_report_section,
 )
 from recs.serving.types import TIERS
@@ -50,18 +49,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, inner, **options):
         if not inner:
-            with isolated_world() as env:
-                # The load client stands for many shoppers behind one proxy: each sends its own
-                # X-Forwarded-For, throttled on its own as a deployment behind a proxy would be.
-                env = {**env, "TRUSTED_PROXY_COUNT": "1"}
-                forwarded = [a for a in sys.argv[2:] if a != "--inner"]
-                code = run_inner("bench_serving", forwarded, env)
-            if code:
-                sys.exit(code)
+            # The load client stands for many shoppers behind one proxy: each sends its own
+            # X-Forwarded-For, throttled on its own as a deployment behind a proxy would be.
+            run_in_isolated_world("bench_serving", {"TRUSTED_PROXY_COUNT": "1"})
             return
-        self.command = " ".join(
-            ["python manage.py bench_serving", *(a for a in sys.argv[2:] if a != "--inner")]
-        )
+        self.command = command_line("bench_serving")
         self.run_benchmark(**options)
 
     def say(self, text: str = "") -> None:
