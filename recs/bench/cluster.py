@@ -10,7 +10,6 @@ events through the API while a Celery worker applies them to the feature store.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -25,9 +24,10 @@ from recs.bench.harness import (
     BASE_DIR,
     LatencySummary,
     celery_worker_process,
-    free_port,
     gunicorn_server,
+    start_redis_server,
     wait_until,
+    world_environment,
 )
 from recs.bench.redis_cluster import local_redis_cluster
 
@@ -37,49 +37,18 @@ ENGINES = ("single", "cluster")
 # --- The worlds (outer process)
 
 
-def _plain_redis(workdir: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-         "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    import redis
-
-    def answers() -> bool:
-        try:
-            return bool(redis.Redis(port=port, socket_timeout=0.2).ping())
-        except redis.RedisError:
-            return False
-
-    if not wait_until(answers, 10):
-        process.kill()
-        raise RuntimeError("the bench redis-server did not start")
-    return process, port
-
-
 @contextmanager
 def engine_world(engine: str) -> Iterator[dict[str, str]]:
     """The environment of a world whose engine Redis is one server or a local cluster; removes
     it all afterwards."""
     workdir = tempfile.mkdtemp(prefix=f"aisle-bench-{engine}-")
-    plain, port = _plain_redis(workdir)
+    plain, port = start_redis_server(workdir)
     try:
-        env = dict(os.environ)
-        env.update(
-            DATABASE_URL=f"sqlite:///{workdir}/bench.sqlite3",
-            AISLE_VAR_DIR=workdir,
-            DJANGO_DEBUG="false",
-            SECURE_SSL_REDIRECT="false",
-            SESSION_COOKIE_SECURE="false",
-            CSRF_COOKIE_SECURE="false",
-            EVENTS_THROTTLE_RATE="100000000/min",
+        env = world_environment(
+            workdir,
             RECOMMENDATIONS_THROTTLE_RATE="100000000/min",
             TRUSTED_PROXY_COUNT="1",
-            LOG_LEVEL="WARNING",
         )
-        for name in ("REDIS_CLUSTER", "CACHE_URL", "CELERY_BROKER_URL"):
-            env.pop(name, None)
         plain_url = f"redis://127.0.0.1:{port}"
         if engine == "single":
             env["REDIS_URL"] = f"{plain_url}/0"

@@ -47,33 +47,48 @@ def _redis_answers(port: int) -> bool:
         return False
 
 
+def start_redis_server(workdir: str) -> tuple[subprocess.Popen, int]:
+    """A redis-server without persistence on a free loopback port, answering; (process, port)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
+         "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    if not wait_until(lambda: _redis_answers(port), 10):
+        process.kill()
+        raise RuntimeError("the bench redis-server did not start")
+    return process, port
+
+
+def world_environment(workdir: str, **overrides: str) -> dict[str, str]:
+    """The environment of a bench world's processes: scratch SQLite in `workdir`, production
+    settings over plain HTTP on loopback, throttles out of the way of the load."""
+    env = dict(os.environ)
+    for name in ("REDIS_CLUSTER", "CACHE_URL", "CELERY_BROKER_URL"):
+        env.pop(name, None)
+    env.update(
+        DATABASE_URL=f"sqlite:///{workdir}/bench.sqlite3",
+        AISLE_VAR_DIR=workdir,
+        DJANGO_DEBUG="false",
+        SECURE_SSL_REDIRECT="false",
+        SESSION_COOKIE_SECURE="false",
+        CSRF_COOKIE_SECURE="false",
+        EVENTS_THROTTLE_RATE="100000000/min",
+        LOG_LEVEL="WARNING",
+        **overrides,
+    )
+    return env
+
+
 @contextmanager
 def isolated_world() -> Iterator[dict[str, str]]:
     """Start a private redis-server and pick a scratch SQLite file; yields the environment for
     processes of that world, and removes it all afterwards."""
     workdir = tempfile.mkdtemp(prefix="aisle-bench-")
-    port = free_port()
-    redis = subprocess.Popen(
-        [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
-         "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    redis, port = start_redis_server(workdir)
     try:
-        if not wait_until(lambda: _redis_answers(port), 10):
-            raise RuntimeError("the bench redis-server did not start")
-        env = dict(os.environ)
-        env.update(
-            REDIS_URL=f"redis://127.0.0.1:{port}/0",
-            DATABASE_URL=f"sqlite:///{workdir}/bench.sqlite3",
-            AISLE_VAR_DIR=workdir,
-            DJANGO_DEBUG="false",
-            SECURE_SSL_REDIRECT="false",
-            SESSION_COOKIE_SECURE="false",
-            CSRF_COOKIE_SECURE="false",
-            EVENTS_THROTTLE_RATE="100000000/min",
-            LOG_LEVEL="WARNING",
-        )
-        env.pop("CELERY_BROKER_URL", None)
+        env = world_environment(workdir, REDIS_URL=f"redis://127.0.0.1:{port}/0")
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
             cwd=BASE_DIR, env=env, check=True,
