@@ -134,7 +134,12 @@ def test_a_batch_cut_short_between_slot_groups_completes_once_on_redelivery(
     assert user == {"interaction_count": 5.0, "cart": {f"P{n}": 1 for n in range(5)}}
     segment = features.get_online("segment", "country:Germany", ["popularity"])["popularity"]
     assert set(segment) == {f"P{n}" for n in range(5)}
-    assert len({round(score, 9) for score in segment.values()}) == 1, "each counted once"
+    # Equal weights at nearly the same instant: a double count would show as twice the score.
+    # (Rounding to 9 digits was flaky: the events' decay differs in the 9th digit.)
+    top = max(segment.values())
+    assert all(score == pytest.approx(top, rel=1e-6) for score in segment.values()), (
+        "each counted once"
+    )
 
 
 @pytest.mark.cluster
