@@ -254,12 +254,17 @@ SEGMENT_POPULARITY_SIZE = env.int("SEGMENT_POPULARITY_SIZE", default=200)
 MODEL_ARTIFACT_DIR = Path(env("MODEL_ARTIFACT_DIR", default=str(VAR_DIR / "models")))
 TRAINING_HOLDOUT_DAYS = env.float("TRAINING_HOLDOUT_DAYS", default=30.0)
 TRAINING_INTERVAL_HOURS = env.float("TRAINING_INTERVAL_HOURS", default=24.0)
+# Configurations each learner tries on the validation split per training run (evaluate: --budget),
+# and how many shoppers of each period score them (a seeded sample beyond that).
+TRAINING_TUNING_BUDGET = env.int("TRAINING_TUNING_BUDGET", default=4)
+TRAINING_EVALUATION_SHOPPERS = env.int("TRAINING_EVALUATION_SHOPPERS", default=2000)
 # Precomputed candidates: per active user, per item, per segment list.
 USER_CANDIDATES_SIZE = env.int("USER_CANDIDATES_SIZE", default=200)
 SIMILAR_ITEMS_SIZE = env.int("SIMILAR_ITEMS_SIZE", default=50)
 POPULAR_LIST_SIZE = env.int("POPULAR_LIST_SIZE", default=200)
 # A user counts as active (gets a precomputed list) with an event this recent, relative to the
-# newest event in the log (so that a historic demo data set still has active users).
+# newest event in the log (so that a historic demo data set still has active users); products
+# touched or launched in the same window get precomputed neighbour lists.
 ACTIVE_USER_DAYS = env.float("ACTIVE_USER_DAYS", default=365.0)
 
 # --- Storefront demo

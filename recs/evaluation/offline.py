@@ -1,19 +1,23 @@
-"""Run learners side by side on a temporal split and report metrics per tier of shopper."""
+"""Score learners on a split: the shoppers to score, their top 20, metrics per tier of shopper."""
 
 import resource
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from recs.evaluation.metrics import coverage, hit_rate_at, ndcg_at, recall_at
-from recs.learners.base import CatalogItem, Interactions, Learner
+from recs.evaluation.split import Split
+from recs.learners.base import Interactions, Learner
 from recs.learners.popularity import PopularityLearner
 
 TIERS = (("0", 0, 0), ("1-9", 1, 9), ("10+", 10, None))
 METRICS = ("recall@10", "recall@20", "ndcg@10", "hitrate@10")
+LIST_SIZE = 20
+# How much of a shopper's training history is kept as their context (most recent last).
+HISTORY_SIZE = 200
 
 
 def tier_of(interaction_count: int) -> str:
@@ -32,113 +36,213 @@ class TestShopper:
     relevant: set[str]  # items first touched in the test period
     context: dict[str, str]
 
+    @property
+    def tier(self) -> str:
+        return tier_of(self.interaction_count)
+
 
 @dataclass
 class ModelResult:
     name: str
-    fit_seconds: float
+    fit_seconds: float = 0.0
     by_tier: dict[str, dict[str, float]] = field(default_factory=dict)
     users_by_tier: dict[str, int] = field(default_factory=dict)
     coverage_at_10: float = 0.0
+    params: dict = field(default_factory=dict)
+    # Over seeds (stochastic learners): per metric of the "all" row, the standard deviation.
+    spread: dict[str, float] = field(default_factory=dict)
+    seeds: int = 1
+    failed: str = ""  # why it could not be evaluated; empty when it ran
 
     @property
     def overall(self) -> dict[str, float]:
-        return self.by_tier["all"]
+        return self.by_tier.get("all", {})
 
 
-def shoppers_to_score(train: Interactions, test: Interactions) -> list[TestShopper]:
-    """Shoppers with test interactions; relevant = items they had not touched before the split."""
-    histories: dict[str, dict[str, None]] = defaultdict(dict)
-    counts: dict[str, int] = defaultdict(int)
-    for user, item in zip(train.user_ids, train.item_ids, strict=True):
-        histories[user].pop(item, None)
-        histories[user][item] = None
-        counts[user] += 1
-    relevant: dict[str, set[str]] = defaultdict(set)
-    first_context: dict[str, dict[str, str]] = {}
-    for user, item, ts, country in zip(
-        test.user_ids, test.item_ids, test.timestamps, test.countries, strict=True
-    ):
-        if not user:
-            continue
+def shoppers_to_score(
+    train: Interactions,
+    test: Interactions,
+    *,
+    max_shoppers: int | None = None,
+    seed: int = 0,
+) -> list[TestShopper]:
+    """Shoppers with test interactions (a seeded sample of at most `max_shoppers`); relevant =
+    items they had not touched before the cut. Cost is linear in the events."""
+    if not len(test):
+        return []
+    test_users = np.unique(test.user_codes)
+    if max_shoppers is not None and len(test_users) > max_shoppers:
+        rng = np.random.default_rng(seed)
+        test_users = np.sort(rng.choice(test_users, size=max_shoppers, replace=False))
+    counts = np.bincount(train.user_codes, minlength=len(train.users)) if len(train) else None
+    histories: dict[int, dict[int, None]] = defaultdict(dict)
+    if len(train):
+        mine = np.flatnonzero(np.isin(train.user_codes, test_users))
+        for user, item in zip(train.user_codes[mine], train.item_codes[mine], strict=True):
+            history = histories[int(user)]
+            history.pop(int(item), None)
+            history[int(item)] = None
+    relevant: dict[int, set[int]] = defaultdict(set)
+    first_context: dict[int, dict[str, str]] = {}
+    countries = test.country_ids if len(test.countries) else None
+    mine = np.flatnonzero(np.isin(test.user_codes, test_users))
+    for position in mine:
+        user, item = int(test.user_codes[position]), int(test.item_codes[position])
         if item not in histories.get(user, {}):
             relevant[user].add(item)
         if user not in first_context:
-            first_context[user] = {"country": country, "hour": str(time.gmtime(ts).tm_hour)}
-    return [
-        TestShopper(
-            user, list(histories.get(user, {})), counts.get(user, 0), items, first_context[user]
+            first_context[user] = {
+                "country": str(countries[position]) if countries is not None else "",
+                "hour": str(time.gmtime(float(test.timestamps[position])).tm_hour),
+            }
+    items = test.items
+    shoppers = []
+    for user in sorted(relevant, key=lambda u: str(test.users[u])):
+        history = [str(items[i]) for i in histories.get(user, {})][-HISTORY_SIZE:]
+        count = int(counts[user]) if counts is not None and user < len(counts) else 0
+        shoppers.append(
+            TestShopper(
+                str(test.users[user]),
+                history,
+                count,
+                {str(items[i]) for i in relevant[user]},
+                first_context[user],
+            )
         )
-        for user, items in sorted(relevant.items())
-    ]
+    return shoppers
+
+
+class ListScorer:
+    """Turns a fitted learner into each shopper's top 20 the way serving would show it: only
+    products of the split's catalog, nothing the shopper already had, backfilled from global
+    popularity (serving's last fallback)."""
+
+    def __init__(self, split: Split, shoppers: Sequence[TestShopper]):
+        self.shoppers = shoppers
+        self.allowed = {item.sku for item in split.catalog}
+        self.backfill = PopularityLearner(list_size=max(LIST_SIZE * 50, 1000)).fit(
+            split.train, split.catalog
+        )
+
+    def lists(self, learner: Learner) -> list[list[str]]:
+        return [self.top(learner, shopper) for shopper in self.shoppers]
+
+    def top(self, learner: Learner, shopper: TestShopper) -> list[str]:
+        exclude = set(shopper.history)
+        ranked = learner.recommend(
+            shopper.user_id, shopper.history, LIST_SIZE * 2, exclude=exclude,
+            context=shopper.context,
+        )  # fmt: skip
+        return self.complete([sku for sku, _ in ranked], exclude)
+
+    def complete(self, ranked: Sequence[str], exclude: Collection[str]) -> list[str]:
+        chosen = [
+            sku for sku in dict.fromkeys(ranked) if sku in self.allowed and sku not in exclude
+        ]
+        chosen = chosen[:LIST_SIZE]
+        if len(chosen) < LIST_SIZE:
+            taken = {*exclude, *chosen}
+            for sku, _ in self.backfill.popular(None, LIST_SIZE * 3, exclude=taken):
+                if sku in self.allowed and len(chosen) < LIST_SIZE:
+                    chosen.append(sku)
+        return chosen
+
+
+def shopper_metrics(ranked: Sequence[str], relevant: Collection[str]) -> dict[str, float]:
+    return {
+        "recall@10": recall_at(ranked, relevant, 10),
+        "recall@20": recall_at(ranked, relevant, 20),
+        "ndcg@10": ndcg_at(ranked, relevant, 10),
+        "hitrate@10": hit_rate_at(ranked, relevant, 10),
+    }
+
+
+def summarise(
+    name: str,
+    lists: Sequence[Sequence[str]],
+    shoppers: Sequence[TestShopper],
+    catalog_size: int,
+) -> ModelResult:
+    """Mean metrics per tier and overall ("all"), and catalog coverage of the top 10s."""
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    users: dict[str, int] = defaultdict(int)
+    for ranked, shopper in zip(lists, shoppers, strict=True):
+        values = shopper_metrics(ranked, shopper.relevant)
+        for tier in (shopper.tier, "all"):
+            users[tier] += 1
+            for metric, value in values.items():
+                sums[tier][metric] += value
+    return ModelResult(
+        name=name,
+        by_tier={t: {m: sums[t][m] / users[t] for m in METRICS} for t in users},
+        users_by_tier=dict(users),
+        coverage_at_10=coverage(lists, catalog_size, 10),
+    )
+
+
+def mean_of(results: Sequence[ModelResult]) -> ModelResult:
+    """Several seeds' results as one: means per tier, standard deviations of the overall row."""
+    first = results[0]
+    tiers = first.by_tier
+    merged = ModelResult(
+        name=first.name,
+        fit_seconds=float(np.mean([r.fit_seconds for r in results])),
+        by_tier={
+            t: {m: float(np.mean([r.by_tier[t][m] for r in results])) for m in METRICS}
+            for t in tiers
+        },
+        users_by_tier=first.users_by_tier,
+        coverage_at_10=float(np.mean([r.coverage_at_10 for r in results])),
+        params=first.params,
+        seeds=len(results),
+    )
+    merged.spread = {
+        m: float(np.std([r.overall[m] for r in results]))
+        for m in (*METRICS, "coverage@10")
+        if m != "coverage@10"
+    }
+    merged.spread["coverage@10"] = float(np.std([r.coverage_at_10 for r in results]))
+    return merged
 
 
 def evaluate_learners(
-    learners: Mapping[str, Learner],
-    train: Interactions,
-    test: Interactions,
-    catalog: Sequence[CatalogItem],
+    learners: dict[str, Learner],
+    split: Split,
+    shoppers: Sequence[TestShopper] | None = None,
     *,
     progress: Callable[[str], None] | None = None,
     fitted: bool = False,
 ) -> list[ModelResult]:
-    """Fit each learner on train (unless `fitted`) and score its top 20 for every test shopper.
-
-    Every list is backfilled from global popularity to 20 items, as serving backfills through
-    its fallback chain, so that each model is judged on a full list.
-    """
-    shoppers = shoppers_to_score(train, test)
-    backfill = PopularityLearner().fit(train, catalog)
+    """Fit each learner on the split's training part (unless `fitted`) and score it. A learner
+    that fails is reported with the reason and the others go on."""
+    shoppers = shoppers_to_score(split.train, split.test) if shoppers is None else shoppers
+    scorer = ListScorer(split, shoppers)
     results = []
     for name, learner in learners.items():
         if progress:
             progress(name)
         started = time.perf_counter()
-        if not fitted:
-            learner.fit(train, catalog)
-        result = ModelResult(name=name, fit_seconds=time.perf_counter() - started)
-        sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        users: dict[str, int] = defaultdict(int)
-        lists = []
-        for shopper in shoppers:
-            exclude = set(shopper.history)
-            ranked = [sku for sku, _ in learner.recommend(
-                shopper.user_id, shopper.history, 20, exclude=exclude, context=shopper.context)]  # fmt: skip
-            if len(ranked) < 20:
-                ranked += [
-                    sku
-                    for sku, _ in backfill.popular(
-                        None, 20 - len(ranked), exclude={*exclude, *ranked}
-                    )
-                ]
-            lists.append(ranked)
-            values = {
-                "recall@10": recall_at(ranked, shopper.relevant, 10),
-                "recall@20": recall_at(ranked, shopper.relevant, 20),
-                "ndcg@10": ndcg_at(ranked, shopper.relevant, 10),
-                "hitrate@10": hit_rate_at(ranked, shopper.relevant, 10),
-            }
-            for tier in (tier_of(shopper.interaction_count), "all"):
-                users[tier] += 1
-                for metric, value in values.items():
-                    sums[tier][metric] += value
-        result.by_tier = {
-            tier: {metric: sums[tier][metric] / users[tier] for metric in METRICS} for tier in users
-        }
-        result.users_by_tier = dict(users)
-        result.coverage_at_10 = coverage(lists, len(catalog), 10)
+        try:
+            if not fitted:
+                learner.fit(split.train, split.catalog)
+            fit_seconds = time.perf_counter() - started
+            result = summarise(name, scorer.lists(learner), shoppers, len(split.catalog))
+        except (Exception, MemoryError) as error:  # one learner must not end the run
+            result = ModelResult(name=name, failed=failure_reason(error))
+        else:
+            result.fit_seconds = fit_seconds
+            result.params = learner.params()
         results.append(result)
     return results
 
 
+def failure_reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}"[:300]
+
+
 def peak_memory_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def best_by(
-    results: Sequence[ModelResult], metric: str = "recall@20", exclude: Sequence[str] = ()
-) -> ModelResult:
-    return max((r for r in results if r.name not in exclude), key=lambda r: r.overall[metric])
 
 
 def relative(a: float, b: float) -> float:

@@ -1,10 +1,12 @@
 """The learners, each registered by the key that experiments and ModelVersions refer to."""
 
+from recs.learners.als import ALSLearner
 from recs.learners.base import CatalogItem, Interactions, Learner
 from recs.learners.collaborative import BoughtTogetherLearner, EASELearner, ItemKNNLearner
 from recs.learners.content import ContentLearner
 from recs.learners.hybrid import HybridLearner
 from recs.learners.popularity import DemographicLearner, PopularityLearner, TrendingLearner
+from recs.learners.sequence import SequenceLearner
 
 LEARNERS: dict[str, type[Learner]] = {
     cls.key: cls
@@ -13,9 +15,11 @@ LEARNERS: dict[str, type[Learner]] = {
         TrendingLearner,
         DemographicLearner,
         ContentLearner,
+        SequenceLearner,
         ItemKNNLearner,
         EASELearner,
         BoughtTogetherLearner,
+        ALSLearner,
         HybridLearner,
     )
 }

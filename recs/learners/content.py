@@ -6,11 +6,14 @@ from typing import Any, Self
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from recs.learners.base import CatalogItem, Interactions, Learner, top_k
 
 PRICE_BANDS = 5
+MAX_FEATURES = 100_000
+# Only this many of a shopper's latest items shape the profile: with the default decay older
+# ones weigh under 1e-3 anyway, and it bounds the cost of one call.
+HISTORY_LIMIT = 50
 
 
 def _text(item: CatalogItem) -> str:
@@ -20,65 +23,121 @@ def _text(item: CatalogItem) -> str:
     return f"{item.title} {item.description} {attributes}"
 
 
-def _tags(item: CatalogItem, price_edges: np.ndarray) -> list[str]:
-    tags = []
-    parts = item.category_path.split("/") if item.category_path else []
-    for depth in range(1, len(parts) + 1):
-        tags.append("cat=" + "/".join(parts[:depth]))
-    if item.brand:
-        tags.append(f"brand={item.brand.lower()}")
-    tags.append(f"price={int(np.searchsorted(price_edges, item.price))}")
-    return tags
+def _unit_rows(matrix: sparse.spmatrix) -> sparse.csr_matrix:
+    """Rows scaled to unit length (empty rows stay empty); any shape, including 0 x 0."""
+    matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return sparse.csr_matrix(sparse.diags_array(scale.astype(np.float32)) @ matrix)
+
+
+def _tag_matrix(catalog: Sequence[CatalogItem]) -> sparse.csr_matrix:
+    """Items x tags (category prefixes, brand, price band), each row l2-normalised.
+
+    Items without a price (0) get no price band: one shared "unknown" band would make every
+    such item alike."""
+    prices = np.asarray([item.price for item in catalog], dtype=np.float64)
+    priced = prices > 0
+    edges = (
+        np.quantile(prices[priced], np.linspace(0, 1, PRICE_BANDS + 1)[1:-1])
+        if priced.any()
+        else np.zeros(0)
+    )
+    bands = np.searchsorted(edges, prices)
+    codes: dict[str, int] = {}
+    rows: list[int] = []
+    cols: list[int] = []
+    for row, item in enumerate(catalog):
+        tags = []
+        path = item.category_path
+        while path:
+            tags.append("cat=" + path)
+            path = path.rpartition("/")[0]
+        if item.brand:
+            tags.append("brand=" + item.brand.lower())
+        if priced[row]:
+            tags.append(f"price={bands[row]}")
+        for tag in tags:
+            rows.append(row)
+            cols.append(codes.setdefault(tag, len(codes)))
+    matrix = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(catalog), len(codes))
+    )
+    return _unit_rows(matrix)
 
 
 class ContentLearner(Learner):
-    """Similar products by text (TF-IDF), category, brand and price band; cold items included."""
+    """Similar products by text (TF-IDF), category, brand and price band; cold items included.
+
+    Only the catalog given to fit is ever recommended (the evaluation passes the catalog as it
+    was at its cut). Each call costs one sparse matrix-vector product, O(non-zeros)."""
 
     key = "content"
+    search_space = {"tag_weight": [0.25, 0.5, 1.0], "recency_decay": [0.5, 0.85, 1.0]}
 
-    def __init__(self, tag_weight: float = 0.5, recency_decay: float = 0.85):
+    def __init__(
+        self,
+        tag_weight: float = 0.5,
+        recency_decay: float = 0.85,
+        max_features: int = MAX_FEATURES,
+    ):
         self.tag_weight = tag_weight
         self.recency_decay = recency_decay
+        self.max_features = max_features
 
     def params(self) -> dict[str, Any]:
-        return {"tag_weight": self.tag_weight, "recency_decay": self.recency_decay}
+        return {
+            "tag_weight": self.tag_weight,
+            "recency_decay": self.recency_decay,
+            "max_features": self.max_features,
+        }
 
     def fit(self, interactions: Interactions, catalog: Sequence[CatalogItem]) -> Self:
+        unique = {}
+        for item in catalog:
+            unique.setdefault(item.sku, item)
+        catalog = [unique[sku] for sku in sorted(unique)]
+        # Sorted, so that a SKU's row is found by binary search: no million-entry dict to keep.
         self.items = np.asarray([item.sku for item in catalog], dtype=object)
-        self.position = {sku: i for i, sku in enumerate(self.items)}
-        prices = np.asarray([item.price for item in catalog], dtype=float)
-        price_edges = (
-            np.quantile(prices, np.linspace(0, 1, PRICE_BANDS + 1)[1:-1])
-            if len(prices)
-            else np.array([])
-        )
         try:
             text = TfidfVectorizer(
-                sublinear_tf=True, stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b"
+                sublinear_tf=True,
+                stop_words="english",
+                token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
+                max_features=self.max_features,
+                dtype=np.float32,
             ).fit_transform([_text(item) for item in catalog])
         except ValueError:  # no words at all (e.g. a CSV whose titles are ids): tags only
-            text = sparse.csr_matrix((len(catalog), 0))
-        tags = TfidfVectorizer(analyzer=lambda tags: tags, use_idf=False, norm="l2").fit_transform(
-            [_tags(item, price_edges) for item in catalog]
-        )
-        self.vectors = normalize(sparse.hstack([text, tags * self.tag_weight]).tocsr())
+            text = sparse.csr_matrix((len(catalog), 0), dtype=np.float32)
+        tags = _tag_matrix(catalog) * np.float32(self.tag_weight)
+        self.vectors = _unit_rows(sparse.hstack([text, tags], format="csr", dtype=np.float32))
         return self
 
-    def _scores_for(self, positions: list[int], weights: np.ndarray) -> np.ndarray:
-        profile = self.vectors[positions].T @ weights
-        return np.asarray(self.vectors @ profile).ravel()
+    def _position(self, sku: str) -> int | None:
+        at = int(np.searchsorted(self.items, sku))
+        return at if at < len(self.items) and self.items[at] == sku else None
+
+    def _positions(self, skus) -> list[int]:
+        return [p for sku in skus if (p := self._position(str(sku))) is not None]
+
+    def _scores(self, positions: list[int], weights: np.ndarray) -> np.ndarray:
+        """Cosine of every item to the weighted sum of these items: one pass over the matrix."""
+        profile = np.asarray(weights, dtype=np.float32) @ self.vectors[positions]
+        return self.vectors @ np.asarray(profile).ravel()
 
     def recommend(self, user_id, history, k, *, exclude=(), context=None):
-        positions = [self.position[sku] for sku in history if sku in self.position]
+        if not len(self.items):
+            return []
+        seen = self._positions(history)
+        positions = seen[-HISTORY_LIMIT:]
         if not positions:
             return []
         weights = self.recency_decay ** np.arange(len(positions))[::-1]
-        excluded = {self.position[s] for s in {*exclude, *history} if s in self.position}
-        return top_k(self._scores_for(positions, weights), self.items, k, excluded)
+        excluded = set(seen) | set(self._positions(exclude))
+        return top_k(self._scores(positions, weights), self.items, k, excluded)
 
     def similar_items(self, sku, k):
-        position = self.position.get(sku)
+        position = self._position(str(sku)) if len(self.items) else None
         if position is None:
             return []
-        scores = np.asarray((self.vectors @ self.vectors[position].T).todense()).ravel()
-        return top_k(scores, self.items, k, {position})
+        return top_k(self._scores([position], np.ones(1)), self.items, k, {position})

@@ -11,7 +11,7 @@ No model is fitted or scored here and the database is not queried per request.
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -22,7 +22,15 @@ from recs.candidates.store import META_KEY, decode_list
 from recs.features.definitions import FEATURES
 from recs.features.online import queue_online_read
 from recs.learners.popularity import hour_band
-from recs.serving import availability, catalog, fallback, merchandising, metrics, served_log
+from recs.serving import (
+    availability,
+    blend_table,
+    catalog,
+    fallback,
+    merchandising,
+    metrics,
+    served_log,
+)
 from recs.serving import redis as serving_redis
 from recs.serving.availability import UNAVAILABLE_KEY
 from recs.serving.experiments import (
@@ -70,28 +78,35 @@ class _Shopper:
 class _Blend:
     """Weighted reciprocal-rank fusion of candidate lists; each item keeps the reason of the
     list that contributed most to it. Lists are read `depth` deep; `deepen` reads the rest of
-    them when filters left too few."""
+    them when filters left too few. Contributions are also summed per blend-table source
+    (`by_group`), which is what the offline tuning of the table needs."""
 
     def __init__(self, depth: int) -> None:
         self.depth = depth
         self.scores: dict[str, float] = {}
         self.best: dict[str, tuple[float, str, str]] = {}  # sku -> (contribution, source, reason)
-        self.lists: list[tuple[Sequence[tuple[str, float]], float, str, str]] = []
+        self.lists: list[tuple[Sequence[tuple[str, float]], float, str, str, str]] = []
+        self.by_group: dict[str, dict[str, float]] = {}
+        self.group = ""  # the blend-table source lists are being added for
 
     def add(self, ranked: Sequence[tuple[str, float]], weight: float, source: str, reason: str):
-        self.lists.append((ranked, weight, source, reason))
-        self._add(ranked, 0, self.depth, weight, source, reason)
+        if weight <= 0:
+            return
+        self.lists.append((ranked, weight, source, reason, self.group))
+        self._add(ranked, 0, self.depth, weight, source, reason, self.group)
 
     def deepen(self) -> None:
-        for ranked, weight, source, reason in self.lists:
-            self._add(ranked, self.depth, len(ranked), weight, source, reason)
+        for ranked, weight, source, reason, group in self.lists:
+            self._add(ranked, self.depth, len(ranked), weight, source, reason, group)
         self.depth = max((len(ranked) for ranked, *_ in self.lists), default=self.depth)
 
-    def _add(self, ranked, start: int, stop: int, weight: float, source: str, reason: str):
+    def _add(self, ranked, start, stop, weight: float, source: str, reason: str, group: str):
+        by_group = self.by_group.setdefault(group, {})
         for rank in range(start, min(stop, len(ranked))):
             sku = ranked[rank][0]
             contribution = weight / (RRF_K + rank + 1)
             self.scores[sku] = self.scores.get(sku, 0.0) + contribution
+            by_group[sku] = by_group.get(sku, 0.0) + contribution
             if contribution > self.best.get(sku, (0.0, "", ""))[0]:
                 self.best[sku] = (contribution, source, reason)
 
@@ -108,6 +123,8 @@ class _Reads:
     segments: dict[str, list[tuple[str, float]]]
     trending: list[tuple[str, float]]
     meta: dict[str, str]
+    # Blend weights per tier and source (recs.serving.blend_table), tuned by training.
+    table: dict[str, dict[str, float]] = field(default_factory=blend_table.default_table)
 
 
 def _dedupe(skus: Iterable[str]) -> list[str]:
@@ -277,7 +294,10 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
         for key, raw in zip(second_keys, raws, strict=True):
             lists[key] = decode_list(raw)
 
-    reads = _Reads(lists=lists, shopper=shopper, segments=segments, trending=trending, meta=meta)
+    reads = _Reads(
+        lists=lists, shopper=shopper, segments=segments, trending=trending, meta=meta,
+        table=blend_table.tier_table(meta.get("blend")),
+    )  # fmt: skip
     tier = _tier(shopper.interaction_count)
     blend, fallbacks = _blend(context, placement, variant, tier, reads, cards, page_category)
     fallbacks = variant_fallbacks + fallbacks
@@ -376,39 +396,39 @@ def _personal(
     cards: dict[str, CatalogCard],
     model_key: str = "",
 ) -> list[str]:
-    """The shopper's own candidates by tier; returns fallback reasons."""
+    """The shopper's own candidates, weighted by their tier's row of the blend table: their
+    precomputed list, neighbours of what they just viewed or put in the cart (session re-rank),
+    content-similar products, trending and their segment's popular lists. Returns fallback
+    reasons."""
     lists, shopper, fallbacks = reads.lists, reads.shopper, []
-    recency = [0.8**i for i in range(len(shopper.recent))]
-    if tier == "collaborative":
+    weights = reads.table.get(tier) or blend_table.default_table()[tier]
+    if weights["user_list"] > 0 and context.user_id:
+        blend.group = "user_list"
         own = lists.get(f"c:user:{context.user_id}", [])
         if model_key:
             own = lists.get(f"c:user@{model_key}:{context.user_id}", [])
         if own:
-            blend.add(own, weight, "user_list", "recommended for you")
+            blend.add(own, weight * weights["user_list"], "user_list", "recommended for you")
         elif lkg := lists.get(f"c:lkg:user:{context.user_id}", []):
-            blend.add(lkg, weight, "last_known_good", "recommended for you")
+            blend.add(lkg, weight * weights["user_list"], "last_known_good", "recommended for you")
             fallbacks.append("no_user_list")
-        else:
+        elif tier == "collaborative":
             fallbacks.append("no_user_list")
-        for sku, r in zip(shopper.recent, recency, strict=False):
-            blend.add(
-                lists.get(f"c:similar:cf:{sku}", []),
-                weight * settings.SESSION_RERANK_WEIGHT * r,
-                "viewed_neighbours",
-                f"popular with shoppers who viewed {_title(cards, sku)}",
-            )  # fmt: skip
-        blend.add(reads.trending, weight * 0.15, "trending", "trending now")
-        return fallbacks
-    if tier == "content":
-        anchors = _dedupe([*shopper.recent, *shopper.cart])[: settings.RECENT_CONTEXT_SIZE]
-        for i, sku in enumerate(anchors):
-            r = 0.8**i
-            reason = f"similar to {_title(cards, sku)} you viewed"
-            blend.add(lists.get(f"c:similar:content:{sku}", []), weight * r, "content", reason)
-            blend.add(lists.get(f"c:similar:cf:{sku}", []), weight * 0.5 * r, "viewed_neighbours",
-                      f"popular with shoppers who viewed {_title(cards, sku)}")  # fmt: skip
-        weight *= 0.25  # and a little of the segment's taste below
-    _segment(blend, weight, context, reads)
+    anchors = _dedupe([*shopper.recent, *shopper.cart])[: settings.RECENT_CONTEXT_SIZE]
+    for i, sku in enumerate(anchors):
+        r = 0.8**i
+        blend.group = "content"
+        blend.add(lists.get(f"c:similar:content:{sku}", []), weight * weights["content"] * r,
+                  "content", f"similar to {_title(cards, sku)} you viewed")  # fmt: skip
+        blend.group = "viewed_neighbours"
+        blend.add(lists.get(f"c:similar:cf:{sku}", []), weight * weights["viewed_neighbours"] * r,
+                  "viewed_neighbours", f"popular with shoppers who viewed {_title(cards, sku)}")  # fmt: skip
+    blend.group = "trending"
+    blend.add(reads.trending, weight * weights["trending"], "trending", "trending now")
+    if weights["segment"] > 0:
+        blend.group = "segment"
+        _segment(blend, weight * weights["segment"], context, reads)
+    blend.group = ""
     return fallbacks
 
 
@@ -620,6 +640,45 @@ def _assemble(
     used = _dedupe(source for _, _, source, _, from_chain in chosen if from_chain)
     main_source = next((source for _, _, source, _, _ in chosen if source != "pin"), "")
     return items, used, main_source
+
+
+def rank_offline(
+    context: RecommendationContext,
+    placement: PlacementConfig,
+    *,
+    lists: dict[str, list[tuple[str, float]]],
+    interaction_count: int,
+    recent: Sequence[str],
+    cart: Sequence[str],
+    purchased: Sequence[str],
+    segments: dict[str, list[tuple[str, float]]],
+    trending: list[tuple[str, float]],
+    table: dict[str, dict[str, float]] | None,
+    cards: Mapping[str, CatalogCard],
+    now_s: float,
+    unavailable: Collection[str] = (),
+) -> tuple[list[RecommendedItem], str, "_Blend"]:
+    """The render path's tier router, blend, filters and fallback chain over candidate lists
+    held in memory (`lists` keyed like the cache; `recent` and `purchased` newest first).
+
+    The offline replay (recs.evaluation.served) scores with this exactly what a shopper would
+    be served; merchandising rules are left out. Returns the items, the tier and the blend
+    (its per-source contributions tune the blend table)."""
+    shopper = _Shopper(interaction_count, list(recent), list(cart), list(purchased))
+    reads = _Reads(
+        lists=lists, shopper=shopper, segments=segments, trending=trending, meta={},
+        table=table or blend_table.default_table(),
+    )  # fmt: skip
+    tier = _tier(interaction_count)
+    variant = Variant(name="default", strategy=placement.default_strategy)
+    blend, _ = _blend(context, placement, variant, tier, reads, cards, context.category_path)
+    blend.deepen()
+    chain = _fallback_chain(context, reads, context.category_path, depth=None)
+    items, _, _ = _assemble(
+        context, placement, shopper, blend, blend.ranked(), chain, [], cards, set(unavailable),
+        now_s,
+    )  # fmt: skip
+    return items, tier, blend
 
 
 def _serve_without_redis(context: RecommendationContext, now_s: float) -> Recommendations:

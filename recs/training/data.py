@@ -1,14 +1,33 @@
 """Training data from the event log (the offline store) and the catalog (via merch selectors)."""
 
+from collections.abc import Sequence
+from itertools import islice
+
+import numpy as np
+import pandas as pd
+
 from merch.selectors import product_summaries
-from recs.learners.base import CatalogItem, Interactions
+from recs.learners.base import CatalogItem, Interactions, sessions_by_gap
 from recs.models import Event, SessionLink
 
 TRAINING_EVENT_TYPES = ("view", "click", "add_to_cart", "purchase")
+# Rows fetched from the database at a time.
+BATCH_ROWS = 20000
+
+
+def _codes(
+    values: Sequence[str] | pd.Series, *, sort: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(int32 codes, vocabulary) of a column, vectorised; "" (unknown) gets -1."""
+    series = pd.Series(values, dtype=object)
+    codes, vocabulary = pd.factorize(series.mask(series == ""), sort=sort)
+    return codes.astype(np.int32), np.asarray(vocabulary, dtype=object)
 
 
 def interactions_from_event_log() -> Interactions:
-    """Every interaction event; anonymous events of a linked session count for its user."""
+    """Every interaction event; anonymous events of a linked session count for its user, and
+    those of an unlinked one for "session:<id>". Sessions are the logged ones; events without a
+    session id get sessions by inactivity gap."""
     links = dict(SessionLink.objects.values_list("session_id", "user_id"))
     rows = Event.objects.filter(event_type__in=TRAINING_EVENT_TYPES).exclude(product_sku="")
     columns = rows.values_list(
@@ -21,20 +40,40 @@ def interactions_from_event_log() -> Interactions:
         "order_id",
         "country",
     )
-    users, items, types, times, quantities, orders, countries = [], [], [], [], [], [], []
-    for user, session, sku, event_type, occurred_at, quantity, order, country in columns.iterator(
-        chunk_size=20000
-    ):
-        users.append(user or links.get(session, "") or f"session:{session}")
-        items.append(sku)
-        types.append(event_type)
-        times.append(occurred_at.timestamp())
-        quantities.append(quantity or 1)
-        orders.append(order or "")
-        countries.append(country or "")
-    return Interactions.from_columns(
-        user_ids=users, item_ids=items, event_types=types, timestamps=times,
-        quantities=quantities, order_ids=orders, countries=countries,
+    # Rows are only gathered here, a batch at a time turned into columns by zip (in C); every
+    # transformation below is vectorised.
+    raw: tuple[list, ...] = ([], [], [], [], [], [], [], [])
+    rows_left = columns.iterator(chunk_size=BATCH_ROWS)
+    while batch := list(islice(rows_left, BATCH_ROWS)):
+        for column, values in zip(raw, zip(*batch, strict=True), strict=True):
+            column.extend(values)
+    user_ids, session_ids, skus, event_types, occurred_at, quantities, orders, countries = raw
+    if not skus:
+        return Interactions.from_columns(user_ids=[], item_ids=[], event_types=[], timestamps=[])
+    sessions = pd.Series(session_ids, dtype=object).fillna("")
+    users = pd.Series(user_ids, dtype=object).fillna("")
+    anonymous = users == ""
+    users[anonymous] = sessions[anonymous].map(links).fillna("")
+    unlinked = users == ""
+    users[unlinked] = "session:" + sessions[unlinked]
+    user_codes, user_vocabulary = _codes(users)
+    item_codes, items = _codes(skus)
+    event_codes, kinds = _codes(event_types)
+    session_codes, session_vocabulary = _codes(sessions, sort=False)
+    times = pd.to_datetime(pd.Series(occurred_at, dtype=object), utc=True)
+    timestamps = times.dt.as_unit("us").astype("int64").to_numpy() / 1e6
+    unknown = session_codes < 0
+    if unknown.any():
+        gap = sessions_by_gap(user_codes[unknown], timestamps[unknown])
+        session_codes[unknown] = gap + len(session_vocabulary)
+    order_codes, _ = _codes(orders, sort=False)
+    country_codes, country_vocabulary = _codes(countries)
+    return Interactions.from_codes(
+        user_codes=user_codes, item_codes=item_codes, event_codes=event_codes,
+        timestamps=timestamps, users=user_vocabulary, items=items, event_vocabulary=kinds,
+        quantities=pd.Series(quantities, dtype=object).fillna(1).replace(0, 1).to_numpy(np.int32),
+        order_codes=order_codes, session_codes=session_codes,
+        country_codes=country_codes, countries=country_vocabulary,
     )  # fmt: skip
 
 

@@ -6,15 +6,16 @@ one on Recall@20, and precompute the candidate lists from the serving versions i
 """
 
 import hashlib
-import inspect
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import joblib
+import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -23,13 +24,15 @@ from threadpoolctl import threadpool_limits
 from merch.selectors import unavailable_skus
 from recs.candidates import store
 from recs.candidates.refresh import depth_for, fill_past_unavailable
-from recs.evaluation.offline import evaluate_learners, peak_memory_mib
-from recs.evaluation.split import temporal_split
+from recs.evaluation.offline import failure_reason, peak_memory_mib
+from recs.evaluation.run import SERVED_ROLES, EvaluationRun, learner_factory, run_evaluation
+from recs.evaluation.split import holdout_days_for
 from recs.faults import scoring_delay
 from recs.learners import LEARNERS, Learner
-from recs.learners.base import Interactions
+from recs.learners.base import CatalogItem, Interactions
+from recs.learners.hybrid import COMPONENTS
 from recs.models import ModelVersion
-from recs.serving import fallback
+from recs.serving import blend_table, fallback
 from recs.serving.availability import sync_unavailable
 from recs.serving.catalog import sync_catalog_cards
 from recs.training.data import catalog_items, interactions_from_event_log
@@ -57,17 +60,15 @@ class TrainingRun:
     interactions: int
     versions: list[ModelVersion] = field(default_factory=list)
     promoted: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)  # learner -> why it was skipped
     candidate_lists: int = 0
     seconds: float = 0.0
     peak_memory_mib: float = 0.0
 
 
-def build_learner(key: str) -> Learner:
-    """A learner with the project's settings (event weights) where it takes them."""
-    cls = LEARNERS[key]
-    if "event_weights" in inspect.signature(cls.__init__).parameters:
-        return cls(event_weights=settings.EVENT_WEIGHTS)
-    return cls()
+def build_learner(key: str, params: Mapping[str, Any] | None = None) -> Learner:
+    """A learner with the project's settings (event weights) and tuned parameters."""
+    return learner_factory(key, settings.EVENT_WEIGHTS)(dict(params or {}))
 
 
 def _save_artifact(learner: Learner, run_id: str) -> tuple[str, str]:
@@ -104,12 +105,63 @@ def promote_if_better(version: ModelVersion) -> bool:
     return False
 
 
+def _tune(
+    interactions: Interactions, catalog: list, keys: Sequence[str], holdout_days: float,
+    say: Callable[[str], None],
+) -> EvaluationRun | None:  # fmt: skip
+    """Tune and score on the evaluation protocol; None when the log is too short to split (then
+    every learner trains with its defaults and versions carry no metrics)."""
+    needed = list(dict.fromkeys([*keys, *(COMPONENTS if "hybrid" in keys else ())]))
+    for holdout in (holdout_days, holdout_days_for(interactions)):
+        try:
+            return run_evaluation(
+                interactions, catalog, keys=needed, holdout_days=holdout,
+                budget=settings.TRAINING_TUNING_BUDGET, seeds=1,
+                max_shoppers=settings.TRAINING_EVALUATION_SHOPPERS,
+                event_weights=settings.EVENT_WEIGHTS, progress=say,
+                served=all(k in needed for k in SERVED_ROLES.values()),
+            )  # fmt: skip
+        except ValueError as error:
+            say(f"evaluation split: {error}")
+    return None
+
+
+def _fit_all(
+    keys: Sequence[str], tuned: Mapping[str, Mapping[str, Any]], interactions: Interactions,
+    catalog: list, say: Callable[[str], None],
+) -> tuple[dict[str, Learner], dict[str, float], dict[str, str]]:  # fmt: skip
+    """Refit each learner on all data with its tuned parameters; the hybrid adopts its fitted
+    components. Returns (learners, fit seconds, failures): one failing learner is skipped."""
+    fitted, seconds, failures = {}, {}, {}
+    order = [k for k in dict.fromkeys([*(COMPONENTS if "hybrid" in keys else ()), *keys])]
+    order = [k for k in order if k != "hybrid"] + (["hybrid"] if "hybrid" in keys else [])
+    for key in order:
+        say(f"fitting {key} on all data")
+        started = time.perf_counter()
+        try:
+            learner = build_learner(key, tuned.get(key))
+            if key == "hybrid":
+                components = {k: fitted[k] for k in COMPONENTS if k in fitted}
+                learner.use_fitted(components, interactions)
+            else:
+                learner.fit(interactions, catalog)
+        except (Exception, MemoryError) as error:  # the others go on; serving keeps the last good
+            logger.exception("Fitting %s failed; it is skipped in this run", key)
+            failures[key] = failure_reason(error)
+            continue
+        fitted[key], seconds[key] = learner, time.perf_counter() - started
+    return fitted, seconds, failures
+
+
 def train_models(
     keys: Sequence[str] | None = None,
     *,
     holdout_days: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainingRun:
+    """Tune every learner on a validation split and score it on the test period (the evaluation
+    protocol), refit on all data with the tuned parameters, version, promote what beats the
+    serving version, precompute. A learner that fails is skipped and reported."""
     started = time.perf_counter()
     keys = list(keys or LEARNERS)
     holdout_days = settings.TRAINING_HOLDOUT_DAYS if holdout_days is None else holdout_days
@@ -121,26 +173,36 @@ def train_models(
         raise NoTrainingData("The event log has no interactions to train on.")
     run = TrainingRun(run_id=uuid.uuid4().hex[:12], interactions=len(interactions))
     with threadpool_limits(1, "blas"):
-        train, test, _ = temporal_split(interactions, holdout_days)
-        results = evaluate_learners(
-            {key: build_learner(key) for key in keys}, train, test, catalog,
-            progress=lambda key: say(f"evaluating {key}"),
-        )  # fmt: skip
-        metrics = {
-            r.name: {**r.by_tier.get("all", {}), "coverage@10": r.coverage_at_10} for r in results
-        }
+        evaluation = _tune(interactions, catalog, keys, holdout_days, say)
+        tuned = {k: t.params for k, t in evaluation.tuned.items()} if evaluation else {}
+        metrics = {}
+        if evaluation:
+            for r in evaluation.results:
+                if r.failed:
+                    run.failures[r.name] = r.failed
+                else:
+                    metrics[r.name] = {**r.overall, "coverage@10": r.coverage_at_10}
+        fitted, seconds, failures = _fit_all(keys, tuned, interactions, catalog, say)
+        run.failures.update(failures)
         for key in keys:
-            say(f"fitting {key} on all data")
-            fit_started = time.perf_counter()
-            learner = build_learner(key).fit(interactions, catalog)
-            fit_seconds = time.perf_counter() - fit_started
+            learner = fitted.get(key)
+            if learner is None:
+                continue
+            params = learner.params()
+            if key == "hybrid" and evaluation and evaluation.blend:
+                params["served_blend"] = evaluation.blend
+                if evaluation.served and not evaluation.served.failed:
+                    metrics[key] = {
+                        **metrics.get(key, {}),
+                        **{f"served_{m}": v for m, v in evaluation.served.overall.items()},
+                    }
             path, digest = _save_artifact(learner, run.run_id)
             version = ModelVersion.objects.create(
-                key=key, training_run=run.run_id, params=learner.params(),
+                key=key, training_run=run.run_id, params=params,
                 data_start=_when(interactions.timestamps.min()),
                 data_end=_when(interactions.timestamps.max()), interactions=len(interactions),
                 metrics=metrics.get(key, {}), artifact_path=path, artifact_sha256=digest,
-                fit_seconds=fit_seconds,
+                fit_seconds=seconds[key],
             )  # fmt: skip
             run.versions.append(version)
             if promote_if_better(version):
@@ -188,11 +250,25 @@ def candidate_cache_is_filled() -> bool:
 
 
 def active_users(interactions: Interactions) -> list[str]:
+    """Signed-in shoppers with events in the active window (ACTIVE_USER_DAYS): the ones whose
+    lists are precomputed; anyone else is served from the feature store and the fallbacks."""
     if not len(interactions):
         return []
     since = interactions.timestamps.max() - settings.ACTIVE_USER_DAYS * 86400
-    recent = interactions.user_ids[interactions.timestamps >= since]
-    return sorted({u for u in recent if u and not u.startswith("session:")})
+    recent = interactions.since(since)
+    users = recent.users[np.unique(recent.user_codes)] if len(recent) else []
+    return sorted(str(u) for u in users if u and not str(u).startswith("session:"))
+
+
+def active_items(interactions: Interactions, catalog: Sequence[CatalogItem]) -> list[str]:
+    """Products touched in the active window or launched in it: the ones whose neighbour lists
+    are precomputed (an untouched old product has no neighbours to show anyway)."""
+    if not len(interactions):
+        return [item.sku for item in catalog]
+    since = interactions.timestamps.max() - settings.ACTIVE_USER_DAYS * 86400
+    recent = interactions.since(since)
+    touched = {str(s) for s in recent.items[np.unique(recent.item_codes)]} if len(recent) else set()
+    return sorted(touched | {item.sku for item in catalog if item.launched_at >= since})
 
 
 def precompute_candidates(interactions: Interactions | None = None) -> int:
@@ -207,7 +283,7 @@ def precompute_candidates(interactions: Interactions | None = None) -> int:
     serving = {key: load_serving(key) for key in set(CANDIDATE_SOURCES.values())}
     written = 0
     meta = {}
-    skus = [item.sku for item in catalog_items()]
+    skus = active_items(interactions, catalog_items())
 
     def loaded(role: str):
         entry = serving.get(CANDIDATE_SOURCES[role])
@@ -218,6 +294,8 @@ def precompute_candidates(interactions: Interactions | None = None) -> int:
     def deep(ranked, size):
         return fill_past_unavailable(ranked, size, unavailable)
 
+    if (entry := serving.get(CANDIDATE_SOURCES["user"])) and entry[0].params.get("served_blend"):
+        meta["blend"] = blend_table.encode(entry[0].params["served_blend"])
     if learner := loaded("user"):
         size = settings.USER_CANDIDATES_SIZE
         lists = learner.recommend_many(active_users(interactions), depth_for(size, unavailable))

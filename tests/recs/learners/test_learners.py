@@ -1,14 +1,12 @@
-"""recs.learners: each learner on tiny data where the right answer is known."""
+"""recs.learners: the registry, what every learner promises, and the hybrid's tuned blend."""
 
 import joblib
+import numpy as np
 import pytest
 
 from recs.learners import LEARNERS, get_learner
-from recs.learners.base import CatalogItem, Interactions
-from recs.learners.collaborative import BoughtTogetherLearner, EASELearner, ItemKNNLearner
-from recs.learners.content import ContentLearner
+from recs.learners.base import CatalogItem, Interactions, keep_top_per_row, user_item_matrix
 from recs.learners.hybrid import HybridLearner
-from recs.learners.popularity import DemographicLearner, PopularityLearner, TrendingLearner
 
 DAY = 86400.0
 
@@ -39,62 +37,17 @@ CO_BOUGHT = purchases(
     + [("w", "E", 9, "r", "France"), ("w2", "E", 9, "r2", "France")]
 )
 
+# Views only, no orders, no countries: a click log.
+CLICKS = Interactions.from_columns(
+    user_ids=[f"s{n // 3}" for n in range(30)],
+    item_ids=["A", "B", "C"] * 10,
+    event_types=["view"] * 30,
+    timestamps=[n * 60.0 for n in range(30)],
+)
+
 
 def skus(ranked):
     return [sku for sku, _ in ranked]
-
-
-@pytest.mark.parametrize("learner_class", [ItemKNNLearner, EASELearner, HybridLearner])
-def test_collaborative_learners_recommend_what_similar_shoppers_bought(learner_class):
-    learner = learner_class(l2=1.0) if learner_class is not ItemKNNLearner else learner_class()
-    learner.fit(CO_BOUGHT, CATALOG)
-    assert skus(learner.recommend("new-shopper", ["A"], 1)) == ["B"]
-    assert "A" not in skus(learner.recommend("u1", [], 5))  # already bought
-
-
-def test_bought_together_uses_items_of_the_same_order():
-    learner = BoughtTogetherLearner().fit(CO_BOUGHT, CATALOG)
-    assert skus(learner.similar_items("A", 3)) == ["B"]
-    assert skus(learner.recommend(None, ["D"], 2)) == ["C"]
-    assert learner.recommend(None, ["E"], 2) == []  # E never shared an order
-
-
-def test_popularity_is_global_and_per_segment():
-    learner = PopularityLearner().fit(CO_BOUGHT, CATALOG)
-    assert skus(learner.popular(None, 1)) == ["D"]
-    assert skus(learner.popular("country:UK", 2)) == ["A", "B"]
-    assert skus(learner.popular("category:kitchen", 2)) == ["C", "E"]
-    assert skus(learner.popular("country:Nowhere", 1)) == ["D"]  # backfilled from global
-
-
-def test_trending_favours_what_sold_recently():
-    learner = TrendingLearner(half_life_hours=24).fit(CO_BOUGHT, CATALOG)
-    assert skus(learner.recommend(None, [], 1)) == ["E"]  # two sales a week after the rest
-
-
-def test_demographic_picks_the_visitors_country_list():
-    learner = DemographicLearner().fit(CO_BOUGHT, CATALOG)
-    learner_small_segments = skus(learner.recommend(None, [], 2, context={"country": "UK"}))
-    # Segments with fewer than MIN_SEGMENT_ITEMS items back off to the global list.
-    assert learner_small_segments == skus(learner.popular(None, 2))
-    learner.segment_lists["country:UK"] = [(s, 1.0) for s in "ABCDE"] * 5
-    assert skus(learner.recommend(None, [], 2, context={"country": "UK"}))[0] == "A"
-
-
-def test_content_finds_products_with_the_same_words_and_category():
-    learner = ContentLearner().fit(CO_BOUGHT, CATALOG)
-    assert skus(learner.similar_items("A", 1)) == ["B"]
-    assert skus(learner.similar_items("C", 1)) == ["E"]
-    assert skus(learner.recommend(None, ["C"], 1)) == ["E"]
-
-
-def test_content_gives_a_product_nobody_bought_yet_exposure():
-    catalog = [
-        *CATALOG,
-        CatalogItem("NEW", "Red heart lantern large", category_path="home/candles"),
-    ]
-    learner = ContentLearner().fit(CO_BOUGHT, catalog)
-    assert "NEW" in skus(learner.similar_items("A", 2))
 
 
 @pytest.mark.parametrize("key", sorted(LEARNERS))
@@ -104,6 +57,83 @@ def test_every_learner_survives_a_joblib_round_trip(key, tmp_path):
     joblib.dump(learner, path)
     restored = joblib.load(path)
     assert restored.recommend("u1", ["A"], 3) == learner.recommend("u1", ["A"], 3)
+
+
+@pytest.mark.parametrize("key", sorted(LEARNERS))
+def test_every_learner_fits_a_click_log_without_orders_and_recommends_known_products(key):
+    learner = get_learner(key)().fit(CLICKS, CATALOG)
+    ranked = learner.recommend("s1", ["A"], 5, exclude={"A"})
+    assert "A" not in skus(ranked)
+    assert set(skus(ranked)) <= {item.sku for item in CATALOG}
+
+
+@pytest.mark.parametrize("key", sorted(LEARNERS))
+def test_every_learner_declares_a_search_space_of_its_own_parameters(key):
+    cls = get_learner(key)
+    for name in cls.search_space:
+        assert name in cls.__init__.__code__.co_varnames, f"{key}: {name} is not a parameter"
+    if cls.stochastic:
+        assert "seed" in cls.__init__.__code__.co_varnames
+
+
+def test_the_hybrid_recommends_what_similar_shoppers_bought_and_never_what_they_had():
+    learner = HybridLearner().fit(CO_BOUGHT, CATALOG)
+    assert skus(learner.recommend("new-shopper", ["A"], 1)) == ["B"]
+    assert not {"A", "B"} & set(skus(learner.recommend("u1", [], 5)))  # u1 bought both
+
+
+def test_the_hybrid_keeps_going_when_a_component_fails():
+    learner = HybridLearner(component_params={"als": {"no_such_parameter": 1}})
+    learner.fit(CO_BOUGHT, CATALOG)
+    assert "als" in learner.failed_components and "als" not in learner.components
+    assert skus(learner.recommend("new-shopper", ["A"], 1)) == ["B"]
+
+
+class _Shoppers:
+    """What tune_blend reads of a scorer: shoppers with a history, relevant items, a tier."""
+
+    def __init__(self, shoppers, allowed):
+        self.shoppers, self.allowed = shoppers, allowed
+
+
+class _Shopper:
+    def __init__(self, user_id, history, relevant):
+        self.user_id, self.history, self.relevant, self.context = user_id, history, relevant, {}
+
+
+def test_the_hybrid_tunes_each_tiers_weights_towards_the_component_that_predicts_it():
+    # Sessions always go A -> B -> C, and C is also the most bought overall: for shoppers who
+    # just saw B, only the sequence component puts C first *and* D (popular) nowhere.
+    rows = []
+    for n in range(20):
+        for step, item in enumerate("ABC"):
+            rows.append((f"u{n}", item, n * 1.0 + step / 1000))
+    for n in range(30):
+        rows.append((f"p{n}", "D", 30 + n / 100))
+    log = Interactions.from_columns(
+        user_ids=[r[0] for r in rows], item_ids=[r[1] for r in rows],
+        event_types=["view"] * len(rows), timestamps=[r[2] * DAY for r in rows],
+    )  # fmt: skip
+    learner = HybridLearner(candidates=5).fit(log, CATALOG)
+    shoppers = [_Shopper(f"x{n}", ["A", "B"], {"C"}) for n in range(5)]
+    chosen = learner.tune_blend(_Shoppers(shoppers, {item.sku for item in CATALOG}))
+    weights = chosen["tier_weights"]["1-9"]
+    assert weights["sequence"] > 0
+    assert skus(learner.recommend("x", ["A", "B"], 1)) == ["C"]
+
+
+def test_user_item_matrix_sums_weights_in_memory_proportional_to_the_events():
+    matrix, index = user_item_matrix(CO_BOUGHT, ["A", "B", "C", "D", "E"], np.ones(len(CO_BOUGHT)))
+    assert matrix.shape == (len(index.users), 5) and matrix.nnz == len(CO_BOUGHT)
+    assert matrix[index.user_position["u1"], 0] == 1.0
+
+
+def test_keep_top_per_row_keeps_the_largest_entries():
+    from scipy import sparse
+
+    matrix = sparse.csr_matrix(np.array([[1.0, 3.0, 2.0, 0.0], [0.0, 0.0, 5.0, 1.0]]))
+    kept = keep_top_per_row(matrix, 1).toarray()
+    assert kept.tolist() == [[0.0, 3.0, 0.0, 0.0], [0.0, 0.0, 5.0, 0.0]]
 
 
 def test_unknown_learner_keys_are_refused():
