@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 
 from recs.candidates.refresh import depth_for, fill_past_unavailable, unavailable_now
-from recs.candidates.store import write_lists, writer_client
+from recs.candidates.store import read_meta, write_lists, writer_client
 from recs.features.online import get_online
 from recs.learners import Learner
+from recs.serving import blend_table
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +46,15 @@ def schedule_rescores(user_ids: Iterable[str]) -> int:
 
 def rescore_user(user_id: str, load_learner: Callable[[str], Learner | None]) -> bool:
     """Replace the user's cached list with one that knows their latest events; False when the
-    user is not (yet) in the collaborative tier or no collaborative model serves."""
+    user's tier does not blend in their own list or no collaborative model serves."""
     # Cleared first: an event that lands while we score schedules another pass.
     writer_client().delete(PENDING_KEY.format(user_id=user_id))
     features = get_online(
         "user", user_id, ["interaction_count", "recently_viewed", "purchased_products"]
     )
-    if features["interaction_count"] < settings.TIER_COLLABORATIVE_MIN_INTERACTIONS:
+    # Re-scored where the shopper's tier blends in their own list (the tuned blend table).
+    table = blend_table.tier_table(read_meta().get("blend"))
+    if table[blend_table.tier_of(features["interaction_count"])]["user_list"] <= 0:
         return False
     learner = load_learner("user")
     if learner is None:

@@ -30,11 +30,17 @@ def tier_of(interaction_count: int) -> str:
 
 @dataclass
 class TestShopper:
+    """A shopper of the test period at the moment of their first event after the cut.
+
+    That first event is revealed (it is in `history`, as the feature store would have it a
+    moment later); `relevant` is what they touched after it and had never touched before."""
+
     user_id: str
-    history: list[str]  # distinct training items, most recent last
-    interaction_count: int
-    relevant: set[str]  # items first touched in the test period
+    history: list[str]  # distinct items before the cut, then the revealed one; most recent last
+    interaction_count: int  # events before the cut (the tier reported)
+    relevant: set[str]
     context: dict[str, str]
+    revealed_kind: str = ""  # the first event's kind ("view", "purchase", ...)
 
     @property
     def tier(self) -> str:
@@ -66,8 +72,10 @@ def shoppers_to_score(
     max_shoppers: int | None = None,
     seed: int = 0,
 ) -> list[TestShopper]:
-    """Shoppers with test interactions (a seeded sample of at most `max_shoppers`); relevant =
-    items they had not touched before the cut. Cost is linear in the events."""
+    """Shoppers of the test period (a seeded sample of at most `max_shoppers`), each at their
+    first event after the cut: that event is revealed, the items they touched after it and
+    never before are relevant. Shoppers with nothing relevant left are not scored. Linear in
+    the events."""
     if not len(test):
         return []
     test_users = np.unique(test.user_codes)
@@ -82,23 +90,27 @@ def shoppers_to_score(
             history = histories[int(user)]
             history.pop(int(item), None)
             history[int(item)] = None
+    revealed: dict[int, tuple[int, int]] = {}  # user -> (item, kind) of their first test event
     relevant: dict[int, set[int]] = defaultdict(set)
     first_context: dict[int, dict[str, str]] = {}
     countries = test.country_ids if len(test.countries) else None
     mine = np.flatnonzero(np.isin(test.user_codes, test_users))
     for position in mine:
         user, item = int(test.user_codes[position]), int(test.item_codes[position])
-        if item not in histories.get(user, {}):
-            relevant[user].add(item)
-        if user not in first_context:
+        if user not in revealed:
+            revealed[user] = (item, int(test.event_codes[position]))
             first_context[user] = {
                 "country": str(countries[position]) if countries is not None else "",
                 "hour": str(time.gmtime(float(test.timestamps[position])).tm_hour),
             }
+        elif item != revealed[user][0] and item not in histories.get(user, {}):
+            relevant[user].add(item)
     items = test.items
     shoppers = []
     for user in sorted(relevant, key=lambda u: str(test.users[u])):
-        history = [str(items[i]) for i in histories.get(user, {})][-HISTORY_SIZE:]
+        first, kind = revealed[user]
+        before = [i for i in histories.get(user, {}) if i != first]
+        history = [str(items[i]) for i in [*before, first]][-HISTORY_SIZE:]
         count = int(counts[user]) if counts is not None and user < len(counts) else 0
         shoppers.append(
             TestShopper(
@@ -107,6 +119,7 @@ def shoppers_to_score(
                 count,
                 {str(items[i]) for i in relevant[user]},
                 first_context[user],
+                str(test.event_vocabulary[kind]),
             )
         )
     return shoppers

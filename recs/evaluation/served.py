@@ -147,8 +147,25 @@ class Replay:
             )
         lists[key] = self._neighbours[key]
 
+    def state_after_first_event(self, shopper: TestShopper) -> ShopperState:
+        """The feature store a moment after the shopper's revealed first test event."""
+        before = self.states[shopper.user_id]
+        state = ShopperState(
+            before.interaction_count + 1, list(before.recent), list(before.cart),
+            list(before.purchased),
+        )  # fmt: skip
+        item = shopper.history[-1]
+        if shopper.revealed_kind in VIEW_KINDS:
+            state.recent = [item, *(s for s in state.recent if s != item)]
+        elif shopper.revealed_kind == "add_to_cart":
+            state.cart = [*(s for s in state.cart if s != item), item]
+        elif shopper.revealed_kind == "purchase":
+            state.purchased = [item, *(s for s in state.purchased if s != item)]
+            state.cart = [s for s in state.cart if s != item]
+        return state
+
     def serve(self, shopper: TestShopper, table: dict[str, dict[str, float]] | None):
-        state = self.states[shopper.user_id]
+        state = self.state_after_first_event(shopper)
         country = shopper.context.get("country", "")
         lists: dict[str, list[tuple[str, float]]] = {
             "c:popular:all": self.popular_all,
@@ -163,9 +180,15 @@ class Replay:
             )
             segments["country"] = lists[f"c:popular:country:{country}"]
         user_learner = self.learners.get("user")
-        if user_learner and state.interaction_count:
+        weights = (table or blend_table.default_table())[
+            blend_table.tier_of(state.interaction_count)
+        ]
+        if user_learner and weights["user_list"] > 0:
+            # The event re-scores the shopper's list (recs.candidates.rescore), from the same
+            # history the re-score task reads: purchases, then views, oldest first.
+            history = list(dict.fromkeys([*reversed(state.purchased), *reversed(state.recent)]))
             lists[f"c:user:{shopper.user_id}"] = user_learner.recommend(
-                shopper.user_id, [], LIST_DEPTH
+                shopper.user_id, history, LIST_DEPTH
             )
         anchors = list(dict.fromkeys([*state.recent, *state.cart]))[: settings.RECENT_CONTEXT_SIZE]
         for sku in anchors:
@@ -197,7 +220,7 @@ def tune_table(replay: Replay) -> dict[str, dict[str, float]]:
     unit = {tier: dict.fromkeys(sources, 1.0) for tier in blend_table.TIERS}
     totals: dict[str, np.ndarray] = {}
     for shopper in replay.shoppers:
-        state = replay.states[shopper.user_id]
+        state = replay.state_after_first_event(shopper)
         _, tier, blend = replay.serve(shopper, unit)
         totals.setdefault(tier, np.zeros(grid.shape[1]))
         purchased = set(state.purchased)

@@ -140,25 +140,28 @@ class ALSLearner(Learner):
         n = min(k, len(self.item_ids))
         row = _lookup(self._sorted_users, self._user_order, [user_id])[0] if user_id else -1
         filtered = self._item_positions({*exclude, *history})
-        if row >= 0:
-            ids, scores = self.model.recommend(
-                int(row),
-                self.user_items[row],
-                N=n,
-                filter_items=filtered if len(filtered) else None,
-            )
-            return self._ranked(ids, scores)
         seen = _lookup(self._sorted_items, self._item_order, list(history))
         seen = seen[seen >= 0]
-        if not len(seen):
+        if row >= 0:
+            known = self.user_items[row]
+            if not len(np.setdiff1d(seen, known.indices)):
+                ids, scores = self.model.recommend(
+                    int(row), known, N=n, filter_items=filtered if len(filtered) else None
+                )
+                return self._ranked(ids, scores)
+        elif not len(seen):
             return []
-        # Fold the shopper in: solve their factors against the fixed item factors.
+        # Fold the shopper in (an unknown one, or a known one who touched new items since the
+        # fit): solve their factors against the fixed item factors.
         columns, counts = np.unique(seen, return_counts=True)
         confidence = (1.0 + self.alpha * np.log1p(counts)).astype(np.float32)
         history_row = sparse.csr_matrix(
             (confidence, (np.zeros(len(columns), dtype=np.int32), columns)),
             shape=(1, len(self.item_ids)),
         )
+        if row >= 0:
+            history_row = history_row.maximum(self.user_items[row])
+            columns = history_row.indices
         others = np.setdiff1d(filtered, columns).astype(np.int32)
         ids, scores = self.model.recommend(
             0, history_row, N=n, recalculate_user=True,
@@ -178,8 +181,8 @@ class ALSLearner(Learner):
         for start in range(0, len(known), block):
             chosen = known[start : start + block]
             ids, scores = self.model.recommend(rows[chosen], self.user_items[rows[chosen]], N=n)
-            for position, user_ids_row, scores_row in zip(chosen, ids, scores, strict=True):
-                lists[str(user_ids[position])] = self._ranked(user_ids_row, scores_row)
+            for position, item_row, score_row in zip(chosen, ids, scores, strict=True):
+                lists[str(user_ids[position])] = self._ranked(item_row, score_row)
         return lists
 
     def similar_items(self, sku, k):

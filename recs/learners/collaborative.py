@@ -305,7 +305,9 @@ class ItemItemLearner(Learner):
         del rows, cols, weights
         self.index = ItemIndex(items=items, users=interactions.users[present])
         self.user_items = pairs.matrix((len(present), len(items)), np.log1p(pairs.totals))
-        self.similarity = self._item_matrix(self.user_items, pairs.recency)
+        recency = pairs.recency
+        del pairs  # the pair columns are in user_items now
+        self.similarity = self._item_matrix(self.user_items, recency)
         return self
 
     def _row(self, user_id: str | None, history: Sequence[str]) -> sparse.csr_matrix:

@@ -1,8 +1,8 @@
 """Hybrid: several learners' candidates blended with weights tuned per tier of shopper.
 
 No single model wins everywhere: what a shopper looks at next follows their last items
-(sequence), their whole history (item neighbours, ALS factors) and what everyone buys now
-(trending). Each component proposes its top candidates; scores are scaled to the shopper's
+(sequence), their whole history (item neighbours, EASE on the most popular items, ALS factors)
+and what everyone buys now (trending). Each component proposes its top candidates; scores are scaled to the shopper's
 best per component and summed with the weights of the shopper's tier (by how many events they
 have), which the evaluation picks on the validation split (`tune_blend`), never on the test.
 """
@@ -15,19 +15,20 @@ from scipy import sparse
 
 from recs.learners.als import ALSLearner
 from recs.learners.base import CatalogItem, Interactions, Learner
-from recs.learners.collaborative import ItemKNNLearner
+from recs.learners.collaborative import EASELearner, ItemKNNLearner
 from recs.learners.popularity import TrendingLearner
 from recs.learners.sequence import SequenceLearner
 
 COMPONENTS: dict[str, type[Learner]] = {
     "sequence": SequenceLearner,
     "item_knn": ItemKNNLearner,
+    "ease": EASELearner,
     "als": ALSLearner,
     "trending": TrendingLearner,
 }
 # Tiers by training events (the serving tier router's thresholds): 0, 1-9, 10+.
 TIER_EDGES = ((10, "10+"), (1, "1-9"), (0, "0"))
-DEFAULT_WEIGHTS = {"sequence": 1.0, "item_knn": 0.5, "als": 0.5, "trending": 0.25}
+DEFAULT_WEIGHTS = {"sequence": 1.0, "item_knn": 0.5, "ease": 0.5, "als": 0.5, "trending": 0.25}
 # Per-component weights tried by `tune_blend`.
 WEIGHT_STEPS = (0.0, 0.25, 0.5, 1.0)
 

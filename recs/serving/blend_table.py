@@ -15,6 +15,15 @@ SOURCES = ("user_list", "viewed_neighbours", "content", "trending", "segment")
 TIERS = ("anonymous", "content", "collaborative")
 
 
+def tier_of(interaction_count: int) -> str:
+    """The tier router: how many events a shopper has decides how they are served."""
+    if interaction_count >= settings.TIER_COLLABORATIVE_MIN_INTERACTIONS:
+        return "collaborative"
+    if interaction_count >= settings.TIER_CONTENT_MIN_INTERACTIONS:
+        return "content"
+    return "anonymous"
+
+
 def default_table() -> dict[str, dict[str, float]]:
     zero = dict.fromkeys(SOURCES, 0.0)
     return {

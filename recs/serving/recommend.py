@@ -375,11 +375,7 @@ def _control(variant: Variant, experiments, placement: PlacementConfig) -> Varia
 
 
 def _tier(interaction_count: int) -> str:
-    if interaction_count >= settings.TIER_COLLABORATIVE_MIN_INTERACTIONS:
-        return "collaborative"
-    if interaction_count >= settings.TIER_CONTENT_MIN_INTERACTIONS:
-        return "content"
-    return "anonymous"
+    return blend_table.tier_of(interaction_count)
 
 
 def _title(cards: dict[str, CatalogCard], sku: str) -> str:

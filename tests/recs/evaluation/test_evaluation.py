@@ -92,20 +92,39 @@ def test_no_learner_recommends_a_product_first_seen_in_the_test_period(synthetic
     assert shown and not shown & later
 
 
-def test_test_shoppers_only_count_items_new_to_them():
-    train, test, _ = temporal_split(CO_BOUGHT, holdout_days=3)
+def test_test_shoppers_are_scored_after_their_first_event_on_items_new_to_them():
+    log = Interactions.from_columns(
+        user_ids=["old", "old", "old", "old", "new", "new", "once"],
+        item_ids=["A", "B", "C", "A", "D", "E", "A"],
+        event_types=["purchase", "view", "view", "view", "view", "add_to_cart", "view"],
+        timestamps=[1 * DAY, 2 * DAY, 8 * DAY, 9 * DAY, 8 * DAY, 9 * DAY, 8 * DAY],
+    )  # fmt: skip
+    train, test, _ = temporal_split(log, holdout_days=3)
     shoppers = {s.user_id: s for s in shoppers_to_score(train, test)}
-    assert shoppers["w"].relevant == {"E"} and shoppers["w"].interaction_count == 0
+    assert set(shoppers) == {"new"}, "'old' only re-touched A; 'once' had one event, revealed"
+    new = shoppers["new"]
+    assert new.history == ["D"] and new.revealed_kind == "view" and new.relevant == {"E"}
+    assert new.interaction_count == 0 and new.tier == "0"
     assert tier_of(0) == "0" and tier_of(5) == "1-9" and tier_of(10) == "10+"
 
 
 def test_evaluation_scores_a_model_that_knows_the_answer_higher():
-    train, test, cutoff = temporal_split(CO_BOUGHT, holdout_days=3)
+    extra = Interactions.from_columns(
+        user_ids=["u1", "u1", "x", "x"], item_ids=["A", "C", "D", "C"],
+        event_types=["view"] * 4, timestamps=[9 * DAY, 9.5 * DAY, 9 * DAY, 9.5 * DAY],
+    )  # fmt: skip
+    log = Interactions.from_columns(
+        user_ids=[*CO_BOUGHT.user_ids, *extra.user_ids],
+        item_ids=[*CO_BOUGHT.item_ids, *extra.item_ids],
+        event_types=[*CO_BOUGHT.event_types, *extra.event_types],
+        timestamps=[*CO_BOUGHT.timestamps, *extra.timestamps],
+    )  # fmt: skip
+    train, test, cutoff = temporal_split(log, holdout_days=3)
     split = Split(train, test, cutoff, CATALOG)
 
     class Oracle(PopularityLearner):
         def recommend(self, user_id, history, k, *, exclude=(), context=None):
-            return [("E", 1.0)]
+            return [("C", 1.0)]
 
     results = {r.name: r for r in evaluate_learners(
         {"oracle": Oracle(), "popularity": PopularityLearner()}, split)}  # fmt: skip

@@ -139,3 +139,14 @@ def test_keep_top_per_row_keeps_the_largest_entries():
 def test_unknown_learner_keys_are_refused():
     with pytest.raises(KeyError, match="known"):
         get_learner("magic")
+
+
+def test_als_folds_in_what_a_known_shopper_touched_after_the_fit():
+    from recs.learners.als import ALSLearner
+
+    groups = [(f"a{n}", item, 1, f"o{n}", "UK") for n in range(10) for item in "AB"]
+    groups += [(f"d{n}", item, 1, f"q{n}", "UK") for n in range(10) for item in "DE"]
+    learner = ALSLearner(factors=2, iterations=20, seed=1).fit(purchases(groups), CATALOG)
+    assert skus(learner.recommend("a1", ["A", "B"], 1, exclude={"A", "B"})) != ["E"]
+    # a1 bought A and B, then looks at D: folding D in brings its group's E to the top.
+    assert skus(learner.recommend("a1", ["A", "B", "D"], 1)) == ["E"]

@@ -13,15 +13,36 @@ from recs.training.pipeline import NoTrainingData, precompute_candidates, promot
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("artifact_dir")]
 
 
+def browse_after_buying(users=range(12)):
+    """Each shopper views two products of their kind in the last two weeks, so that the test
+    period has shoppers with an event after their first one (the evaluation reveals the first)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.factories import EventFactory
+
+    for user in users:
+        kind = ["LANTERN", "CANDLE"] if user % 2 else ["BAG", "TOTE"]
+        for day, sku in zip((12, 6), kind, strict=True):
+            EventFactory(
+                event_id=f"b-{user}-{sku}", event_type="view", user_id=f"u{user}",
+                product_sku=sku, session_id=f"s-{user}",
+                occurred_at=timezone.now() - timedelta(days=day, hours=user),
+            )  # fmt: skip
+
+
 def test_training_registers_a_version_per_learner_with_metrics_and_a_verifiable_artifact(
     shop_history,
 ):
+    browse_after_buying()
     run = train_models()
     versions = ModelVersion.objects.filter(training_run=run.run_id)
     assert sorted(v.key for v in versions) == sorted(LEARNERS)
+    assert not run.failures
     for version in versions:
         assert {"recall@20", "ndcg@10", "hitrate@10", "coverage@10"} <= set(version.metrics)
-        assert version.interactions == 36
+        assert version.interactions == 60
         assert version.data_start < version.data_end
         with open(version.artifact_path, "rb") as artifact:
             assert hashlib.sha256(artifact.read()).hexdigest() == version.artifact_sha256
