@@ -658,9 +658,12 @@ def _codes(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int32), np.asarray(vocabulary, dtype=object)
 
 
-def load_online_retail(path: Path = DEFAULT_FILE) -> tuple[Interactions, list[CatalogItem]]:
-    """The shipped UCI data set: its purchases and the catalog derived from it."""
-    parsed = parse_online_retail(path)
+def load_online_retail(
+    path: Path = DEFAULT_FILE, *, limit: int | None = None
+) -> tuple[Interactions, list[CatalogItem]]:
+    """The shipped UCI data set (its first `limit` rows when given): its purchases and the
+    catalog derived from it."""
+    parsed = parse_online_retail(path, limit=limit)
     events = parsed.events
     user_codes, users = _codes([e.user_id for e in events])
     item_codes, items = _codes([e.product_sku for e in events])

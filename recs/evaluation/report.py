@@ -126,7 +126,7 @@ def quality_section(
                 _cell(r, m)
                 for m in ("recall@20", "ndcg@10", "recall@10", "hitrate@10", "coverage@10")
             )
-            + f" | {r.seeds} | {r.fit_seconds:.1f} |"
+            + f" | {r.seeds} | {'—' if r.name == 'served' else f'{r.fit_seconds:.1f}'} |"
         )
     if run.served_default and served:
         d = run.served_default

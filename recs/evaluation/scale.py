@@ -87,6 +87,13 @@ class ListsMeasure:
     seconds: float
     entries: int
     failed: str | None = None
+    held_mib_per_list: float = 0.0  # RSS growth while a batch of lists was held, per list
+    held_batch: int = 0  # the lists of that batch
+
+    @property
+    def held_mib(self) -> float:
+        """About what holding every list at once takes (the pipeline does so for user lists)."""
+        return self.held_mib_per_list * self.population
 
     @property
     def sampled(self) -> bool:
@@ -360,20 +367,25 @@ def measure_precompute(
     roles, skipped = _roles(fitted, users, skus)
     done: dict[str, tuple[int, float, int]] = {}  # role -> (computed, seconds, entries)
     failures: dict[str, str] = {}
+    held: dict[str, tuple[float, int]] = {}  # role -> (MiB per list, lists), largest batch
 
     def run(role: _Role, stop: int) -> None:
         start, seconds, entries = done.get(role.role, (0, 0.0, 0))
         stop = max(stop, start)
         positions = order["users" if role.role == "user" else "items"][start:stop]
         batch = [role.population[i] for i in positions]
-        began = time.perf_counter()
+        rss_before, began = rss_mib(), time.perf_counter()
         try:
             lists = role.compute(batch) if batch else []
         except Exception as error:
             failures[role.role] = failure_reason(error)
             return
         spent = time.perf_counter() - began
+        if len(batch) >= start:  # the larger batch tells the memory per list better
+            grown = max(rss_mib() - rss_before, 0.0)
+            held[role.role] = (grown / max(len(batch), 1), len(batch))
         done[role.role] = (stop, seconds + spent, entries + sum(map(len, lists)))
+        del lists
 
     estimate = 0.0
     for role in roles:
@@ -398,7 +410,8 @@ def measure_precompute(
         computed, seconds, entries = done.get(role.role, (0, 0.0, 0))
         measure = ListsMeasure(
             role.role, role.learner, len(role.population), computed, seconds, entries,
-            failed=failures.get(role.role),
+            failed=failures.get(role.role), held_mib_per_list=held.get(role.role, (0.0, 0))[0],
+            held_batch=held.get(role.role, (0.0, 0))[1],
         )  # fmt: skip
         lists.append(measure)
     popular, popular_skipped = _popularity_lists(fitted, say)
@@ -541,6 +554,15 @@ def precompute_lines(p: PrecomputeMeasure) -> list[str]:
         f"{sum(m.full_entries for m in p.lists if not m.failed):,.0f} entries, "
         f"{p.full_seconds / 60:,.1f} min for every list{total_mark}.",
     ]
+    users = next((m for m in p.lists if m.role == "user" and not m.failed), None)
+    if users and users.computed:
+        lines.append(
+            f"- `recommend_many` returns every active shopper's list at once, and the pipeline "
+            f"holds them all before writing: about {users.held_mib / 1024:,.2f} GiB for "
+            f"{users.population:,} shoppers (extrapolated from the RSS growth while a batch of "
+            f"{users.held_batch:,} lists was held). The item lists are written as they are "
+            "computed, a chunk at a time."
+        )
     for role, why in p.skipped.items():
         lines.append(f"- {role} lists skipped: {why}.")
     return lines

@@ -159,6 +159,32 @@ class HybridLearner(Learner):
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         return [(sku, score) for sku, score in ranked if sku not in excluded][:k]
 
+    def recommend_many(self, user_ids, k, block: int = 2000):
+        """Known users' lists (precomputation): each component scores a block of users at once
+        (their own block paths), then each user's candidates are blended as in recommend()."""
+        lists: dict[str, list[tuple[str, float]]] = {}
+        user_ids = list(user_ids)
+        for start in range(0, len(user_ids), block):
+            users = user_ids[start : start + block]
+            tiers = {u: tier_for(self.interaction_count(u, [])) for u in users}
+            used = {key for u in users for key in self.weights_for(tiers[u])}
+            proposals = {
+                key: self.components[key].recommend_many(users, self.candidates)
+                for key in sorted(used)
+            }
+            for user in users:
+                weights = self.weights_for(tiers[user])
+                seen = self.seen_items(user)
+                scores: dict[str, float] = {}
+                for key, weight in weights.items():
+                    ranked = [(s, v) for s, v in proposals[key].get(user, []) if s not in seen]
+                    best = max((v for _, v in ranked), default=0.0)
+                    for sku, value in ranked if best > 0 else []:
+                        scores[sku] = scores.get(sku, 0.0) + weight * value / best
+                ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+                lists[user] = ranked[:k]
+        return lists
+
     def similar_items(self, sku, k):
         """Neighbours from the item-to-item components, each scaled to its best and summed."""
         scores: dict[str, float] = {}

@@ -150,3 +150,11 @@ def test_als_folds_in_what_a_known_shopper_touched_after_the_fit():
     assert skus(learner.recommend("a1", ["A", "B"], 1, exclude={"A", "B"})) != ["E"]
     # a1 bought A and B, then looks at D: folding D in brings its group's E to the top.
     assert skus(learner.recommend("a1", ["A", "B", "D"], 1)) == ["E"]
+
+
+def test_the_hybrids_precomputed_lists_equal_its_one_at_a_time_lists():
+    learner = HybridLearner().fit(CO_BOUGHT, CATALOG)
+    users = ["u1", "v2", "w"]
+    many = learner.recommend_many(users, 3)
+    for user in users:
+        assert skus(many[user]) == skus(learner.recommend(user, [], 3))
