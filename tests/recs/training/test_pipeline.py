@@ -127,3 +127,21 @@ def test_train_if_untrained_refills_a_lost_cache_without_retraining(shop_history
     assert "refilled" in capsys.readouterr().out
     assert store.read_list("c:popular:all")
     assert ModelVersion.objects.count() == 1
+
+
+class _FailsToFit(LEARNERS["popularity"]):
+    def fit(self, interactions, catalog):
+        raise FloatingPointError("NaN in the factors")
+
+
+def test_a_learner_that_fails_is_skipped_and_the_last_good_version_keeps_serving(
+    shop_history, monkeypatch
+):
+    first = train_models(["popularity", "content"])
+    good = ModelVersion.objects.get(key="popularity", status="serving")
+    monkeypatch.setitem(LEARNERS, "popularity", _FailsToFit)
+    second = train_models(["popularity", "content"])
+    assert "FloatingPointError: NaN in the factors" in second.failures["popularity"]
+    assert [v.key for v in second.versions] == ["content"], "the others still train"
+    assert ModelVersion.objects.get(key="popularity", status="serving").pk == good.pk
+    assert first.run_id != second.run_id and store.read_list("c:popular:all")
