@@ -260,6 +260,18 @@ def row_excluded(rows: sparse.csr_matrix) -> list[np.ndarray]:
     return [rows.indices[rows.indptr[r] : rows.indptr[r + 1]] for r in range(rows.shape[0])]
 
 
+def known_user_blocks(
+    user_ids: Sequence[str], index: ItemIndex, block: int = USER_BLOCK
+) -> Iterator[tuple[list[str], list[int]]]:
+    """(users, their row positions) of the known users, `block` at a time: the shared loop of
+    every block-wise recommend_many (unknown users get no list)."""
+    position = index.user_position
+    known = [user for user in dict.fromkeys(user_ids) if user in position]
+    for start in range(0, len(known), block):
+        users = known[start : start + block]
+        yield users, [position[user] for user in users]
+
+
 class ItemItemLearner(Learner):
     """Shared by the item-item learners: a shopper's weighted item row times an item-item matrix.
 
@@ -347,11 +359,8 @@ class ItemItemLearner(Learner):
     ) -> dict[str, list[tuple[str, float]]]:
         """Known users scored `block` at a time; unknown ones get an empty list."""
         lists: dict[str, list[tuple[str, float]]] = {user: [] for user in user_ids}
-        position = self.index.user_position
-        known = [user for user in lists if user in position]
-        for start in range(0, len(known), block):
-            users = known[start : start + block]
-            rows = self.user_items[[position[user] for user in users]]
+        for users, positions in known_user_blocks(user_ids, self.index, block):
+            rows = self.user_items[positions]
             lists.update(zip(users, self._rank(rows, k, row_excluded(rows)), strict=True))
         return lists
 
@@ -616,11 +625,8 @@ class BoughtTogetherLearner(Learner):
         self, user_ids: Sequence[str], k: int, block: int = USER_BLOCK
     ) -> dict[str, list[tuple[str, float]]]:
         lists: dict[str, list[tuple[str, float]]] = {user: [] for user in user_ids}
-        position = self.index.user_position
-        known = [user for user in lists if user in position]
-        for start in range(0, len(known), block):
-            users = known[start : start + block]
-            rows = self.user_history[[position[user] for user in users]]
+        for users, positions in known_user_blocks(user_ids, self.index, block):
+            rows = self.user_history[positions]
             rows.data[:] = 1.0
             scores, excluded = self._scores(rows), row_excluded(rows)
             for r, user in enumerate(users):

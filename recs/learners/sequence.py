@@ -27,6 +27,7 @@ from recs.learners.collaborative import (
     USER_BLOCK,
     compact_codes,
     distinct_pairs,
+    known_user_blocks,
     positions_of,
     ranked_from_sparse,
     row_excluded,
@@ -211,11 +212,8 @@ class SequenceLearner(Learner):
     ) -> dict[str, list[tuple[str, float]]]:
         """Known users from their last training items, `block` at a time; others get []."""
         lists: dict[str, list[tuple[str, float]]] = {user: [] for user in user_ids}
-        position = self.index.user_position
-        known = [user for user in lists if user in position]
-        for start in range(0, len(known), block):
-            users = known[start : start + block]
-            rows = self.user_history[[position[user] for user in users]]
+        for users, positions in known_user_blocks(user_ids, self.index, block):
+            rows = self.user_history[positions]
             rows.data = (self.recency_decay ** (rows.data.astype(np.float64) - 1)).astype(
                 np.float32
             )
