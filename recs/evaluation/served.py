@@ -213,16 +213,19 @@ def tune_table(replay: Replay) -> dict[str, dict[str, float]]:
 
     The blend is linear in the table's weights, so one serving with every weight at 1 gives
     each candidate's contribution per source; every combination of WEIGHT_STEPS is then scored
-    as a matrix product (filters and the category cap are applied when the table is used)."""
+    as a matrix product (filters and the category cap are applied when the table is used).
+    Sources without any proposal in a tier keep their default weight there."""
     sources = blend_table.SOURCES
     grid = np.array(list(product(WEIGHT_STEPS, repeat=len(sources)))).T
     grid = grid[:, grid.sum(axis=0) > 0]
     unit = {tier: dict.fromkeys(sources, 1.0) for tier in blend_table.TIERS}
     totals: dict[str, np.ndarray] = {}
+    fired: dict[str, set[str]] = {}  # tier -> sources that proposed anything at all
     for shopper in replay.shoppers:
         state = replay.state_after_first_event(shopper)
         _, tier, blend = replay.serve(shopper, unit)
         totals.setdefault(tier, np.zeros(grid.shape[1]))
+        fired.setdefault(tier, set()).update(g for g, c in blend.by_group.items() if c)
         purchased = set(state.purchased)
         skus = [
             s for s in blend.scores if s in replay.cards and s not in purchased
@@ -243,7 +246,12 @@ def tune_table(replay: Replay) -> dict[str, dict[str, float]]:
         column = int(np.argmax(total))
         if len(matches) and total[column] <= total[matches[0]] + 1e-12:
             continue  # the default stays unless validation shows something strictly better
-        table[tier] = {s: float(w) for s, w in zip(sources, grid[:, column], strict=True)}
+        # A source that never proposed anything here (views in a purchase-only log) had no
+        # evidence either way: it keeps its default rather than the grid's arbitrary value.
+        table[tier] = {
+            s: float(w) if s in fired.get(tier, ()) else table[tier][s]
+            for s, w in zip(sources, grid[:, column], strict=True)
+        }
     return table
 
 

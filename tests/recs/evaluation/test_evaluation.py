@@ -15,6 +15,7 @@ from recs.evaluation.split import Split, catalog_at, protocol_splits, temporal_s
 from recs.learners import LEARNERS
 from recs.learners.base import CatalogItem, Interactions
 from recs.learners.popularity import PopularityLearner
+from recs.serving import blend_table
 from tests.recs.learners.test_learners import CATALOG, CO_BOUGHT
 
 DAY = 86400.0
@@ -247,3 +248,9 @@ def test_every_learner_runs_on_real_purchases_and_the_served_pipeline_beats_popu
     assert {r.name for r in run.results} == set(LEARNERS)
     served, popularity = run.served.overall, run.result("popularity").overall
     assert served["recall@20"] > popularity["recall@20"]
+    # Purchases only: nothing was viewed, so the view-based sources had no evidence and keep
+    # their defaults instead of being tuned away for shops that do send views.
+    defaults = blend_table.default_table()
+    for tier in ("content", "collaborative"):
+        for source in ("content", "viewed_neighbours"):
+            assert run.blend[tier][source] == defaults[tier][source]

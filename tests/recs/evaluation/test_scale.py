@@ -54,7 +54,7 @@ def test_every_learner_is_timed_and_a_failing_one_is_reported_while_the_rest_go_
         if key == "broken":
             continue
         row = _fit_row(report, key)
-        # fit seconds, peak, raised-by, RSS now and a positive artifact size
+        # a fit time in seconds and an artifact size in MiB, not "failed" or "-"
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert re.fullmatch(r"[\d,]+\.\d\d", cells[1]), row
         assert re.fullmatch(r"[\d,]+\.\d\d", cells[5]), row
