@@ -365,6 +365,10 @@ class Learner(ABC):
         """Items like this one; [] when the learner has no notion of it."""
         return []
 
+    def similar_items_many(self, skus: Sequence[str], k: int) -> dict[str, list[tuple[str, float]]]:
+        """Neighbours of many products (precomputation); learners may do this in blocks."""
+        return {sku: self.similar_items(sku, k) for sku in skus}
+
     def recommend_many(self, user_ids: Sequence[str], k: int) -> dict[str, list[tuple[str, float]]]:
         """Lists for many known users (precomputation); learners may do this in matrix blocks."""
         return {user_id: self.recommend(user_id, [], k) for user_id in user_ids}

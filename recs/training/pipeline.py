@@ -9,7 +9,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +48,10 @@ CANDIDATE_SOURCES = {
     "popular": "popularity",
     "trending": "trending",
 }
+
+
+# Lists computed and written per chunk of shoppers or products, so memory stays flat.
+PRECOMPUTE_CHUNK = 5000
 
 
 class NoTrainingData(Exception):
@@ -271,6 +275,11 @@ def active_items(interactions: Interactions, catalog: Sequence[CatalogItem]) -> 
     return sorted(touched | {item.sku for item in catalog if item.launched_at >= since})
 
 
+def _chunks(values: Sequence[str], size: int = PRECOMPUTE_CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
 def precompute_candidates(interactions: Interactions | None = None) -> int:
     """Write every candidate list from the serving versions; returns how many lists.
 
@@ -298,10 +307,11 @@ def precompute_candidates(interactions: Interactions | None = None) -> int:
         meta["blend"] = blend_table.encode(entry[0].params["served_blend"])
     if learner := loaded("user"):
         size = settings.USER_CANDIDATES_SIZE
-        lists = learner.recommend_many(active_users(interactions), depth_for(size, unavailable))
-        written += store.write_lists(
-            (f"c:user:{user}", deep(ranked, size)) for user, ranked in lists.items()
-        )
+        for users in _chunks(active_users(interactions)):  # held a chunk at a time
+            lists = learner.recommend_many(users, depth_for(size, unavailable))
+            written += store.write_lists(
+                (f"c:user:{user}", deep(ranked, size)) for user, ranked in lists.items()
+            )
     for role, prefix in (
         ("similar_cf", "c:similar:cf"),
         ("similar_content", "c:similar:content"),
@@ -309,13 +319,11 @@ def precompute_candidates(interactions: Interactions | None = None) -> int:
     ):
         if learner := loaded(role):
             size = settings.SIMILAR_ITEMS_SIZE
-            written += store.write_lists(
-                (
-                    f"{prefix}:{sku}",
-                    deep(learner.similar_items(sku, depth_for(size, unavailable)), size),
+            for chunk in _chunks(skus):
+                lists = learner.similar_items_many(chunk, depth_for(size, unavailable))
+                written += store.write_lists(
+                    (f"{prefix}:{sku}", deep(ranked, size)) for sku, ranked in lists.items()
                 )
-                for sku in skus
-            )
     size = settings.POPULAR_LIST_SIZE
     if learner := loaded("popular"):
         segments = [None, *learner.segment_names()]
@@ -370,11 +378,12 @@ def precompute_experiment_lists(interactions: Interactions | None = None) -> int
         if entry is None:
             continue
         version, learner = entry
-        lists = learner.recommend_many(users, depth_for(size, unavailable))
-        written += store.write_lists(
-            (f"c:user@{key}:{user}", fill_past_unavailable(ranked, size, unavailable))
-            for user, ranked in lists.items()
-        )
+        for chunk in _chunks(users):
+            lists = learner.recommend_many(chunk, depth_for(size, unavailable))
+            written += store.write_lists(
+                (f"c:user@{key}:{user}", fill_past_unavailable(ranked, size, unavailable))
+                for user, ranked in lists.items()
+            )
         meta[f"user@{key}"] = f"{version.key}#{version.pk}"
     if meta:
         store.writer_client().hset(store.META_KEY, mapping=meta)

@@ -158,3 +158,22 @@ def test_the_hybrids_precomputed_lists_equal_its_one_at_a_time_lists():
     many = learner.recommend_many(users, 3)
     for user in users:
         assert skus(many[user]) == skus(learner.recommend(user, [], 3))
+
+
+@pytest.mark.parametrize("key", sorted(LEARNERS))
+def test_every_learners_batch_neighbours_equal_its_one_at_a_time_neighbours(key):
+    learner = get_learner(key)().fit(CO_BOUGHT, CATALOG)
+    many = learner.similar_items_many(["A", "C", "unknown"], 3)
+    assert many["unknown"] == []
+    for sku in ("A", "C"):
+        assert skus(many[sku]) == skus(learner.similar_items(sku, 3))
+
+
+def test_content_neighbours_of_a_large_catalog_come_from_the_same_category(monkeypatch):
+    from recs.learners import content
+
+    learner = content.ContentLearner().fit(CO_BOUGHT, CATALOG)
+    monkeypatch.setattr(content, "FULL_SEARCH_ITEMS", 2)  # as if the catalog were huge
+    neighbours = learner.similar_items_many(["A", "C", "D"], 3)
+    assert skus(neighbours["A"]) == ["B"] and skus(neighbours["C"]) == ["E"]
+    assert neighbours["D"] == []  # alone in its category
