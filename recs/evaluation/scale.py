@@ -27,6 +27,7 @@ from recs.evaluation.offline import failure_reason
 from recs.evaluation.run import learner_factory
 from recs.learners import LEARNERS, CatalogItem, Interactions, Learner
 from recs.learners.hybrid import COMPONENTS
+from recs.training.pipeline import PRECOMPUTE_CHUNK
 
 MIB = 1024 * 1024
 # (catalog items from, total fit seconds, peak MiB): the stricter budget that applies wins.
@@ -305,7 +306,7 @@ def _roles(
         else:
 
             def per_item(batch, learner=learner):
-                return [learner.similar_items(sku, similar_size) for sku in batch]
+                return list(learner.similar_items_many(batch, similar_size).values())
 
             roles.append(_Role(role, key, skus, per_item))
     return roles, skipped
@@ -557,11 +558,11 @@ def precompute_lines(p: PrecomputeMeasure) -> list[str]:
     users = next((m for m in p.lists if m.role == "user" and not m.failed), None)
     if users and users.computed:
         lines.append(
-            f"- `recommend_many` returns every active shopper's list at once, and the pipeline "
-            f"holds them all before writing: about {users.held_mib / 1024:,.2f} GiB for "
-            f"{users.population:,} shoppers (extrapolated from the RSS growth while a batch of "
-            f"{users.held_batch:,} lists was held). The item lists are written as they are "
-            "computed, a chunk at a time."
+            f"- Memory of the lists themselves: the pipeline computes and writes "
+            f"{PRECOMPUTE_CHUNK:,} shoppers' lists at a time, about "
+            f"{users.held_mib / max(users.population, 1) * min(PRECOMPUTE_CHUNK, users.population):,.0f} MiB "
+            f"held (from the RSS growth while a batch of {users.held_batch:,} lists was held); "
+            "item lists likewise."
         )
     for role, why in p.skipped.items():
         lines.append(f"- {role} lists skipped: {why}.")
