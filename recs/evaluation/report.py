@@ -167,9 +167,17 @@ def quality_section(
                 f"- Recall@20 vs {label}: {ratio:.2f}x (goal >= {goal:.2f}x): "
                 + ("met." if ratio >= goal else "**NOT met**.")
             )
+        shoppers = served.users_by_tier.get("all", 0)
+        ceiling = min(1.0, shoppers * 10 / max(len(run.protocol.test.catalog), 1))
         lines.append(
             f"- Catalog coverage@10: {served.coverage_at_10:.1%} (goal >= {COVERAGE_GOAL:.0%}): "
             + ("met." if served.coverage_at_10 >= COVERAGE_GOAL else "**NOT met**.")
+            + (
+                f" {shoppers:,} scored shoppers x 10 slots can show at most {ceiling:.1%} of "
+                f"the {len(run.protocol.test.catalog):,} products."
+                if ceiling < 1
+                else ""
+            )
         )
     lines += ["", "Chosen on the validation split (validation Recall@20 of the winner):", ""]
     for name, tuned in run.tuned.items():
