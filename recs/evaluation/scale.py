@@ -375,18 +375,23 @@ def measure_precompute(
         stop = max(stop, start)
         positions = order["users" if role.role == "user" else "items"][start:stop]
         batch = [role.population[i] for i in positions]
-        rss_before, began = rss_mib(), time.perf_counter()
-        try:
-            lists = role.compute(batch) if batch else []
-        except Exception as error:
-            failures[role.role] = failure_reason(error)
-            return
+        began, made = time.perf_counter(), 0
+        # As the pipeline does: a chunk of lists computed, measured and let go at a time.
+        for first in range(0, len(batch), PRECOMPUTE_CHUNK):
+            chunk = batch[first : first + PRECOMPUTE_CHUNK]
+            rss_before = rss_mib()
+            try:
+                lists = role.compute(chunk)
+            except Exception as error:
+                failures[role.role] = failure_reason(error)
+                return
+            if len(chunk) >= held.get(role.role, (0.0, 0))[1]:  # the largest chunk tells best
+                grown = max(rss_mib() - rss_before, 0.0)
+                held[role.role] = (grown / max(len(chunk), 1), len(chunk))
+            made += sum(map(len, lists))
+            del lists
         spent = time.perf_counter() - began
-        if len(batch) >= start:  # the larger batch tells the memory per list better
-            grown = max(rss_mib() - rss_before, 0.0)
-            held[role.role] = (grown / max(len(batch), 1), len(batch))
-        done[role.role] = (stop, seconds + spent, entries + sum(map(len, lists)))
-        del lists
+        done[role.role] = (stop, seconds + spent, entries + made)
 
     estimate = 0.0
     for role in roles:
