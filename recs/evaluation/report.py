@@ -197,10 +197,14 @@ def _short(value) -> str:
     return text if len(text) < 600 else text[:600] + "..."
 
 
-def write_section(path: Path, name: str, section: str, header: str) -> None:
-    """Replace this data set's section of the report (or add it), keeping the others."""
+# What a new report starts with: the protocol, before any section.
+REPORT_HEADER = Path(__file__).resolve().parent / "QUALITY_HEADER.md"
+
+
+def write_section(path: Path, name: str, section: str) -> None:
+    """Replace this section of the report (or add it), keeping the others."""
     begin, end = f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
-    text = path.read_text() if path.exists() else header
+    text = path.read_text() if path.exists() else REPORT_HEADER.read_text()
     block = f"{begin}\n{section}{end}"
     pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
     text = (

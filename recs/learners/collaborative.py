@@ -260,6 +260,18 @@ def row_excluded(rows: sparse.csr_matrix) -> list[np.ndarray]:
     return [rows.indices[rows.indptr[r] : rows.indptr[r + 1]] for r in range(rows.shape[0])]
 
 
+def neighbours_in_row(
+    matrix: sparse.csr_matrix, index: ItemIndex, sku: str, k: int
+) -> list[tuple[str, float]]:
+    """An item's row of a sparse item-item matrix as its k best neighbours, itself left out."""
+    position = index.item_position.get(sku)
+    if position is None:
+        return []
+    row = matrix[position]
+    row.sort_indices()
+    return top_k(row.data, index.items[row.indices], k, np.flatnonzero(row.indices == position))
+
+
 def known_user_blocks(
     user_ids: Sequence[str], index: ItemIndex, block: int = USER_BLOCK
 ) -> Iterator[tuple[list[str], list[int]]]:
@@ -634,11 +646,4 @@ class BoughtTogetherLearner(Learner):
         return lists
 
     def similar_items(self, sku, k):
-        position = self.index.item_position.get(sku)
-        if position is None:
-            return []
-        row = self.together[position]
-        row.sort_indices()
-        return top_k(
-            row.data, self.index.items[row.indices], k, np.flatnonzero(row.indices == position)
-        )
+        return neighbours_in_row(self.together, self.index, sku, k)

@@ -21,13 +21,13 @@ from recs.learners.base import (
     Learner,
     item_columns,
     learner_items,
-    top_k,
 )
 from recs.learners.collaborative import (
     USER_BLOCK,
     compact_codes,
     distinct_pairs,
     known_user_blocks,
+    neighbours_in_row,
     positions_of,
     ranked_from_sparse,
     row_excluded,
@@ -223,10 +223,4 @@ class SequenceLearner(Learner):
         return lists
 
     def similar_items(self, sku, k):
-        position = self.index.item_position.get(sku)
-        if position is None:
-            return []
-        row = self.similarity[position]
-        row.sort_indices()
-        dropped = np.flatnonzero(row.indices == position)
-        return top_k(row.data, self.index.items[row.indices], k, dropped)
+        return neighbours_in_row(self.similarity, self.index, sku, k)

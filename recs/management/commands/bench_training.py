@@ -19,8 +19,6 @@ from recs.evaluation.scale import (
 )
 from recs.learners import LEARNERS
 
-REPORT_HEADER = Path(__file__).resolve().parents[2] / "evaluation" / "QUALITY_HEADER.md"
-
 
 class Command(BaseCommand):
     help = (
@@ -102,5 +100,5 @@ class Command(BaseCommand):
             machine=machine_description(), busy_note=load_note(busy_at_start, os.getloadavg()[0]),
         )  # fmt: skip
         slug = "".join(c if c.isalnum() else "-" for c in title.lower())
-        write_section(output, slug, section, REPORT_HEADER.read_text())
+        write_section(output, slug, section)
         self.stdout.write(f"Report section '{title}' written to {output}.")

@@ -14,8 +14,6 @@ from recs.evaluation.report import quality_section, write_section
 from recs.evaluation.run import run_evaluation
 from recs.learners import LEARNERS
 
-REPORT_HEADER = Path(__file__).resolve().parents[2] / "evaluation" / "QUALITY_HEADER.md"
-
 
 class Command(BaseCommand):
     help = (
@@ -103,5 +101,5 @@ class Command(BaseCommand):
             command=command, machine=machine_description(),
         )  # fmt: skip
         slug = "".join(c if c.isalnum() else "-" for c in title.lower())
-        write_section(output, slug, section, REPORT_HEADER.read_text())
+        write_section(output, slug, section)
         self.stdout.write(f"Report section '{title}' written to {output} in {run.seconds:.0f} s.")
