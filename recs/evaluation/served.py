@@ -11,7 +11,6 @@ render path is tuned per tier on the validation split the same way, never on the
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import product
 
 import numpy as np
 from django.conf import settings
@@ -20,6 +19,7 @@ from merch.selectors import CatalogCard, PlacementConfig
 from recs.evaluation.offline import LIST_SIZE, ModelResult, TestShopper, mean_of, summarise
 from recs.evaluation.split import Split
 from recs.learners.base import CatalogItem, Interactions, Learner
+from recs.learners.blending import WeightSearch
 from recs.learners.popularity import hour_band
 from recs.serving import blend_table
 from recs.serving.recommend import rank_offline
@@ -33,7 +33,6 @@ HOME = PlacementConfig(
     key="home", name="Home page", default_strategy="auto", size=LIST_SIZE,
     exclude_purchased=True, max_per_category=-(-3 * LIST_SIZE // 8), is_active=True,
 )  # fmt: skip
-WEIGHT_STEPS = (0.0, 0.25, 0.5, 1.0)
 # How deep the replay asks each learner (the render path reads lists 50 deep, deeper if thin).
 LIST_DEPTH = 100
 VIEW_KINDS = ("view", "click")
@@ -212,45 +211,25 @@ def tune_table(replay: Replay) -> dict[str, dict[str, float]]:
     """Each tier's blend weights that maximise Recall@20 on the replay's shoppers (validation).
 
     The blend is linear in the table's weights, so one serving with every weight at 1 gives
-    each candidate's contribution per source; every combination of WEIGHT_STEPS is then scored
+    each candidate's contribution per source; every combination of weight steps is then scored
     as a matrix product (filters and the category cap are applied when the table is used).
     Sources without any proposal in a tier keep their default weight there."""
-    sources = blend_table.SOURCES
-    grid = np.array(list(product(WEIGHT_STEPS, repeat=len(sources)))).T
-    grid = grid[:, grid.sum(axis=0) > 0]
-    unit = {tier: dict.fromkeys(sources, 1.0) for tier in blend_table.TIERS}
-    totals: dict[str, np.ndarray] = {}
+    search = WeightSearch(blend_table.SOURCES, depth=LIST_SIZE)
+    unit = {tier: dict.fromkeys(blend_table.SOURCES, 1.0) for tier in blend_table.TIERS}
     fired: dict[str, set[str]] = {}  # tier -> sources that proposed anything at all
     for shopper in replay.shoppers:
-        state = replay.state_after_first_event(shopper)
+        purchased = set(replay.state_after_first_event(shopper).purchased)
         _, tier, blend = replay.serve(shopper, unit)
-        totals.setdefault(tier, np.zeros(grid.shape[1]))
         fired.setdefault(tier, set()).update(g for g, c in blend.by_group.items() if c)
-        purchased = set(state.purchased)
-        skus = [
-            s for s in blend.scores if s in replay.cards and s not in purchased
-        ]  # what the home placement could show
-        if not skus or not shopper.relevant:
-            continue
-        matrix = np.array([[blend.by_group.get(g, {}).get(s, 0.0) for g in sources] for s in skus])
-        scores = matrix @ grid
-        depth = min(LIST_SIZE, len(skus))
-        top = np.argpartition(-scores, depth - 1, axis=0)[:depth]
-        hit = np.array([s in shopper.relevant for s in skus])
-        shown = np.take_along_axis(scores, top, axis=0) > 0
-        totals[tier] += (hit[top] & shown).sum(axis=0) / len(shopper.relevant)
+        skus = [s for s in blend.scores if s in replay.cards and s not in purchased]
+        search.add(tier, blend.by_group, skus, shopper.relevant)  # what the placement could show
     table = blend_table.default_table()
-    for tier, total in totals.items():
-        default = np.array([table[tier][s] for s in sources])
-        matches = np.flatnonzero((grid == default[:, None]).all(axis=0))
-        column = int(np.argmax(total))
-        if len(matches) and total[column] <= total[matches[0]] + 1e-12:
-            continue  # the default stays unless validation shows something strictly better
+    for tier in search.totals:
+        best = search.best(tier, table[tier])
         # A source that never proposed anything here (views in a purchase-only log) had no
         # evidence either way: it keeps its default rather than the grid's arbitrary value.
         table[tier] = {
-            s: float(w) if s in fired.get(tier, ()) else table[tier][s]
-            for s, w in zip(sources, grid[:, column], strict=True)
+            s: w if s in fired.get(tier, ()) else table[tier][s] for s, w in best.items()
         }
     return table
 

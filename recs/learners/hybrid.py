@@ -15,6 +15,7 @@ from scipy import sparse
 
 from recs.learners.als import ALSLearner
 from recs.learners.base import CatalogItem, Interactions, Learner
+from recs.learners.blending import WeightSearch, scaled, weighted_sum
 from recs.learners.collaborative import EASELearner, ItemKNNLearner
 from recs.learners.popularity import TrendingLearner
 from recs.learners.sequence import SequenceLearner
@@ -29,8 +30,6 @@ COMPONENTS: dict[str, type[Learner]] = {
 # Tiers by training events (the serving tier router's thresholds): 0, 1-9, 10+.
 TIER_EDGES = ((10, "10+"), (1, "1-9"), (0, "0"))
 DEFAULT_WEIGHTS = {"sequence": 1.0, "item_knn": 0.5, "ease": 0.5, "als": 0.5, "trending": 0.25}
-# Per-component weights tried by `tune_blend`.
-WEIGHT_STEPS = (0.0, 0.25, 0.5, 1.0)
 
 
 def tier_for(interaction_count: int) -> str:
@@ -130,34 +129,25 @@ class HybridLearner(Learner):
 
     def _candidates(self, user_id, history, exclude, context) -> dict[str, dict[str, float]]:
         """Each component's top candidates, scores scaled so the shopper's best is 1."""
-        out = {}
-        for key, learner in self.components.items():
-            ranked = learner.recommend(
-                user_id, history, self.candidates, exclude=exclude, context=context
+        return {
+            key: scaled(
+                learner.recommend(
+                    user_id, history, self.candidates, exclude=exclude, context=context
+                )
             )
-            best = max((score for _, score in ranked), default=0.0)
-            out[key] = {sku: score / best for sku, score in ranked} if best > 0 else {}
-        return out
+            for key, learner in self.components.items()
+        }
 
     def recommend(self, user_id, history, k, *, exclude=(), context=None):
-        tier = tier_for(self.interaction_count(user_id, history))
-        weights = self.weights_for(tier)
+        weights = self.weights_for(tier_for(self.interaction_count(user_id, history)))
         excluded = {*exclude, *history, *self.seen_items(user_id)}
-        scores: dict[str, float] = {}
-        for key, learner in self.components.items():
-            weight = weights.get(key, 0.0)
-            if not weight:
-                continue
-            ranked = learner.recommend(
-                user_id, history, self.candidates, exclude=excluded, context=context
-            )
-            best = max((score for _, score in ranked), default=0.0)
-            if best <= 0:
-                continue
-            for sku, score in ranked:
-                scores[sku] = scores.get(sku, 0.0) + weight * score / best
-        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-        return [(sku, score) for sku, score in ranked if sku not in excluded][:k]
+        proposals = (
+            (weights[key], scaled(learner.recommend(
+                user_id, history, self.candidates, exclude=excluded, context=context)))
+            for key, learner in self.components.items()
+            if key in weights
+        )  # fmt: skip
+        return weighted_sum(proposals, k, excluded)
 
     def recommend_many(self, user_ids, k, block: int = 2000):
         """Known users' lists (precomputation): each component scores a block of users at once
@@ -173,37 +163,32 @@ class HybridLearner(Learner):
                 for key in sorted(used)
             }
             for user in users:
-                weights = self.weights_for(tiers[user])
                 seen = self.seen_items(user)
-                scores: dict[str, float] = {}
-                for key, weight in weights.items():
-                    ranked = [(s, v) for s, v in proposals[key].get(user, []) if s not in seen]
-                    best = max((v for _, v in ranked), default=0.0)
-                    for sku, value in ranked if best > 0 else []:
-                        scores[sku] = scores.get(sku, 0.0) + weight * value / best
-                ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-                lists[user] = ranked[:k]
+                lists[user] = weighted_sum(
+                    (
+                        (weight, scaled((s, v) for s, v in proposals[key].get(user, [])
+                                        if s not in seen))
+                        for key, weight in self.weights_for(tiers[user]).items()
+                    ),
+                    k,
+                )  # fmt: skip
         return lists
 
     def similar_items(self, sku, k):
         """Neighbours from the item-to-item components, each scaled to its best and summed."""
-        scores: dict[str, float] = {}
-        for key in ("sequence", "item_knn"):
-            learner = self.components.get(key)
-            ranked = learner.similar_items(sku, self.candidates) if learner else []
-            best = max((score for _, score in ranked), default=0.0)
-            for other, score in ranked if best > 0 else []:
-                scores[other] = scores.get(other, 0.0) + score / best
-        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-        return ranked[:k]
+        return weighted_sum(
+            (
+                (1.0, scaled(learner.similar_items(sku, self.candidates)))
+                for key in ("sequence", "item_knn")
+                if (learner := self.components.get(key))
+            ),
+            k,
+        )
 
     def tune_blend(self, scorer: Any) -> dict[str, Any]:
         """Pick each tier's weights on the scorer's shoppers (the validation split): every
-        combination of WEIGHT_STEPS per component, scored at once as a matrix product."""
-        keys = sorted(self.components)
-        grid = np.array(np.meshgrid(*[WEIGHT_STEPS] * len(keys))).reshape(len(keys), -1)
-        grid = grid[:, grid.sum(axis=0) > 0]  # (components, configurations)
-        totals: dict[str, np.ndarray] = {}
+        combination of weight steps per component, scored at once (recs.learners.blending)."""
+        search = WeightSearch(sorted(self.components))
         for shopper in scorer.shoppers:
             excluded = {*shopper.history, *self.seen_items(shopper.user_id)}
             per_component = self._candidates(
@@ -215,24 +200,7 @@ class HybridLearner(Learner):
                 if s in scorer.allowed and s not in excluded
             ]
             tier = tier_for(self.interaction_count(shopper.user_id, shopper.history))
-            totals.setdefault(tier, np.zeros(grid.shape[1]))
-            if not skus or not shopper.relevant:
-                continue
-            matrix = np.array([[per_component[k].get(s, 0.0) for k in keys] for s in skus])
-            scores = matrix @ grid  # (candidates, configurations)
-            depth = min(20, len(skus))
-            top = np.argpartition(-scores, depth - 1, axis=0)[:depth]
-            hit = np.array([s in shopper.relevant for s in skus])
-            top_scores = np.take_along_axis(scores, top, axis=0)
-            totals[tier] += (hit[top] & (top_scores > 0)).sum(axis=0) / len(shopper.relevant)
-        default = np.array([DEFAULT_WEIGHTS.get(k, 0.0) for k in keys])
-        default_column = int(np.flatnonzero((grid == default[:, None]).all(axis=0))[0])
-        for tier, total in totals.items():
-            # The default stays unless validation shows something strictly better.
-            column = int(np.argmax(total))
-            if total[column] <= total[default_column] + 1e-12:
-                column = default_column
-            self.tier_weights[tier] = {
-                k: float(w) for k, w in zip(keys, grid[:, column], strict=True)
-            }
+            search.add(tier, per_component, skus, shopper.relevant)
+        for tier in search.totals:
+            self.tier_weights[tier] = search.best(tier, DEFAULT_WEIGHTS)
         return {"tier_weights": self.tier_weights}
