@@ -78,11 +78,13 @@ class _Shopper:
 class _Blend:
     """Weighted reciprocal-rank fusion of candidate lists; each item keeps the reason of the
     list that contributed most to it. Lists are read `depth` deep; `deepen` reads the rest of
-    them when filters left too few. Contributions are also summed per blend-table source
-    (`by_group`), which is what the offline tuning of the table needs."""
+    them when filters left too few. With `record_groups` (the offline replay, never a request)
+    contributions are also summed per blend-table source in `by_group`, which is what the
+    tuning of the table needs."""
 
-    def __init__(self, depth: int) -> None:
+    def __init__(self, depth: int, record_groups: bool = False) -> None:
         self.depth = depth
+        self.record_groups = record_groups
         self.scores: dict[str, float] = {}
         self.best: dict[str, tuple[float, str, str]] = {}  # sku -> (contribution, source, reason)
         self.lists: list[tuple[Sequence[tuple[str, float]], float, str, str, str]] = []
@@ -101,12 +103,13 @@ class _Blend:
         self.depth = max((len(ranked) for ranked, *_ in self.lists), default=self.depth)
 
     def _add(self, ranked, start, stop, weight: float, source: str, reason: str, group: str):
-        by_group = self.by_group.setdefault(group, {})
+        by_group = self.by_group.setdefault(group, {}) if self.record_groups else None
         for rank in range(start, min(stop, len(ranked))):
             sku = ranked[rank][0]
             contribution = weight / (RRF_K + rank + 1)
             self.scores[sku] = self.scores.get(sku, 0.0) + contribution
-            by_group[sku] = by_group.get(sku, 0.0) + contribution
+            if by_group is not None:
+                by_group[sku] = by_group.get(sku, 0.0) + contribution
             if contribution > self.best.get(sku, (0.0, "", ""))[0]:
                 self.best[sku] = (contribution, source, reason)
 
@@ -397,7 +400,7 @@ def _personal(
     content-similar products, trending and their segment's popular lists. Returns fallback
     reasons."""
     lists, shopper, fallbacks = reads.lists, reads.shopper, []
-    weights = reads.table.get(tier) or blend_table.default_table()[tier]
+    weights = reads.table[tier]
     if weights["user_list"] > 0 and context.user_id:
         blend.group = "user_list"
         own = lists.get(f"c:user:{context.user_id}", [])
@@ -454,8 +457,9 @@ def _blend(
     reads: _Reads,
     cards: dict[str, CatalogCard],
     page_category: str,
+    record_groups: bool = False,
 ) -> tuple[_Blend, list[str]]:
-    blend = _Blend(settings.SERVING_CANDIDATE_DEPTH)
+    blend = _Blend(settings.SERVING_CANDIDATE_DEPTH, record_groups)
     lists, shopper = reads.lists, reads.shopper
     strategy = variant.strategy
     product = context.product_sku
@@ -667,7 +671,9 @@ def rank_offline(
     )  # fmt: skip
     tier = _tier(interaction_count)
     variant = Variant(name="default", strategy=placement.default_strategy)
-    blend, _ = _blend(context, placement, variant, tier, reads, cards, context.category_path)
+    blend, _ = _blend(
+        context, placement, variant, tier, reads, cards, context.category_path, record_groups=True
+    )
     blend.deepen()
     chain = _fallback_chain(context, reads, context.category_path, depth=None)
     items, _, _ = _assemble(
