@@ -8,7 +8,7 @@ the list it replaces becomes their last-known-good list.
 """
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from django.conf import settings
 
@@ -44,6 +44,12 @@ def schedule_rescores(user_ids: Iterable[str]) -> int:
     return scheduled
 
 
+def rescore_history(purchased: Sequence[str], recently_viewed: Sequence[str]) -> list[str]:
+    """What a re-score scores from (both newest first in the feature store): oldest first, as
+    learners expect; purchases before views they may have led to."""
+    return list(dict.fromkeys([*reversed(purchased), *reversed(recently_viewed)]))
+
+
 def rescore_user(user_id: str, load_learner: Callable[[str], Learner | None]) -> bool:
     """Replace the user's cached list with one that knows their latest events; False when the
     user's tier does not blend in their own list or no collaborative model serves."""
@@ -59,9 +65,7 @@ def rescore_user(user_id: str, load_learner: Callable[[str], Learner | None]) ->
     learner = load_learner("user")
     if learner is None:
         return False
-    # Oldest first, as learners expect; purchases before views they may have led to.
-    history = list(dict.fromkeys([*reversed(features["purchased_products"]),
-                                  *reversed(features["recently_viewed"])]))  # fmt: skip
+    history = rescore_history(features["purchased_products"], features["recently_viewed"])
     size = settings.USER_CANDIDATES_SIZE
     unavailable = unavailable_now()
     ranked = learner.recommend(user_id, history, depth_for(size, unavailable))

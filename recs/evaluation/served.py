@@ -16,6 +16,7 @@ import numpy as np
 from django.conf import settings
 
 from merch.selectors import CatalogCard, PlacementConfig
+from recs.candidates.rescore import rescore_history
 from recs.evaluation.offline import LIST_SIZE, ModelResult, TestShopper, mean_of, summarise
 from recs.evaluation.split import Split
 from recs.learners.base import CatalogItem, Interactions, Learner
@@ -183,9 +184,8 @@ class Replay:
             blend_table.tier_of(state.interaction_count)
         ]
         if user_learner and weights["user_list"] > 0:
-            # The event re-scores the shopper's list (recs.candidates.rescore), from the same
-            # history the re-score task reads: purchases, then views, oldest first.
-            history = list(dict.fromkeys([*reversed(state.purchased), *reversed(state.recent)]))
+            # The event re-scores the shopper's list, from what the re-score task reads.
+            history = rescore_history(state.purchased, state.recent)
             lists[f"c:user:{shopper.user_id}"] = user_learner.recommend(
                 shopper.user_id, history, LIST_DEPTH
             )
