@@ -24,7 +24,7 @@ from recs.evaluation.offline import (
 from recs.evaluation.split import Protocol, protocol_splits
 from recs.evaluation.tuning import Tuned, tune
 from recs.learners import LEARNERS, Learner
-from recs.learners.base import CatalogItem, Interactions
+from recs.learners.base import CatalogItem, Interactions, construct
 from recs.learners.hybrid import COMPONENTS, HybridLearner
 
 # Reference baselines: what a shop would otherwise pick; tuned exactly like the project's own.
@@ -65,17 +65,7 @@ def learner_factory(
 ) -> Callable[[dict[str, Any]], Learner]:
     """Builds `key`'s learner from a configuration (seed 0 unless given)."""
     cls = LEARNERS[key]
-    accepts = set(cls.__init__.__code__.co_varnames)
-
-    def build(params: dict[str, Any]) -> Learner:
-        kwargs = {**fixed, **params}
-        if event_weights and "event_weights" in accepts:
-            kwargs.setdefault("event_weights", dict(event_weights))
-        if cls.stochastic:
-            kwargs.setdefault("seed", 0)
-        return cls(**kwargs)
-
-    return build
+    return lambda params: construct(cls, {**fixed, **params}, event_weights=event_weights)
 
 
 def run_evaluation(

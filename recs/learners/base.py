@@ -5,6 +5,7 @@ orders, sessions, countries), so that 20M events cost a few hundred MB and every
 build its sparse matrices with numpy alone, in memory proportional to the non-zeros.
 """
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -375,3 +376,20 @@ class Learner(ABC):
 
     def params(self) -> dict[str, Any]:
         return {}
+
+
+def construct(
+    cls: type[Learner],
+    params: Mapping[str, Any],
+    *,
+    event_weights: Mapping[str, float] | None = None,
+    seed: int = 0,
+) -> Learner:
+    """A learner of `cls` with these parameters, the shop's event weights where it takes them
+    and a seed where it is stochastic (given parameters win over both)."""
+    kwargs = dict(params)
+    if event_weights and "event_weights" in inspect.signature(cls).parameters:
+        kwargs.setdefault("event_weights", dict(event_weights))
+    if cls.stochastic:
+        kwargs.setdefault("seed", seed)
+    return cls(**kwargs)

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from recs.learners.als import ALSLearner
-from recs.learners.base import CatalogItem, Interactions, Learner
+from recs.learners.base import CatalogItem, Interactions, Learner, construct
 from recs.learners.blending import WeightSearch, scaled, weighted_sum
 from recs.learners.collaborative import EASELearner, ItemKNNLearner
 from recs.learners.popularity import TrendingLearner
@@ -66,13 +66,10 @@ class HybridLearner(Learner):
         }
 
     def _build(self, key: str) -> Learner:
-        cls = COMPONENTS[key]
-        kwargs = dict(self.component_params.get(key, {}))
-        if self.event_weights and "event_weights" in cls.__init__.__code__.co_varnames:
-            kwargs.setdefault("event_weights", self.event_weights)
-        if cls.stochastic:
-            kwargs["seed"] = self.seed
-        return cls(**kwargs)
+        return construct(
+            COMPONENTS[key], self.component_params.get(key, {}),
+            event_weights=self.event_weights, seed=self.seed,
+        )  # fmt: skip
 
     def fit(self, interactions: Interactions, catalog: Sequence[CatalogItem]) -> Self:
         """Fit every component; one that fails is left out (and named in params())."""
