@@ -10,22 +10,13 @@ import numpy as np
 
 from recs.evaluation.metrics import coverage, hit_rate_at, ndcg_at, recall_at
 from recs.evaluation.split import Split
-from recs.learners.base import Interactions, Learner
+from recs.learners.base import Interactions, Learner, tier_of
 from recs.learners.popularity import PopularityLearner
 
-TIERS = (("0", 0, 0), ("1-9", 1, 9), ("10+", 10, None))
 METRICS = ("recall@10", "recall@20", "ndcg@10", "hitrate@10")
 LIST_SIZE = 20
 # How much of a shopper's training history is kept as their context (most recent last).
 HISTORY_SIZE = 200
-
-
-def tier_of(interaction_count: int) -> str:
-    return next(
-        name
-        for name, low, high in TIERS
-        if interaction_count >= low and (high is None or interaction_count <= high)
-    )
 
 
 @dataclass

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from recs.evaluation.offline import TIERS, ModelResult, relative
+from recs.evaluation.offline import ModelResult, relative
 from recs.evaluation.run import BASELINES, EvaluationRun
-from recs.learners.base import Interactions
+from recs.learners.base import TIERS, Interactions
 
 GOALS = (("als", 1.10, "tuned implicit ALS"), ("popularity", 2.0, "tuned popularity"))
 COVERAGE_GOAL = 0.30

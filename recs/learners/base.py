@@ -232,6 +232,19 @@ class Interactions:
         )  # fmt: skip
 
 
+# Shoppers by their events before a cut (the thresholds of the serving tier router): the tiers
+# metrics are reported by and the hybrid's blend weights are chosen by.
+TIERS = (("0", 0, 0), ("1-9", 1, 9), ("10+", 10, None))
+
+
+def tier_of(interaction_count: int) -> str:
+    return next(
+        name
+        for name, low, high in TIERS
+        if interaction_count >= low and (high is None or interaction_count <= high)
+    )
+
+
 @dataclass(frozen=True)
 class CatalogItem:
     sku: str

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from recs.learners.als import ALSLearner
-from recs.learners.base import CatalogItem, Interactions, Learner, construct
+from recs.learners.base import CatalogItem, Interactions, Learner, construct, tier_of
 from recs.learners.blending import WeightSearch, scaled, weighted_sum
 from recs.learners.collaborative import EASELearner, ItemKNNLearner
 from recs.learners.popularity import TrendingLearner
@@ -27,13 +27,7 @@ COMPONENTS: dict[str, type[Learner]] = {
     "als": ALSLearner,
     "trending": TrendingLearner,
 }
-# Tiers by training events (the serving tier router's thresholds): 0, 1-9, 10+.
-TIER_EDGES = ((10, "10+"), (1, "1-9"), (0, "0"))
 DEFAULT_WEIGHTS = {"sequence": 1.0, "item_knn": 0.5, "ease": 0.5, "als": 0.5, "trending": 0.25}
-
-
-def tier_for(interaction_count: int) -> str:
-    return next(name for edge, name in TIER_EDGES if interaction_count >= edge)
 
 
 class HybridLearner(Learner):
@@ -136,7 +130,7 @@ class HybridLearner(Learner):
         }
 
     def recommend(self, user_id, history, k, *, exclude=(), context=None):
-        weights = self.weights_for(tier_for(self.interaction_count(user_id, history)))
+        weights = self.weights_for(tier_of(self.interaction_count(user_id, history)))
         excluded = {*exclude, *history, *self.seen_items(user_id)}
         proposals = (
             (weights[key], scaled(learner.recommend(
@@ -153,7 +147,7 @@ class HybridLearner(Learner):
         user_ids = list(user_ids)
         for start in range(0, len(user_ids), block):
             users = user_ids[start : start + block]
-            tiers = {u: tier_for(self.interaction_count(u, [])) for u in users}
+            tiers = {u: tier_of(self.interaction_count(u, [])) for u in users}
             used = {key for u in users for key in self.weights_for(tiers[u])}
             proposals = {
                 key: self.components[key].recommend_many(users, self.candidates)
@@ -196,7 +190,7 @@ class HybridLearner(Learner):
                 for s in dict.fromkeys(s for c in per_component.values() for s in c)
                 if s in scorer.allowed and s not in excluded
             ]
-            tier = tier_for(self.interaction_count(shopper.user_id, shopper.history))
+            tier = tier_of(self.interaction_count(shopper.user_id, shopper.history))
             search.add(tier, per_component, skus, shopper.relevant)
         for tier in search.totals:
             self.tier_weights[tier] = search.best(tier, DEFAULT_WEIGHTS)
