@@ -5,14 +5,7 @@ import numpy as np
 
 from recs.learners.base import CatalogItem, Interactions
 from recs.learners.content import ContentLearner
-
-CATALOG = [
-    CatalogItem("A", "Red heart lantern", category_path="home/candles", price=3.0),
-    CatalogItem("B", "White heart lantern", category_path="home/candles", price=3.5),
-    CatalogItem("C", "Regency cake stand", category_path="kitchen/baking", price=12.0),
-    CatalogItem("D", "Jumbo shopper bag", category_path="bags/bags", price=2.0),
-    CatalogItem("E", "Pink cake tin", category_path="kitchen/baking", price=4.0),
-]
+from tests.recs.learners.test_learners import CATALOG
 
 # Shoppers also touched "GONE", a product no longer in the catalog.
 EVENTS = Interactions.from_columns(
