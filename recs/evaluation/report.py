@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from django.conf import settings
 
 from recs.evaluation.offline import ModelResult, relative
 from recs.evaluation.run import BASELINES, EvaluationRun
@@ -201,8 +202,17 @@ def _short(value) -> str:
 REPORT_HEADER = Path(__file__).resolve().parent / "QUALITY_HEADER.md"
 
 
-def write_section(path: Path, name: str, section: str) -> None:
-    """Replace this section of the report (or add it), keeping the others."""
+def add_report_arguments(parser) -> None:
+    """--name and --output, as every command that writes a section of the report takes them."""
+    parser.add_argument("--name", help="the report section's title (default: the file's name)")
+    parser.add_argument(
+        "--output", type=Path, default=Path(settings.BASE_DIR) / "docs" / "QUALITY.md"
+    )
+
+
+def write_section(path: Path, title: str, section: str) -> None:
+    """Replace the section with this title in the report (or add it), keeping the others."""
+    name = "".join(c if c.isalnum() else "-" for c in title.lower())
     begin, end = f"<!-- section:{name} -->", f"<!-- /section:{name} -->"
     text = path.read_text() if path.exists() else REPORT_HEADER.read_text()
     block = f"{begin}\n{section}{end}"

@@ -5,11 +5,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from recs.bench.harness import load_note, machine_description
-from recs.evaluation.report import write_section
+from recs.evaluation.report import add_report_arguments, write_section
 from recs.evaluation.scale import (
     PRECOMPUTE_LIMIT_S,
     PRECOMPUTE_SAMPLE,
@@ -48,10 +47,7 @@ class Command(BaseCommand):
             "--precompute-limit-min", type=float, default=PRECOMPUTE_LIMIT_S / 60,
             help="a precompute estimated longer than this runs on the sample and is extrapolated",
         )  # fmt: skip
-        parser.add_argument("--name", help="the report section's title (default: the file's name)")
-        parser.add_argument(
-            "--output", type=Path, default=Path(settings.BASE_DIR) / "docs" / "QUALITY.md"
-        )
+        add_report_arguments(parser)
 
     def handle(self, *args, events, catalog, only, active_days, precompute_sample,
                precompute_limit_min, name, output, **options):  # fmt: skip
@@ -99,6 +95,5 @@ class Command(BaseCommand):
             run, title=title, source=f"`{events.name}`", command=command,
             machine=machine_description(), busy_note=load_note(busy_at_start, os.getloadavg()[0]),
         )  # fmt: skip
-        slug = "".join(c if c.isalnum() else "-" for c in title.lower())
-        write_section(output, slug, section)
+        write_section(output, title, section)
         self.stdout.write(f"Report section '{title}' written to {output}.")

@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_limits
 
 from recs.bench.harness import machine_description
 from recs.evaluation.data import load_interactions_csv, load_online_retail
-from recs.evaluation.report import quality_section, write_section
+from recs.evaluation.report import add_report_arguments, quality_section, write_section
 from recs.evaluation.run import run_evaluation
 from recs.learners import LEARNERS
 
@@ -47,10 +47,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--only", nargs="+", choices=sorted(LEARNERS), help="these learners only"
         )
-        parser.add_argument("--name", help="the report section's title (default: the file's name)")
-        parser.add_argument(
-            "--output", type=Path, default=Path(settings.BASE_DIR) / "docs" / "QUALITY.md"
-        )
+        add_report_arguments(parser)
 
     def handle(self, *args, events, catalog, holdout_days, budget, seeds, max_shoppers, only,
                name, output, **options):  # fmt: skip
@@ -100,6 +97,5 @@ class Command(BaseCommand):
             interactions, run, title=title, source=source, catalog_source=catalog_source,
             command=command, machine=machine_description(),
         )  # fmt: skip
-        slug = "".join(c if c.isalnum() else "-" for c in title.lower())
-        write_section(output, slug, section)
+        write_section(output, title, section)
         self.stdout.write(f"Report section '{title}' written to {output} in {run.seconds:.0f} s.")
