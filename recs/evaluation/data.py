@@ -40,7 +40,7 @@ import gzip
 import io
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -651,10 +651,12 @@ def load_interactions_csv(
 # --- the shipped data set --------------------------------------------------------------------
 
 
-def _codes(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(int32 codes, sorted vocabulary); "" gets -1."""
+def column_codes(
+    values: Sequence[str] | pd.Series, *, sort: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """(int32 codes, vocabulary) of a column, vectorised; "" and None (unknown) get -1."""
     series = pd.Series(values, dtype=object)
-    codes, vocabulary = pd.factorize(series.mask(series == ""), sort=True)
+    codes, vocabulary = pd.factorize(series.mask(series == ""), sort=sort)
     return codes.astype(np.int32), np.asarray(vocabulary, dtype=object)
 
 
@@ -665,11 +667,11 @@ def load_online_retail(
     catalog derived from it."""
     parsed = parse_online_retail(path, limit=limit)
     events = parsed.events
-    user_codes, users = _codes([e.user_id for e in events])
-    item_codes, items = _codes([e.product_sku for e in events])
-    event_codes, event_vocabulary = _codes([e.event_type for e in events])
-    order_codes, _ = _codes([e.order_id for e in events])
-    country_codes, countries = _codes([e.country for e in events])
+    user_codes, users = column_codes([e.user_id for e in events])
+    item_codes, items = column_codes([e.product_sku for e in events])
+    event_codes, event_vocabulary = column_codes([e.event_type for e in events])
+    order_codes, _ = column_codes([e.order_id for e in events])
+    country_codes, countries = column_codes([e.country for e in events])
     interactions = Interactions.from_codes(
         user_codes=user_codes, item_codes=item_codes,
         event_codes=event_codes, event_vocabulary=event_vocabulary,

@@ -1,27 +1,18 @@
 """Training data from the event log (the offline store) and the catalog (via merch selectors)."""
 
-from collections.abc import Sequence
 from itertools import islice
 
 import numpy as np
 import pandas as pd
 
 from merch.selectors import product_summaries
+from recs.evaluation.data import column_codes
 from recs.learners.base import CatalogItem, Interactions, sessions_by_gap
 from recs.models import Event, SessionLink
 
 TRAINING_EVENT_TYPES = ("view", "click", "add_to_cart", "purchase")
 # Rows fetched from the database at a time.
 BATCH_ROWS = 20000
-
-
-def _codes(
-    values: Sequence[str] | pd.Series, *, sort: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """(int32 codes, vocabulary) of a column, vectorised; "" (unknown) gets -1."""
-    series = pd.Series(values, dtype=object)
-    codes, vocabulary = pd.factorize(series.mask(series == ""), sort=sort)
-    return codes.astype(np.int32), np.asarray(vocabulary, dtype=object)
 
 
 def interactions_from_event_log() -> Interactions:
@@ -56,18 +47,18 @@ def interactions_from_event_log() -> Interactions:
     users[anonymous] = sessions[anonymous].map(links).fillna("")
     unlinked = users == ""
     users[unlinked] = "session:" + sessions[unlinked]
-    user_codes, user_vocabulary = _codes(users)
-    item_codes, items = _codes(skus)
-    event_codes, kinds = _codes(event_types)
-    session_codes, session_vocabulary = _codes(sessions, sort=False)
+    user_codes, user_vocabulary = column_codes(users)
+    item_codes, items = column_codes(skus)
+    event_codes, kinds = column_codes(event_types)
+    session_codes, session_vocabulary = column_codes(sessions, sort=False)
     times = pd.to_datetime(pd.Series(occurred_at, dtype=object), utc=True)
     timestamps = times.dt.as_unit("us").astype("int64").to_numpy() / 1e6
     unknown = session_codes < 0
     if unknown.any():
         gap = sessions_by_gap(user_codes[unknown], timestamps[unknown])
         session_codes[unknown] = gap + len(session_vocabulary)
-    order_codes, _ = _codes(orders, sort=False)
-    country_codes, country_vocabulary = _codes(countries)
+    order_codes, _ = column_codes(orders, sort=False)
+    country_codes, country_vocabulary = column_codes(countries)
     return Interactions.from_codes(
         user_codes=user_codes, item_codes=item_codes, event_codes=event_codes,
         timestamps=timestamps, users=user_vocabulary, items=items, event_vocabulary=kinds,

@@ -137,7 +137,7 @@ def _fit_all(
     """Refit each learner on all data with its tuned parameters; the hybrid adopts its fitted
     components. Returns (learners, fit seconds, failures): one failing learner is skipped."""
     fitted, seconds, failures = {}, {}, {}
-    order = [k for k in dict.fromkeys([*(COMPONENTS if "hybrid" in keys else ()), *keys])]
+    order = list(dict.fromkeys([*(COMPONENTS if "hybrid" in keys else ()), *keys]))
     order = [k for k in order if k != "hybrid"] + (["hybrid"] if "hybrid" in keys else [])
     for key in order:
         say(f"fitting {key} on all data")
