@@ -12,6 +12,7 @@ import numpy as np
 from scipy import sparse
 
 from recs.learners.base import CatalogItem, Interactions, Learner
+from recs.learners.collaborative import compact_codes
 from recs.learners.popularity import DEFAULT_EVENT_WEIGHTS
 
 # Scores computed at once by recommend_many: block rows x items float32 stays near 200 MB.
@@ -25,14 +26,6 @@ def _lookup(sorted_ids: np.ndarray, order: np.ndarray, wanted: Sequence[str]) ->
         return np.full(len(wanted_array), -1, dtype=np.int64)
     at = np.minimum(np.searchsorted(sorted_ids, wanted_array), len(sorted_ids) - 1)
     return np.where(sorted_ids[at] == wanted_array, order[at], -1)
-
-
-def _compact(codes: np.ndarray, vocabulary_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(the codes present, sorted; each code's position among them as int32): O(n), no sort."""
-    present = np.flatnonzero(np.bincount(codes, minlength=vocabulary_size))
-    position = np.full(vocabulary_size, -1, dtype=np.int32)
-    position[present] = np.arange(len(present), dtype=np.int32)
-    return present, position[codes]
 
 
 class ALSLearner(Learner):
@@ -81,16 +74,11 @@ class ALSLearner(Learner):
         """Items are those with events: an item nobody touched has no factors to learn."""
         from implicit.cpu.als import AlternatingLeastSquares
 
-        per_kind = np.array(
-            [float(self.event_weights.get(kind, 0.0)) for kind in interactions.event_vocabulary]
-            or [0.0],
-            dtype=np.float32,
-        )
-        weights = per_kind[interactions.event_codes] if len(interactions) else np.zeros(0)
+        weights = interactions.weights(self.event_weights).astype(np.float32)
         keep = np.flatnonzero(weights > 0)
         user_codes, item_codes = interactions.user_codes[keep], interactions.item_codes[keep]
-        users, rows = _compact(user_codes, len(interactions.users))
-        items, cols = _compact(item_codes, len(interactions.items))
+        rows, users = compact_codes(user_codes, len(interactions.users))
+        cols, items = compact_codes(item_codes, len(interactions.items))
         del user_codes, item_codes
         self.user_ids = interactions.users[users]
         self.item_ids = interactions.items[items]

@@ -289,27 +289,6 @@ def item_columns(interactions: Interactions, items: Sequence[str]) -> np.ndarray
     return remap[interactions.item_codes] if len(interactions) else np.zeros(0, dtype=np.int64)
 
 
-def user_item_matrix(
-    interactions: Interactions, items: Sequence[str], weights: np.ndarray
-) -> tuple[sparse.csr_matrix, ItemIndex]:
-    """Users x items, summing event weights; items outside `items` and weights <= 0 are left out.
-
-    Memory is proportional to the events: no Python loop, no dense matrix."""
-    cols = item_columns(interactions, items)
-    present = np.unique(interactions.user_codes) if len(interactions) else np.zeros(0, np.int32)
-    row_of = np.full(len(interactions.users), -1, dtype=np.int64)
-    row_of[present] = np.arange(len(present))
-    rows = row_of[interactions.user_codes] if len(interactions) else np.zeros(0, np.int64)
-    keep = (cols >= 0) & (np.asarray(weights) > 0)
-    matrix = sparse.csr_matrix(
-        (np.asarray(weights, dtype=np.float64)[keep], (rows[keep], cols[keep])),
-        shape=(len(present), len(items)),
-    )
-    matrix.sum_duplicates()
-    index = ItemIndex(items=np.asarray(items, dtype=object), users=interactions.users[present])
-    return matrix, index
-
-
 def top_k(
     scores: np.ndarray, items: np.ndarray, k: int, exclude_positions: Collection[int] = ()
 ) -> list[tuple[str, float]]:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from recs.learners import LEARNERS, get_learner
-from recs.learners.base import CatalogItem, Interactions, keep_top_per_row, user_item_matrix
+from recs.learners.base import CatalogItem, Interactions, keep_top_per_row
 from recs.learners.hybrid import HybridLearner
 
 DAY = 86400.0
@@ -120,12 +120,6 @@ def test_the_hybrid_tunes_each_tiers_weights_towards_the_component_that_predicts
     weights = chosen["tier_weights"]["1-9"]
     assert weights["sequence"] > 0
     assert skus(learner.recommend("x", ["A", "B"], 1)) == ["C"]
-
-
-def test_user_item_matrix_sums_weights_in_memory_proportional_to_the_events():
-    matrix, index = user_item_matrix(CO_BOUGHT, ["A", "B", "C", "D", "E"], np.ones(len(CO_BOUGHT)))
-    assert matrix.shape == (len(index.users), 5) and matrix.nnz == len(CO_BOUGHT)
-    assert matrix[index.user_position["u1"], 0] == 1.0
 
 
 def test_keep_top_per_row_keeps_the_largest_entries():
