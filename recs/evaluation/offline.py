@@ -3,7 +3,7 @@
 import resource
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -207,37 +207,6 @@ def mean_of(results: Sequence[ModelResult]) -> ModelResult:
     }
     merged.spread["coverage@10"] = float(np.std([r.coverage_at_10 for r in results]))
     return merged
-
-
-def evaluate_learners(
-    learners: dict[str, Learner],
-    split: Split,
-    shoppers: Sequence[TestShopper] | None = None,
-    *,
-    progress: Callable[[str], None] | None = None,
-    fitted: bool = False,
-) -> list[ModelResult]:
-    """Fit each learner on the split's training part (unless `fitted`) and score it. A learner
-    that fails is reported with the reason and the others go on."""
-    shoppers = shoppers_to_score(split.train, split.test) if shoppers is None else shoppers
-    scorer = ListScorer(split, shoppers)
-    results = []
-    for name, learner in learners.items():
-        if progress:
-            progress(name)
-        started = time.perf_counter()
-        try:
-            if not fitted:
-                learner.fit(split.train, split.catalog)
-            fit_seconds = time.perf_counter() - started
-            result = summarise(name, scorer.lists(learner), shoppers, len(split.catalog))
-        except (Exception, MemoryError) as error:  # one learner must not end the run
-            result = ModelResult(name=name, failed=failure_reason(error))
-        else:
-            result.fit_seconds = fit_seconds
-            result.params = learner.params()
-        results.append(result)
-    return results
 
 
 def failure_reason(error: BaseException) -> str:

@@ -9,7 +9,6 @@ the learner to look at when the peak is over budget.
 
 import gc
 import os
-import resource
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +22,7 @@ from django.test import override_settings
 from threadpoolctl import threadpool_limits
 
 from recs.evaluation.data import load_interactions_csv
-from recs.evaluation.offline import failure_reason
+from recs.evaluation.offline import failure_reason, peak_memory_mib
 from recs.evaluation.run import learner_factory
 from recs.learners import LEARNERS, CatalogItem, Interactions, Learner
 from recs.learners.hybrid import COMPONENTS
@@ -38,11 +37,6 @@ PRECOMPUTE_LIMIT_S = 30 * 60
 PRECOMPUTE_SAMPLE = 20_000
 
 Say = Callable[[str], None]
-
-
-def peak_rss_mib() -> float:
-    """The process's peak resident set so far (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def rss_mib() -> float:
@@ -171,7 +165,7 @@ def load(
     users = np.bincount(interactions.user_codes, minlength=len(interactions.users))
     touched = np.bincount(interactions.item_codes, minlength=len(interactions.items))
     measure = LoadMeasure(
-        seconds=seconds, peak_mib=peak_rss_mib(), rss_mib=rss_mib(), events=len(interactions),
+        seconds=seconds, peak_mib=peak_memory_mib(), rss_mib=rss_mib(), events=len(interactions),
         users=int(np.count_nonzero(users)), items_with_events=int(np.count_nonzero(touched)),
         catalog_items=len(items), kinds=interactions.kinds_present(),
     )  # fmt: skip
@@ -220,7 +214,7 @@ def fit_all(
     with tempfile.TemporaryDirectory(prefix="bench-training-") as directory:
         for key in fit_order(keys):
             say(f"fitting {key}")
-            peak_before = peak_rss_mib()
+            peak_before = peak_memory_mib()
             started = time.perf_counter()
             note = ""
             try:
@@ -239,7 +233,7 @@ def fit_all(
                 say(f"{key} failed after {seconds:.1f} s: {failed}")
             else:
                 seconds, failed = time.perf_counter() - started, None
-            peak = peak_rss_mib()
+            peak = peak_memory_mib()
             measure = FitMeasure(
                 key=key, seconds=seconds, peak_mib=peak, raised_peak_mib=peak - peak_before,
                 rss_mib=rss_mib(), failed=failed, note=note,
@@ -252,7 +246,7 @@ def fit_all(
                     measure.note = "; ".join(
                         filter(None, [note, f"could not be pickled: {failure_reason(error)}"])
                     )
-                measure.peak_after_save_mib = peak_rss_mib()
+                measure.peak_after_save_mib = peak_memory_mib()
                 say(
                     f"{key}: {seconds:.1f} s, peak {peak:,.0f} MiB, RSS {measure.rss_mib:,.0f} "
                     f"MiB, artifact {measure.artifact_mib or 0:,.1f} MiB"
@@ -359,7 +353,7 @@ def measure_precompute(
     measured on that sample."""
     say = say or (lambda message: None)
     days = settings.ACTIVE_USER_DAYS if active_days is None else active_days
-    peak_before, rss_before = peak_rss_mib(), rss_mib()
+    peak_before, rss_before = peak_memory_mib(), rss_mib()
     started = time.perf_counter()
     users, skus = active_shoppers_and_items(interactions, catalog, days)
     say(f"precompute: {len(users):,} active users, {len(skus):,} active items")
@@ -426,7 +420,7 @@ def measure_precompute(
         probe_estimate_s=estimate, sampled=sampled, sample_size=sample, probe_calls=probe,
         limit_s=limit_s,
         seconds=time.perf_counter() - started, peak_before_mib=peak_before,
-        peak_after_mib=peak_rss_mib(), rss_before_mib=rss_before, rss_after_mib=rss_mib(),
+        peak_after_mib=peak_memory_mib(), rss_before_mib=rss_before, rss_after_mib=rss_mib(),
         lists=lists + popular, skipped={**skipped, **popular_skipped},
     )  # fmt: skip
 
@@ -454,14 +448,14 @@ def run_scale(
     say(f"loaded {loaded.events:,} events in {loaded.seconds:.1f} s")
     with threadpool_limits(1, "blas"):
         fitted, fits = fit_all(interactions, items, keys, say=say)
-        fit_phase_peak = peak_rss_mib()
+        fit_phase_peak = peak_memory_mib()
         precompute = measure_precompute(
             fitted, interactions, items, active_days=active_days, sample=precompute_sample,
             limit_s=precompute_limit_s, say=say,
         )  # fmt: skip
     return ScaleRun(
         load=loaded, fits=fits, fit_phase_peak_mib=fit_phase_peak, precompute=precompute,
-        peak_mib=peak_rss_mib(), seconds=time.perf_counter() - started,
+        peak_mib=peak_memory_mib(), seconds=time.perf_counter() - started,
     )  # fmt: skip
 
 
