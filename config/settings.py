@@ -1,5 +1,6 @@
 """Settings read once from the environment, with defaults that run the demo with nothing set."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -14,10 +15,27 @@ env = environ.Env()
 VAR_DIR = Path(env("AISLE_VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
-SECRET_KEY = env(
-    "SECRET_KEY", default="django-insecure-aisle-dev-key-only-for-local-demo-0123456789abcdef"
-)
+# Off unless asked for: a debug page shows settings and paths to anyone. scripts/demo.sh and
+# scripts/test.sh turn it on for the local demo and the test run.
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+
+def _secret_key() -> str:
+    """SECRET_KEY, or a random one generated once and kept in VAR_DIR (mode 0600), so that a
+    single machine is safe with nothing set. Several web machines must share one: set it."""
+    given = env("SECRET_KEY", default="")
+    if given:
+        return given
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        import secrets
+
+        key_file.touch(mode=0o600)
+        key_file.write_text(secrets.token_urlsafe(50))
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -33,12 +51,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "import_export",
+    "axes",
     "merch",
     "recs",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -46,7 +66,24 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "recs.shopper_session.ShopperSessionMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Login throttling (django-axes) for the admin and the shop's login: after LOGIN_FAILURE_LIMIT
+# failed attempts for one username, or from one address, logins are refused for
+# LOGIN_LOCKOUT_MINUTES (answer 429), the right password included.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "recs.client_address.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 # The benchmarks mount extra views (recs.bench.urls); everything else uses the default.
 ROOT_URLCONF = env("ROOT_URLCONF", default="config.urls")
@@ -193,6 +230,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # --- API
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "config.api_errors.error_envelope_exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
@@ -206,6 +244,20 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Real-time personalization for Django storefronts.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "shopperToken": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-Aisle-Shopper-Token",
+                "description": "A signed shopper token (JWT) naming the shopper: README, Security.",
+            }
+        }
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "recs.api.schema.enumerate_placements",
+    ],
     # Swagger UI assets are served from the installed sidecar package: no CDN at run time.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -222,7 +274,15 @@ EVENTS_MAX_BATCH = env.int("EVENTS_MAX_BATCH", default=500)
 EVENTS_MAX_BODY_BYTES = env.int("EVENTS_MAX_BODY_BYTES", default=1024 * 1024)
 EVENT_MAX_FUTURE_SKEW_S = env.int("EVENT_MAX_FUTURE_SKEW_S", default=300)
 EVENT_MAX_AGE_DAYS = env.int("EVENT_MAX_AGE_DAYS", default=30)
-EVENTS_THROTTLE_RATE = env("EVENTS_THROTTLE_RATE", default="6000/min")
+# Requests per client address (publishable keys, shopper tokens); secret keys count per key.
+EVENTS_THROTTLE_RATE = env("EVENTS_THROTTLE_RATE", default="600/min")
+SERVER_KEY_THROTTLE_RATE = env("SERVER_KEY_THROTTLE_RATE", default="60000/min")
+# JSON request bodies nested deeper than this are refused with a 400.
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
+
+# --- Catalog and stock API
+CATALOG_MAX_BATCH = env.int("CATALOG_MAX_BATCH", default=1000)
+CATALOG_MAX_BODY_BYTES = env.int("CATALOG_MAX_BODY_BYTES", default=8 * 1024 * 1024)
 # How long the online store remembers that an event was applied; must exceed the longest
 # redelivery delay of a batch (the broker's visibility timeout), so a redelivered batch is a no-op.
 EVENT_APPLIED_MARKER_TTL_S = env.int("EVENT_APPLIED_MARKER_TTL_S", default=2 * 3600 * 24)
@@ -267,10 +327,25 @@ POPULAR_LIST_SIZE = env.int("POPULAR_LIST_SIZE", default=200)
 # touched or launched in the same window get precomputed neighbour lists.
 ACTIVE_USER_DAYS = env.float("ACTIVE_USER_DAYS", default=365.0)
 
-# --- Storefront demo
-# A storefront key with the "write" scope, put in the storefront pages for their JS to send
-# events with (public by design, like any browser-side write key; throttled per key).
-STOREFRONT_WRITE_KEY = env("STOREFRONT_WRITE_KEY", default="")
+# --- Shoppers: who a request may personalise for (README, "Security")
+# The publishable key the storefront pages' JS sends events with (public: it can only send
+# events for the shopper of the page's signed shopper token).
+STOREFRONT_PUBLISHABLE_KEY = env("STOREFRONT_PUBLISHABLE_KEY", default="")
+# Shopper tokens (JWT, HS256): the shared secret a shop's backend mints them with (default:
+# derived from SECRET_KEY), their audience, lifetime, longest accepted lifetime, clock leeway.
+SHOPPER_TOKEN_SECRET = env("SHOPPER_TOKEN_SECRET", default="")
+SHOPPER_TOKEN_AUDIENCE = env("SHOPPER_TOKEN_AUDIENCE", default="aisle")
+SHOPPER_TOKEN_TTL_S = env.int("SHOPPER_TOKEN_TTL_S", default=4 * 3600)
+SHOPPER_TOKEN_MAX_TTL_S = env.int("SHOPPER_TOKEN_MAX_TTL_S", default=24 * 3600)
+SHOPPER_TOKEN_LEEWAY_S = env.int("SHOPPER_TOKEN_LEEWAY_S", default=30)
+# The signed cookie that carries an anonymous shopper's session id (recs.shopper_session).
+SHOPPER_SESSION_COOKIE = env("SHOPPER_SESSION_COOKIE", default="aisle_sid")
+SHOPPER_SESSION_COOKIE_AGE_S = env.int("SHOPPER_SESSION_COOKIE_AGE_S", default=365 * 24 * 3600)
+# Keyed digests of erased shoppers' ids (ErasureRecord) use this key (default: from SECRET_KEY).
+ERASURE_DIGEST_KEY = env("ERASURE_DIGEST_KEY", default="")
+# The demo shop's checkout: orders per client address per hour, and units per order.
+CHECKOUT_ORDERS_PER_HOUR = env.int("CHECKOUT_ORDERS_PER_HOUR", default=10)
+CHECKOUT_MAX_UNITS = env.int("CHECKOUT_MAX_UNITS", default=200)
 # The URL name the recommendation carousel links products to (takes the SKU).
 RECS_PRODUCT_URL_NAME = env("RECS_PRODUCT_URL_NAME", default="storefront:product")
 
@@ -298,7 +373,8 @@ SERVING_DEMOTION = env.float("SERVING_DEMOTION", default=0.3)
 SERVING_METRICS_FLUSH_S = env.float("SERVING_METRICS_FLUSH_S", default=1.0)
 # A shopper's events re-score their collaborative list once per this many seconds at most.
 RESCORE_DEBOUNCE_S = env.float("RESCORE_DEBOUNCE_S", default=2.0)
-RECOMMENDATIONS_THROTTLE_RATE = env("RECOMMENDATIONS_THROTTLE_RATE", default="12000/min")
+# Read requests per client address (secret keys count per key, at SERVER_KEY_THROTTLE_RATE).
+RECOMMENDATIONS_THROTTLE_RATE = env("RECOMMENDATIONS_THROTTLE_RATE", default="1200/min")
 
 # --- Experiments
 # Share of experiment requests whose shadow variants are scored (off the render path).
@@ -309,8 +385,8 @@ SERVED_LOG_MAX_ENTRIES = env.int("SERVED_LOG_MAX_ENTRIES", default=1_000_000)
 ATTRIBUTION_WINDOW_HOURS = env.float("ATTRIBUTION_WINDOW_HOURS", default=24.0)
 # Experiment verdicts call a difference significant below this p-value.
 EXPERIMENT_SIGNIFICANCE_LEVEL = env.float("EXPERIMENT_SIGNIFICANCE_LEVEL", default=0.05)
-# When set, /metrics requires `Authorization: Bearer <token>`; when empty, only loopback and
-# private addresses (and staff) may scrape it.
+# /metrics requires `Authorization: Bearer <token>` (or a staff login); with DEBUG on and no
+# token set, loopback and private addresses may scrape it too.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Learner keys an experiment variant may name.
 EXPERIMENT_MODEL_KEYS = env.list(
@@ -320,15 +396,39 @@ EXPERIMENT_MODEL_KEYS = env.list(
 )  # fmt: skip
 
 # --- Production hardening: on whenever DEBUG is off; each can still be set from the environment.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# A proxy's X-Forwarded-Proto is trusted only when TRUSTED_PROXY_SSL_HEADER names the header the
+# proxy sets (e.g. X-Forwarded-Proto): otherwise any client could claim HTTPS.
+_proxy_ssl_header = env("TRUSTED_PROXY_SSL_HEADER", default="")
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
-SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# Both reach beyond this site (every subdomain; browsers' built-in lists): the owner opts in.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]  # the two opt-ins above
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts only from this site, no inline script anywhere
+# (storefront, widget, admin, API docs); product images may come from any HTTPS host.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],  # Swagger UI sets inline styles
+        "img-src": ["'self'", "data:", "https:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

@@ -153,7 +153,8 @@ class ProductAdmin(ImportExportModelAdmin):
         return max(value, 0) if value is not None else 0
 
     def save_model(self, request, obj, form, change):
-        """An activation change made in the form is announced through the service."""
+        """An activation change goes through the service; any other edit is announced so that
+        cards and content neighbours follow without a restart."""
         if change and "is_active" in form.changed_data:
             wanted = obj.is_active
             obj.is_active = not wanted
@@ -162,6 +163,8 @@ class ProductAdmin(ImportExportModelAdmin):
             obj.is_active = wanted
         else:
             super().save_model(request, obj, form, change)
+        if not change or set(form.changed_data) - {"is_active"}:
+            services.announce_product_edit(obj)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Stock:

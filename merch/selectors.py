@@ -327,3 +327,64 @@ def experiment_by_id(pk: int) -> ExperimentConfig | None:
     """One experiment, or None when there is no such experiment; in two queries."""
     configs = _experiment_configs(Experiment.objects.filter(pk=pk))
     return configs[0] if configs else None
+
+
+def placement_keys() -> list[str]:
+    """The keys of the defined placements, for the API schema's enum."""
+    return list(Placement.objects.order_by("key").values_list("key", flat=True))
+
+
+@dataclass(frozen=True)
+class ProductDetail:
+    """One product as stored, with its stock: what the catalog API returns for a SKU."""
+
+    sku: str
+    title: str
+    description: str
+    category_names: list[str]
+    brand: str
+    price: Decimal
+    currency: str
+    image_url: str
+    attributes: dict
+    launched_at: datetime
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+    on_hand: int
+    reserved: int
+    available_quantity: int
+
+
+def product_detail(sku: str) -> ProductDetail | None:
+    """The product with this SKU (active or not), None when there is none; in one query."""
+    product = (
+        Product.objects.select_related("stock", "category__parent__parent__parent")
+        .filter(sku=sku)
+        .first()
+    )
+    if product is None:
+        return None
+    names, node = [], product.category
+    while node is not None:
+        names.append(node.name)
+        node = node.parent
+    stock = getattr(product, "stock", None)
+    return ProductDetail(
+        sku=product.sku,
+        title=product.title,
+        description=product.description,
+        category_names=names[::-1],
+        brand=product.brand,
+        price=product.price,
+        currency=product.currency,
+        image_url=product.image_url,
+        attributes=product.attributes,
+        launched_at=product.launched_at,
+        is_active=product.is_active,
+        created_at=product.created_at,
+        updated_at=product.updated_at,
+        on_hand=stock.on_hand if stock else 0,
+        reserved=stock.reserved if stock else 0,
+        available_quantity=stock.available_quantity if stock else 0,
+    )

@@ -27,6 +27,7 @@ from merch.signals import (
     experiments_changed,
     merchandising_changed,
     products_activation_changed,
+    products_changed,
     stock_changed,
 )
 
@@ -72,9 +73,21 @@ def set_stock(
 
 @dataclass(frozen=True)
 class StockLevel:
+    """A product's stock as a feed states it; `reserved=None` keeps what is stored (0 if new)."""
+
     sku: str
     on_hand: int
-    reserved: int = 0
+    reserved: int | None = 0
+
+
+@dataclass(frozen=True)
+class StockLevelsResult:
+    """What update_stock_levels did, by SKU."""
+
+    updated: list[str]
+    unchanged: list[str]
+    unknown: list[str]
+    changes: list[StockChange]
 
 
 @transaction.atomic
@@ -84,12 +97,25 @@ def set_stock_levels(levels: Iterable[StockLevel]) -> list[StockChange]:
     Unknown SKUs raise KeyError before anything is written.
     """
     levels = list(levels)
-    products = dict(
-        Product.objects.filter(sku__in=[level.sku for level in levels]).values_list("sku", "pk")
-    )
-    missing = sorted({level.sku for level in levels} - products.keys())
+    known = set(Product.objects.filter(sku__in={level.sku for level in levels}).values_list(
+        "sku", flat=True
+    ))  # fmt: skip
+    missing = sorted({level.sku for level in levels} - known)
     if missing:
         raise KeyError(f"Unknown SKUs: {', '.join(missing[:20])}")
+    return update_stock_levels(levels).changes
+
+
+@transaction.atomic
+def update_stock_levels(levels: Iterable[StockLevel]) -> StockLevelsResult:
+    """Like set_stock_levels, but unknown SKUs are reported instead of failing the batch, so
+    that a feed's other rows still land (the catalog API's partial acceptance). A SKU given
+    twice takes its last level."""
+    by_sku = {level.sku: level for level in levels}
+    for level in by_sku.values():
+        if level.on_hand < 0 or (level.reserved is not None and level.reserved < 0):
+            raise ValueError(f"Stock quantities cannot be negative (SKU {level.sku}).")
+    products = dict(Product.objects.filter(sku__in=list(by_sku)).values_list("sku", "pk"))
     existing = {
         stock.product_id: stock
         for stock in Stock.objects.select_for_update().filter(product_id__in=products.values())
@@ -97,28 +123,31 @@ def set_stock_levels(levels: Iterable[StockLevel]) -> list[StockChange]:
     to_create: list[Stock] = []
     to_update: list[Stock] = []
     changes: list[StockChange] = []
+    unchanged: list[str] = []
     now = timezone.now()
-    for level in levels:
-        if level.on_hand < 0 or level.reserved < 0:
-            raise ValueError(f"Stock quantities cannot be negative (SKU {level.sku}).")
-        product_id = products[level.sku]
+    for sku, level in by_sku.items():
+        product_id = products.get(sku)
+        if product_id is None:
+            continue
         stock = existing.get(product_id)
         if stock is None:
-            stock = Stock(product_id=product_id, on_hand=level.on_hand, reserved=level.reserved)
+            reserved = level.reserved or 0
+            stock = Stock(product_id=product_id, on_hand=level.on_hand, reserved=reserved)
             stock.updated_at = now
-            existing[product_id] = stock
             to_create.append(stock)
             was_available = False
-        elif (stock.on_hand, stock.reserved) == (level.on_hand, level.reserved):
-            continue
         else:
+            reserved = stock.reserved if level.reserved is None else level.reserved
+            if (stock.on_hand, stock.reserved) == (level.on_hand, reserved):
+                unchanged.append(sku)
+                continue
             was_available = stock.is_available
-            stock.on_hand, stock.reserved, stock.updated_at = level.on_hand, level.reserved, now
+            stock.on_hand, stock.reserved, stock.updated_at = level.on_hand, reserved, now
             to_update.append(stock)
         changes.append(
             StockChange(
                 product_id=product_id,
-                sku=level.sku,
+                sku=sku,
                 available_quantity=stock.available_quantity,
                 was_available=was_available,
             )
@@ -126,7 +155,12 @@ def set_stock_levels(levels: Iterable[StockLevel]) -> list[StockChange]:
     Stock.objects.bulk_create(to_create, batch_size=1000)
     Stock.objects.bulk_update(to_update, ["on_hand", "reserved", "updated_at"], batch_size=1000)
     _announce_stock_changes(changes)
-    return changes
+    return StockLevelsResult(
+        updated=[change.sku for change in changes],
+        unchanged=unchanged,
+        unknown=[sku for sku in by_sku if sku not in products],
+        changes=changes,
+    )
 
 
 def mark_out_of_stock(product_ids: Sequence[int]) -> list[StockChange]:
@@ -151,11 +185,27 @@ def set_products_active(product_ids: Sequence[int], *, is_active: bool) -> int:
     changing = Product.objects.filter(pk__in=product_ids).exclude(is_active=is_active)
     skus = list(changing.values_list("sku", flat=True))
     updated = changing.update(is_active=is_active, updated_at=timezone.now())
+    _announce_activation(skus, is_active)
+    return updated
+
+
+def _announce_activation(skus: list[str], is_active: bool) -> None:
     if skus:
         transaction.on_commit(
             lambda: products_activation_changed.send(sender=Product, skus=skus, is_active=is_active)
         )
-    return updated
+
+
+@transaction.atomic
+def deactivate_product(sku: str) -> Product:
+    """Take a product off sale by SKU (the catalog API's DELETE); raises Product.DoesNotExist.
+
+    The row and its history stay: events may still name it, and an upsert can bring it back."""
+    product = Product.objects.select_for_update().get(sku=sku)
+    if product.is_active:
+        set_products_active([product.pk], is_active=False)
+        product.refresh_from_db()
+    return product
 
 
 def get_or_create_category_path(names: Sequence[str]) -> Category:
@@ -176,7 +226,8 @@ def get_or_create_category_path(names: Sequence[str]) -> Category:
 
 @dataclass(frozen=True)
 class ProductRecord:
-    """A product as an importer describes it."""
+    """A product as an importer describes it: every field is replaced on upsert, except that a
+    missing `launched_at` keeps the stored one (now, for a new product)."""
 
     sku: str
     title: str
@@ -188,45 +239,92 @@ class ProductRecord:
     attributes: dict[str, Any] | None = None
     image_url: str = ""
     launched_at: Any = None
+    is_active: bool = True
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What upsert_products did, by SKU; an identical re-sent product is `unchanged`."""
+
+    created: list[str]
+    updated: list[str]
+    unchanged: list[str]
+
+
+_UPSERT_FIELDS = [
+    "title", "description", "category", "brand", "price", "currency", "attributes",
+    "image_url", "launched_at", "is_active",
+]  # fmt: skip
 
 
 @transaction.atomic
-def upsert_products(records: Iterable[ProductRecord]) -> tuple[int, int]:
-    """Create or update products by SKU in bulk; returns (created, updated)."""
-    records = list(records)
+def upsert_products(records: Iterable[ProductRecord]) -> UpsertResult:
+    """Create or update products by SKU in bulk. Idempotent: a product whose fields are already
+    stored is left alone (its updated_at too). A SKU given twice takes its last record.
+
+    On commit, readers hear which products were created or changed (products_changed), and
+    which may no longer be sold or may be sold again (products_activation_changed)."""
+    by_sku = {record.sku: record for record in records}
     categories: dict[tuple[str, ...], Category | None] = {(): None}
-    for record in records:
+    for record in by_sku.values():
         if record.category_path not in categories:
             categories[record.category_path] = get_or_create_category_path(record.category_path)
-    existing = {p.sku: p for p in Product.objects.filter(sku__in=[r.sku for r in records])}
-    fields = [
-        "title", "description", "category", "brand", "price", "currency", "attributes",
-        "image_url", "launched_at",
-    ]  # fmt: skip
-    to_create, to_update = [], []
-    for record in records:
+    existing = {p.sku: p for p in Product.objects.select_for_update().filter(sku__in=list(by_sku))}
+    now = timezone.now()
+    to_create: list[Product] = []
+    to_update: list[Product] = []
+    unchanged: list[str] = []
+    flipped: dict[bool, list[str]] = {True: [], False: []}
+    for sku, record in by_sku.items():
+        category = categories[record.category_path]
         values = {
             "title": record.title,
             "description": record.description,
-            "category": categories[record.category_path],
+            "category_id": category.pk if category else None,
             "brand": record.brand,
             "price": record.price,
             "currency": record.currency,
             "attributes": record.attributes or {},
             "image_url": record.image_url,
-            "launched_at": record.launched_at or timezone.now(),
+            "is_active": record.is_active,
         }
-        product = existing.get(record.sku)
+        product = existing.get(sku)
         if product is None:
-            to_create.append(Product(sku=record.sku, **values))
-        else:
-            for name, value in values.items():
-                setattr(product, name, value)
-            product.updated_at = timezone.now()
-            to_update.append(product)
+            product = Product(sku=sku, launched_at=record.launched_at or now, **values)
+            to_create.append(product)
+            continue
+        if record.launched_at is not None:
+            values["launched_at"] = record.launched_at
+        if all(getattr(product, name) == value for name, value in values.items()):
+            unchanged.append(sku)
+            continue
+        if product.is_active != record.is_active:
+            flipped[record.is_active].append(sku)
+        for name, value in values.items():
+            setattr(product, name, value)
+        product.updated_at = now
+        to_update.append(product)
     Product.objects.bulk_create(to_create, batch_size=1000)
-    Product.objects.bulk_update(to_update, [*fields, "updated_at"], batch_size=1000)
-    return len(to_create), len(to_update)
+    Product.objects.bulk_update(to_update, [*_UPSERT_FIELDS, "updated_at"], batch_size=1000)
+    created = [p.sku for p in to_create]
+    # A new product has no stock yet: readers must learn that it cannot be sold (and whether
+    # it is active) as they would for a flip, or it would count as available until the next
+    # periodic sync.
+    for is_active in (False, True):
+        _announce_activation(
+            flipped[is_active] + [p.sku for p in to_create if p.is_active == is_active], is_active
+        )
+    changed = created + [p.sku for p in to_update]
+    if changed:
+        transaction.on_commit(lambda: products_changed.send(sender=Product, skus=changed))
+    return UpsertResult(created=created, updated=[p.sku for p in to_update], unchanged=unchanged)
+
+
+def announce_product_edit(product: Product) -> None:
+    """A product saved elsewhere (the admin form): readers reload its card and content
+    neighbours on commit, as after an upsert."""
+    sku = product.sku
+    transaction.on_commit(lambda: products_changed.send(sender=Product, skus=[sku]))
 
 
 def _announce_merchandising_change(sender: type[models.Model]) -> None:

@@ -29,8 +29,11 @@ class StockChange:
 
 # kwargs: changes: list[StockChange]
 stock_changed = Signal()
-# kwargs: skus: list[str], is_active: bool
+# kwargs: skus: list[str], is_active: bool; also sent for products just created by
+# upsert_products, so that readers learn whether a new product may be sold
 products_activation_changed = Signal()
+# kwargs: skus: list[str]; products created or changed by upsert_products (cards, content lists)
+products_changed = Signal()
 # kwargs: none; a placement or merchandising rule changed, so cached merchandising config is stale
 merchandising_changed = Signal()
 # kwargs: experiment_id: int; an experiment or its variants changed: cached config is stale

@@ -1,4 +1,4 @@
-"""Admin for the engine: storefront keys (shown once, stored hashed) and the event log."""
+"""Admin for the engine: API keys (shown once, stored hashed), the event log, models."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -6,31 +6,57 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from merch.selectors import merchandising_config
-from recs.keys import StorefrontKey, create_storefront_key, revoke_keys
+from recs.keys import ApiKey, create_api_key, revoke_keys, validate_key_scopes
 from recs.models import DatasetImport, Event, ModelVersion, SessionLink
 from recs.serving import RecommendationContext, recommend
 from recs.training.pipeline import promote
 from recs.training.tasks import precompute_candidates_task, train_models_task
 
 
-@admin.register(StorefrontKey)
-class StorefrontKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "key_prefix", "scopes", "is_active", "created_at", "last_used_at")
-    list_filter = ("is_active",)
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ("name", "kind", "scopes", "is_active")
+
+    def clean(self):
+        cleaned = super().clean()
+        scopes = cleaned.get("scopes") or []
+        if not isinstance(scopes, list):
+            self.add_error("scopes", 'A JSON list, e.g. ["read", "write"].')
+            return cleaned
+        try:
+            cleaned["scopes"] = validate_key_scopes(cleaned.get("kind", ""), scopes)
+        except ValueError as error:
+            self.add_error("scopes", str(error))
+        return cleaned
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are shown once, when created, and stored hashed. Secret keys never go into a page."""
+
+    form = ApiKeyForm
+    list_display = ("name", "kind", "key_prefix", "scopes", "is_active", "created_at",
+                    "last_used_at")  # fmt: skip
+    list_filter = ("kind", "is_active")
     search_fields = ("name", "key_prefix")
-    fields = ("name", "scopes", "is_active", "key_prefix", "created_at", "last_used_at")
+    fields = ("name", "kind", "scopes", "is_active", "key_prefix", "created_at", "last_used_at")
     readonly_fields = ("key_prefix", "created_at", "last_used_at")
     actions = ["revoke"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A key's kind is part of what was handed out: change it by making a new key.
+        return (*self.readonly_fields, "kind") if obj is not None else self.readonly_fields
+
     def save_model(self, request, obj, form, change):
         if not change:
-            key, plaintext = create_storefront_key(obj.name, obj.scopes or ["write"])
+            key, plaintext = create_api_key(obj.name, obj.kind, obj.scopes)
             obj.pk, obj.key_prefix, obj.key_hash = key.pk, key.key_prefix, key.key_hash
             obj._state.adding = False
             self.message_user(
                 request,
-                f"Key for {key.name}: {plaintext} — copy it now, it is not stored and will not "
-                "be shown again.",
+                f"{key.get_kind_display().split(' (')[0].capitalize()} key for {key.name}: "
+                f"{plaintext} — copy it now, it is not stored and will not be shown again.",
                 messages.WARNING,
             )
             return
@@ -163,3 +189,6 @@ def _moves(before, after) -> dict[str, str]:
     for sku in old.keys() - {item.sku for item in after.items}:
         moves[sku] = "removed"
     return moves
+
+
+import recs.admin_erasure  # noqa: E402, F401  (registers the erasure admin)

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db.models import Count
 
-from recs.keys import StorefrontKey, create_storefront_key, hash_key
+from recs.keys import ApiKey, create_api_key, hash_key
 from recs.models import Event
 
 DEMO_KEY_NAME = "Demo storefront"
@@ -40,13 +40,13 @@ def ensure_customers(count: int, password: str, always: tuple[str, ...] = ()) ->
 
 
 def ensure_storefront_key(key_file: Path) -> str:
-    """The demo storefront's write key: reused from `key_file` while it is valid, else a new
+    """The demo storefront's publishable key: reused from `key_file` while it is valid, else a new
     one (stored hashed; the plaintext only in that file, readable by its owner)."""
     if key_file.exists():
         plaintext = key_file.read_text().strip()
-        if StorefrontKey.objects.filter(key_hash=hash_key(plaintext), is_active=True).exists():
+        if ApiKey.objects.filter(key_hash=hash_key(plaintext), is_active=True).exists():
             return plaintext
-    _, plaintext = create_storefront_key(DEMO_KEY_NAME, ["write", "read"])
+    _, plaintext = create_api_key(DEMO_KEY_NAME, "publishable")
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.write_text(plaintext + "\n")
     os.chmod(key_file, 0o600)

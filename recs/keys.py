@@ -1,4 +1,11 @@
-"""Per-storefront API keys: created in the admin, stored hashed, checked without a DB query."""
+"""API keys: created in the admin, stored hashed, checked without a DB query.
+
+Two kinds, as payment APIs have them:
+- publishable (`pk_...`): rendered into storefront pages, so public. Write-only, and only for the
+  shopper a signed shopper token names (see recs.shopper_tokens); never reads anything personal.
+- secret (`sk_...`): kept on the shop's servers. Scopes: read (any shopper's recommendations),
+  write (events for any shopper), catalog (products and stock), admin (erasure).
+"""
 
 import contextlib
 import hashlib
@@ -13,34 +20,61 @@ AUTH_CACHE_SECONDS = 60
 LAST_USED_RESOLUTION_S = 60
 
 
+class KeyKind(models.TextChoices):
+    PUBLISHABLE = "publishable", "publishable (in pages; events of the page's own shopper)"
+    SECRET = "secret", "secret (server to server; never in a page)"
+
+
 class KeyScope(models.TextChoices):
-    WRITE = "write", "write events"
-    READ = "read", "read recommendations"
+    WRITE = "write", "send events"
+    READ = "read", "read any shopper's recommendations"
+    CATALOG = "catalog", "upsert products and stock"
+    ADMIN = "admin", "erase shoppers"
 
 
-class StorefrontKey(models.Model):
-    """A storefront's key. Only a SHA-256 of it is kept: keys are 256-bit random tokens, so a fast
-    hash is enough (no dictionary to guess from), and it lets the hot path look a key up by hash."""
+PUBLISHABLE_SCOPES = (KeyScope.WRITE.value,)
+KIND_PREFIXES = {KeyKind.PUBLISHABLE.value: "pk_", KeyKind.SECRET.value: "sk_"}
 
-    name = models.CharField("storefront", max_length=100)
+
+class ApiKey(models.Model):
+    """A key of one storefront or server integration. Only a SHA-256 of it is kept: keys are
+    256-bit random tokens, so a fast hash is enough (no dictionary to guess from), and it lets
+    the hot path look a key up by hash."""
+
+    name = models.CharField(max_length=100, help_text="Who uses it, e.g. 'storefront' or 'ERP'")
+    kind = models.CharField(
+        max_length=12, choices=KeyKind.choices, default=KeyKind.PUBLISHABLE,
+        help_text="Publishable keys go into pages and can only send the page's own shopper's "
+        "events; secret keys stay on servers.",
+    )  # fmt: skip
     key_prefix = models.CharField(max_length=KEY_PREFIX_LENGTH, db_index=True, editable=False)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    scopes = models.JSONField(default=list, help_text='e.g. ["write"], ["read"] or both')
+    scopes = models.JSONField(
+        default=list,
+        help_text='Secret keys: any of "read", "write", "catalog", "admin". '
+        'Publishable keys always have ["write"] only.',
+    )
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
-        verbose_name = "storefront key"
+        verbose_name = "API key"
         ordering = ["name", "-created_at"]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_prefix}…)"
 
+    @property
+    def is_secret(self) -> bool:
+        return self.kind == KeyKind.SECRET
+
     def has_scope(self, scope: str) -> bool:
+        if not self.is_secret and scope not in PUBLISHABLE_SCOPES:
+            return False
         return scope in self.scopes
 
-    # DRF's IsAuthenticated checks request.user; a key authenticates a storefront, not a person.
+    # DRF's IsAuthenticated checks request.user; a key authenticates an integration, not a person.
     is_authenticated = True
 
 
@@ -49,25 +83,43 @@ def hash_key(plaintext: str) -> str:
 
 
 def _cache_key(key_hash: str) -> str:
-    return f"storefront-key:{key_hash}"
+    return f"api-key:{key_hash}"
 
 
-def create_storefront_key(name: str, scopes: list[str]) -> tuple[StorefrontKey, str]:
-    """Create a key; returns it with the plaintext, which is shown once and never stored."""
+def validate_key_scopes(kind: str, scopes: list[str]) -> list[str]:
+    """The scopes a key of this kind gets; ValueError says what is wrong."""
+    if kind not in KeyKind.values:
+        raise ValueError(f"The kind must be one of {', '.join(KeyKind.values)}.")
     unknown = set(scopes) - set(KeyScope.values)
-    if unknown or not scopes:
-        raise ValueError(f"Scopes must be among {', '.join(KeyScope.values)}")
-    plaintext = "ak_" + secrets.token_urlsafe(32)
-    key = StorefrontKey.objects.create(
+    if unknown:
+        raise ValueError(f"Scopes must be among {', '.join(KeyScope.values)}.")
+    if kind == KeyKind.PUBLISHABLE:
+        if set(scopes) - set(PUBLISHABLE_SCOPES):
+            raise ValueError(
+                "A publishable key is rendered into pages, so it can only send events "
+                "(scope 'write'); use a secret key for read, catalog or admin."
+            )
+        return list(PUBLISHABLE_SCOPES)
+    if not scopes:
+        raise ValueError("A secret key needs at least one scope.")
+    return sorted(set(scopes))
+
+
+def create_api_key(name: str, kind: str, scopes: list[str] | None = None) -> tuple[ApiKey, str]:
+    """Create a key; returns it with the plaintext, which is shown once and never stored."""
+    scopes = validate_key_scopes(kind, list(scopes or []))
+    plaintext = KIND_PREFIXES[kind] + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
         name=name,
+        kind=kind,
         key_prefix=plaintext[:KEY_PREFIX_LENGTH],
         key_hash=hash_key(plaintext),
-        scopes=sorted(set(scopes)),
+        scopes=scopes,
     )
     return key, plaintext
 
 
-def authenticate_key(plaintext: str) -> StorefrontKey | None:
+def authenticate_key(plaintext: str) -> ApiKey | None:
     """The active key with this plaintext, or None. Positive answers are cached for a minute."""
     if not plaintext:
         return None
@@ -77,7 +129,7 @@ def authenticate_key(plaintext: str) -> StorefrontKey | None:
     except Exception:  # the cache (Redis) is down: the database still answers
         key = None
     if key is None:
-        key = StorefrontKey.objects.filter(key_hash=key_hash, is_active=True).first()
+        key = ApiKey.objects.filter(key_hash=key_hash, is_active=True).first()
         if key is None:
             return None
         _cache_quietly(key_hash, key)
@@ -86,20 +138,20 @@ def authenticate_key(plaintext: str) -> StorefrontKey | None:
         key.last_used_at is None
         or (now - key.last_used_at).total_seconds() > LAST_USED_RESOLUTION_S
     ):
-        StorefrontKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
         key.last_used_at = now
         _cache_quietly(key_hash, key)
     return key
 
 
-def _cache_quietly(key_hash: str, key: StorefrontKey) -> None:
+def _cache_quietly(key_hash: str, key: ApiKey) -> None:
     with contextlib.suppress(Exception):  # a cold cache only costs a query
         cache.set(_cache_key(key_hash), key, AUTH_CACHE_SECONDS)
 
 
-def revoke_keys(keys: list[StorefrontKey]) -> int:
+def revoke_keys(keys: list[ApiKey]) -> int:
     """Deactivate keys and drop them from the auth cache at once."""
-    revoked = StorefrontKey.objects.filter(pk__in=[k.pk for k in keys], is_active=True).update(
+    revoked = ApiKey.objects.filter(pk__in=[k.pk for k in keys], is_active=True).update(
         is_active=False
     )
     cache.delete_many([_cache_key(k.key_hash) for k in keys])

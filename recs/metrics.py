@@ -412,9 +412,12 @@ def _is_private_address(address: str | None) -> bool:
 
 
 def access_denied(request: HttpRequest) -> HttpResponse | None:
-    """With METRICS_TOKEN set, a bearer token is required; without, only loopback or private
-    addresses (a scraper next to the app) and staff users may read. Behind a reverse proxy
-    every request comes from the proxy's address: set METRICS_TOKEN there."""
+    """A staff login, or the bearer token METRICS_TOKEN. Only with DEBUG on and no token set
+    may loopback and private addresses read without one: behind a same-host reverse proxy
+    every request comes from loopback, so an address proves nothing in production."""
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff:
+        return None
     token = settings.METRICS_TOKEN
     if token:
         if constant_time_compare(request.headers.get("Authorization", ""), f"Bearer {token}"):
@@ -422,10 +425,11 @@ def access_denied(request: HttpRequest) -> HttpResponse | None:
         response = HttpResponse("A valid bearer token is required.\n", status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    user = getattr(request, "user", None)
-    if _is_private_address(request.META.get("REMOTE_ADDR")) or (user and user.is_staff):
+    if settings.DEBUG and _is_private_address(request.META.get("REMOTE_ADDR")):
         return None
-    return HttpResponse("Metrics are readable from private addresses only.\n", status=403)
+    return HttpResponse(
+        "Set METRICS_TOKEN and scrape with `Authorization: Bearer <token>`.\n", status=403
+    )
 
 
 @require_GET

@@ -187,5 +187,46 @@ class VariantHourlyStats(models.Model):
         return f"experiment {self.experiment_id} {self.variant} {self.hour:%Y-%m-%d %H}:00"
 
 
+class ImportCheckpoint(models.Model):
+    """How far an import of one file got, so that an interrupted import resumes where its last
+    committed chunk ended instead of starting over."""
+
+    kind = models.CharField(max_length=20, help_text="events or catalog")
+    file_sha256 = models.CharField(max_length=64)
+    file_name = models.CharField(max_length=500)
+    rows_done = models.PositiveBigIntegerField(default=0, help_text="rows read and committed")
+    stored = models.PositiveBigIntegerField(default=0, help_text="rows written (new)")
+    skipped = models.PositiveBigIntegerField(default=0, help_text="duplicates and rejected rows")
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "file_sha256"], name="import_checkpoint_unique")
+        ]
+
+    def __str__(self) -> str:
+        state = "complete" if self.completed_at else f"{self.rows_done:,} rows"
+        return f"{self.kind} import of {self.file_name} ({state})"
+
+
+class ErasureRecord(models.Model):
+    """Audit of one erasure: who asked, when, how much was removed. The shopper's id itself is
+    not kept, only a keyed digest of it (recs.erasure.subject_digest), so the record can answer
+    "was this id erased?" without being a trace of the shopper."""
+
+    subject_digest = models.CharField(max_length=64, db_index=True)
+    requested_by = models.CharField(max_length=150, help_text="staff user, API key or command")
+    erased_at = models.DateTimeField(auto_now_add=True)
+    counts = models.JSONField(default=dict, help_text="what was removed, by kind")
+
+    class Meta:
+        ordering = ["-erased_at"]
+
+    def __str__(self) -> str:
+        return f"erasure {self.subject_digest[:12]}… by {self.requested_by} at {self.erased_at:%Y-%m-%d %H:%M}"
+
+
 # Registered with the app from its own module, so the key logic stays in one place.
-from recs.keys import StorefrontKey  # noqa: E402, F401
+from recs.keys import ApiKey  # noqa: E402, F401

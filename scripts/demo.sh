@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+# The local demo runs with debug pages and plain HTTP; production leaves DJANGO_DEBUG unset (off).
+export DJANGO_DEBUG="${DJANGO_DEBUG:-true}"
 BIND="${AISLE_BIND:-127.0.0.1}"
 PORT="${AISLE_PORT:-8000}"
 DEMO_USER="${AISLE_DEMO_USER:-demo}"
@@ -57,9 +59,9 @@ log "Training the models (skipped when serving versions exist)"
 
 log "Demo accounts and the storefront key"
 "$PY" manage.py setup_demo --user "$DEMO_USER" --password "$DEMO_PASSWORD" \
-  --customer-password "$DEMO_CUSTOMER_PASSWORD" --key-file "$RUN_DIR/storefront_write_key"
-STOREFRONT_WRITE_KEY="$(cat "$RUN_DIR/storefront_write_key")"
-export STOREFRONT_WRITE_KEY
+  --customer-password "$DEMO_CUSTOMER_PASSWORD" --key-file "$RUN_DIR/storefront_publishable_key"
+STOREFRONT_PUBLISHABLE_KEY="$(cat "$RUN_DIR/storefront_publishable_key")"
+export STOREFRONT_PUBLISHABLE_KEY
 
 log "(Re)starting web server, Celery worker and Celery beat"
 stop_all

@@ -65,6 +65,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
     # The render path's 50 ms budget is for production; on a loaded CI machine a busy core can
     # exceed it and turn a test's answer into a fallback. Tests of the fallback stop Redis for
     # real (connection refused), which does not depend on this timeout.
+    # Development defaults for what settings derive from DEBUG at import (plain HTTP test
+    # server, unhashed static files); pytest-django still runs the tests with DEBUG off.
+    os.environ.setdefault("DJANGO_DEBUG", "true")
     os.environ.setdefault("REDIS_SOCKET_TIMEOUT_S", "2")
     os.environ.setdefault("REDIS_CONNECT_TIMEOUT_S", "2")
     os.environ.pop("CELERY_BROKER_URL", None)

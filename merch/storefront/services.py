@@ -1,11 +1,15 @@
 """Checkout: turn the cart into an order, taking the stock in one transaction or not at all."""
 
+import logging
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 
 from merch.models import Product, Stock
@@ -72,16 +76,41 @@ class OrderRefused(Exception):
         self.refused = refused
 
 
+class OrderTooLarge(ValueError):
+    """More units in one order than the shop sells at once (CHECKOUT_MAX_UNITS)."""
+
+
+logger = logging.getLogger(__name__)
+
+
+def checkout_allowed(address: str) -> bool:
+    """Whether this address may place another order this hour (CHECKOUT_ORDERS_PER_HOUR): a
+    script must not be able to empty the shop's stock. Counted in the cache; fails open."""
+    key = f"checkout:{address}:{int(time.time() // 3600)}"
+    try:
+        added = cache.add(key, 1, timeout=3600)
+        count = 1 if added else cache.incr(key)
+    except Exception:  # the cache is down: selling goes on, the stock limits still hold
+        logger.warning("Checkout counter unavailable; not limiting %s", address)
+        return True
+    return count <= settings.CHECKOUT_ORDERS_PER_HOUR
+
+
 @transaction.atomic
 def place_order(quantities: Mapping[str, int]) -> Order:
     """Take every line from stock, or none: a shopper must not get half an order by surprise.
 
-    Raises OrderRefused listing each line that is sold out or short, and ValueError for an
-    empty cart.
+    Raises OrderRefused listing each line that is sold out or short, OrderTooLarge beyond
+    CHECKOUT_MAX_UNITS, and ValueError for an empty cart.
     """
     wanted = {sku: quantity for sku, quantity in quantities.items() if quantity > 0}
     if not wanted:
         raise ValueError("The cart is empty.")
+    if sum(wanted.values()) > settings.CHECKOUT_MAX_UNITS:
+        raise OrderTooLarge(
+            f"One order takes at most {settings.CHECKOUT_MAX_UNITS} items; "
+            "split it or contact the shop."
+        )
     # Lock the stock rows first so that two checkouts cannot both sell the last one.
     stocks = {
         stock.product_id: stock

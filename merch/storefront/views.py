@@ -12,7 +12,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from merch.storefront import selectors
 from merch.storefront.cart import MAX_LINE_QUANTITY, SessionCart
-from merch.storefront.services import Order, OrderRefused, place_order
+from merch.storefront.services import (
+    Order,
+    OrderRefused,
+    OrderTooLarge,
+    checkout_allowed,
+    place_order,
+)
+from recs.client_address import client_address
 
 PRODUCTS_PER_PAGE = 24
 LAST_ORDER_SESSION_KEY = "last_order"
@@ -155,8 +162,14 @@ def checkout(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return redirect("storefront:cart")
     cart_now = SessionCart(request.session)
+    if not checkout_allowed(client_address(request)):
+        messages.error(request, "Too many orders from your network; try again in an hour.")
+        return redirect("storefront:cart")
     try:
         order = place_order(cart_now.quantities)
+    except OrderTooLarge as error:
+        messages.error(request, str(error))
+        return redirect("storefront:cart")
     except ValueError:
         messages.error(request, "Your cart is empty.")
         return redirect("storefront:cart")

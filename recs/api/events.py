@@ -7,18 +7,27 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
+from rest_framework.exceptions import NotAuthenticated, ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.api_errors import error_response
+from config.parsers import BoundedJSONParser
 from merch.selectors import existing_skus
-from recs.api.authentication import HasWriteScopeOrIsStaff, StorefrontKeyAuthentication
-from recs.api.throttling import StorefrontKeyThrottle
+from recs.api.authentication import (
+    ApiKeyAuthentication,
+    CanSendEvents,
+    is_staff,
+    secret_key,
+    shopper_token_claims,
+)
+from recs.api.throttling import ApiThrottle
 from recs.events.records import EventRecord
+from recs.events.selectors import stored_event_ids
 from recs.events.services import QueueUnavailable, enqueue_events
 from recs.models import EventType
+from recs.shopper_tokens import HEADER as SHOPPER_TOKEN_HEADER
+from recs.shopper_tokens import ShopperClaims
 
 PRODUCT_EVENT_TYPES = {t.value for t in EventType} - {EventType.SEARCH.value}
 
@@ -108,8 +117,16 @@ class RejectedEventSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class DuplicateEventSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    event_id = serializers.CharField()
+
+
 class EventBatchOutSerializer(serializers.Serializer):
-    accepted = serializers.IntegerField()
+    accepted = serializers.IntegerField(help_text="Events queued by this request")
+    duplicates = DuplicateEventSerializer(
+        many=True, help_text="Events whose event_id is already in the log: not queued again"
+    )
     rejected = RejectedEventSerializer(many=True)
     batch_id = serializers.CharField(allow_null=True)
 
@@ -128,11 +145,11 @@ def _reason(errors) -> str:
 
 
 class EventsView(APIView):
-    authentication_classes = [StorefrontKeyAuthentication, SessionAuthentication]
-    permission_classes = [HasWriteScopeOrIsStaff]
-    throttle_classes = [StorefrontKeyThrottle]
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    permission_classes = [CanSendEvents]
+    throttle_classes = [ApiThrottle]
     throttle_rate_setting = "EVENTS_THROTTLE_RATE"
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(
         operation_id="events_create",
@@ -140,19 +157,29 @@ class EventsView(APIView):
         description=(
             "Up to EVENTS_MAX_BATCH (500) events. Each is validated on its own: valid events are "
             "queued durably and never lost from then on; each rejected one is listed with its "
-            "index and a reason. A repeated event_id is applied once. Authenticate with a "
-            "storefront key that has the 'write' scope (`Authorization: Bearer <key>`)."
+            "index and a reason; an event whose event_id is already in the log is listed under "
+            "`duplicates` and not queued again. Authenticate with a secret key that has the "
+            "'write' scope (events of any shopper), or with a publishable key plus the shopper "
+            f"token of the page's shopper in `{SHOPPER_TOKEN_HEADER}`: the events then belong "
+            "to that token's user and session, which they may omit."
         ),
         request=EventBatchInSerializer,
+        auth=[{"apiKey": []}, {"apiKey": [], "shopperToken": []}, {"cookieAuth": []}],
         responses={
             202: EventBatchOutSerializer,
             400: OpenApiResponse(description="Malformed JSON, wrong shape, or no valid event"),
-            401: OpenApiResponse(description="Missing, unknown or revoked key"),
+            200: OpenApiResponse(
+                EventBatchOutSerializer, description="Every valid event was already in the log"
+            ),
+            401: OpenApiResponse(
+                description="Missing, unknown or revoked key; a publishable key without a "
+                "valid shopper token"
+            ),
             403: OpenApiResponse(description="The key lacks the write scope"),
             411: OpenApiResponse(description="No Content-Length"),
             413: OpenApiResponse(description="Body or batch too large"),
             415: OpenApiResponse(description="Not application/json"),
-            429: OpenApiResponse(description="Rate limit of the key exceeded"),
+            429: OpenApiResponse(description="Rate limit of the key or address exceeded"),
             503: OpenApiResponse(description="The queue is unavailable; retry later"),
         },
         examples=[
@@ -206,25 +233,55 @@ class EventsView(APIView):
                 413, "batch_too_large",
                 f"{len(items)} events in one batch; send at most {settings.EVENTS_MAX_BATCH}.",
             )  # fmt: skip
-        accepted, rejected = self._validate(items)
-        if not accepted:
+        shopper = self._shopper(request)
+        indexed, rejected = self._validate(items, shopper)
+        if not indexed:
             return error_response(
                 400, "no_valid_events",
                 "No event in the batch is valid." if items else "The batch is empty.",
                 details=rejected,
             )  # fmt: skip
-        try:
-            batch_id = enqueue_events(accepted)
-        except QueueUnavailable:
-            response = error_response(
-                503, "queue_unavailable", "The event queue is unavailable; nothing was accepted."
-            )
-            response["Retry-After"] = "5"
-            return response
+        stored = stored_event_ids([record.event_id for _, record in indexed])
+        duplicates = [
+            {"index": index, "event_id": record.event_id}
+            for index, record in indexed
+            if record.event_id in stored
+        ]
+        accepted = [record for _, record in indexed if record.event_id not in stored]
+        batch_id = None
+        if accepted:
+            try:
+                batch_id = enqueue_events(accepted)
+            except QueueUnavailable:
+                response = error_response(
+                    503, "queue_unavailable",
+                    "The event queue is unavailable; nothing was accepted.",
+                )  # fmt: skip
+                response["Retry-After"] = "5"
+                return response
         return Response(
-            {"accepted": len(accepted), "rejected": rejected, "batch_id": batch_id},
-            status=status.HTTP_202_ACCEPTED,
+            {
+                "accepted": len(accepted),
+                "duplicates": duplicates,
+                "rejected": rejected,
+                "batch_id": batch_id,
+            },
+            status=status.HTTP_202_ACCEPTED if accepted else status.HTTP_200_OK,
         )
+
+    @staticmethod
+    def _shopper(request) -> ShopperClaims | None:
+        """None for callers that may name any shopper (secret keys, staff); else the shopper
+        the publishable key's token names (401 without a valid token)."""
+        if secret_key(request) is not None or (request.auth is None and is_staff(request)):
+            return None
+        claims = shopper_token_claims(request)
+        if claims is None:
+            raise NotAuthenticated(
+                "A publishable key sends events only with the page's shopper token in the "
+                f"{SHOPPER_TOKEN_HEADER} header; server-side senders use a secret key."
+            )
+        return claims
 
     @staticmethod
     def _check_size(request) -> Response | None:
@@ -243,7 +300,11 @@ class EventsView(APIView):
         return None
 
     @staticmethod
-    def _validate(items: list) -> tuple[list[EventRecord], list[dict]]:
+    def _validate(
+        items: list, shopper: ShopperClaims | None
+    ) -> tuple[list[tuple[int, EventRecord]], list[dict]]:
+        """(index, record) of the valid events and the reasons of the others. With a
+        `shopper`, events belong to that shopper: missing ids are filled in, others refused."""
         records: list[tuple[int, EventRecord]] = []
         rejected: list[dict] = []
         seen: set[str] = set()
@@ -255,6 +316,11 @@ class EventsView(APIView):
             if not isinstance(item, dict):
                 rejected.append({"index": index, "event_id": "", "reason": "is not a JSON object"})
                 continue
+            if shopper is not None:
+                item, foreign = _as_shoppers_event(item, shopper)
+                if foreign:
+                    rejected.append({"index": index, "event_id": event_id, "reason": foreign})
+                    continue
             try:
                 data = serializer.run_validation(item)
             except serializers.ValidationError as error:
@@ -276,6 +342,20 @@ class EventsView(APIView):
                 rejected.append({"index": index, "event_id": record.event_id,
                                  "reason": f"product_id: unknown product {record.product_sku!r}"})  # fmt: skip
             else:
-                accepted.append(record)
+                accepted.append((index, record))
         rejected.sort(key=lambda item: item["index"])
         return accepted, rejected
+
+
+def _as_shoppers_event(item: dict, shopper: ShopperClaims) -> tuple[dict, str]:
+    """The event with the token's ids filled in, and the reason when it names someone else."""
+    item = dict(item)
+    for field, own in (("user_id", shopper.user_id), ("session_id", shopper.session_id)):
+        named = item.get(field)
+        if named not in (None, "") and named != own:
+            return item, (
+                f"{field}: the shopper token speaks for another shopper; with a publishable "
+                f"key, events carry the token's own {field} or none"
+            )
+        item[field] = own
+    return item, ""

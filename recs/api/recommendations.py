@@ -4,43 +4,50 @@ import logging
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import permissions, serializers
+from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recs.api.authentication import StorefrontKeyAuthentication
+from merch.selectors import existing_skus
+from recs.api.authentication import ApiKeyAuthentication, ReadableByAnyone, resolve_shopper
 from recs.api.throttling import RenderPathThrottle
-from recs.keys import StorefrontKey
 from recs.serving import RecommendationContext, recommend
 from recs.serving.catalog import cards
+from recs.shopper_tokens import HEADER as SHOPPER_TOKEN_HEADER
 
 logger = logging.getLogger(__name__)
 
 
 class RecommendationsQuerySerializer(serializers.Serializer):
-    placement = serializers.CharField(max_length=64)
-    user_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    session_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    placement = serializers.CharField(max_length=64, help_text="A placement key from the admin")
+    user_id = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="",
+        help_text="Used only when the caller proves it: a secret key with 'read', the "
+        "shopper token of this user, or their own session. Ignored otherwise.",
+    )  # fmt: skip
+    session_id = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="",
+        help_text="Used only when the caller proves it, as user_id.",
+    )  # fmt: skip
     product_id = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     category = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     cart = serializers.CharField(
         max_length=2000, required=False, allow_blank=True, default="",
         help_text="Comma-separated SKUs in the cart",
     )  # fmt: skip
-    limit = serializers.IntegerField(min_value=1, required=False)
+    limit = serializers.IntegerField(
+        min_value=1, max_value=settings.SERVING_MAX_LIMIT, required=False,
+        help_text="How many items; default the placement's size",
+    )  # fmt: skip
     country = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     device = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     referrer = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
-    def validate_limit(self, value: int) -> int:
-        if value > settings.SERVING_MAX_LIMIT:
-            raise serializers.ValidationError(f"must be at most {settings.SERVING_MAX_LIMIT}")
-        return value
-
     def validate_product_id(self, value: str) -> str:
-        # Checked against the in-process catalog copy: no database query on the render path.
-        if value and value not in cards(None):
+        # Checked against the in-process catalog copy: no database query on the render path,
+        # but for a SKU the copy does not know yet (a product added since it was loaded).
+        if value and value not in cards(None) and not existing_skus([value]):
             raise serializers.ValidationError(f"unknown product {value!r}")
         return value
 
@@ -73,20 +80,9 @@ class RecommendationsOutSerializer(serializers.Serializer):
     served_at = serializers.FloatField()
 
 
-class ReadKeyOrAnonymous(permissions.BasePermission):
-    """Anyone may read (throttled per IP); a key that is presented must have the read scope."""
-
-    message = "This storefront key lacks the 'read' scope."
-
-    def has_permission(self, request, view):
-        if isinstance(request.auth, StorefrontKey):
-            return request.auth.has_scope("read")
-        return True
-
-
 class RecommendationsView(APIView):
-    authentication_classes = [StorefrontKeyAuthentication, SessionAuthentication]
-    permission_classes = [ReadKeyOrAnonymous]
+    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+    permission_classes = [ReadableByAnyone]
     throttle_classes = [RenderPathThrottle]
 
     @extend_schema(
@@ -97,14 +93,23 @@ class RecommendationsView(APIView):
             "says which tier served (anonymous, content, collaborative), the source of the list, "
             "the experiment variant and model version, and carries a rec_id to send back with "
             "impression and click events. When Redis is down the answer is still 200, from an "
-            "in-process copy of global popularity, with source 'fallback'."
+            "in-process copy of global popularity, with source 'fallback'. Personal lists "
+            "need proof of the shopper: a secret key with the 'read' scope (any user_id), "
+            f"the shopper's token in `{SHOPPER_TOKEN_HEADER}`, or the shopper's own session "
+            "cookie. Without proof, user_id and session_id are ignored and the answer uses "
+            "only the page's context (placement, product, cart, category, country, device)."
         ),
         parameters=[RecommendationsQuerySerializer],
+        # Anyone may read (the empty requirement); what a caller proves decides whose list.
+        auth=[{"apiKey": []}, {"shopperToken": []}, {"cookieAuth": []}, {}],
         responses={
             200: RecommendationsOutSerializer,
             400: OpenApiResponse(description="Unknown placement or product, bad limit"),
-            401: OpenApiResponse(description="Unknown or revoked key"),
-            403: OpenApiResponse(description="The key lacks the read scope"),
+            401: OpenApiResponse(description="Unknown or revoked key; invalid shopper token"),
+            403: OpenApiResponse(
+                description="A publishable key, or a secret key without the read scope; ids "
+                "other than the shopper token's own"
+            ),
             429: OpenApiResponse(description="Rate limit exceeded"),
         },
     )
@@ -112,10 +117,11 @@ class RecommendationsView(APIView):
         query = RecommendationsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
+        shopper = resolve_shopper(request, user_id=data["user_id"], session_id=data["session_id"])
         context = RecommendationContext(
             placement=data["placement"],
-            user_id=data["user_id"],
-            session_id=data["session_id"],
+            user_id=shopper.user_id,
+            session_id=shopper.session_id,
             product_sku=data["product_id"],
             cart_skus=tuple(sku.strip() for sku in data["cart"].split(",") if sku.strip()),
             category_path=data["category"],

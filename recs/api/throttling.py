@@ -1,4 +1,8 @@
-"""Throttling per storefront key (or per staff user), rates from settings."""
+"""Rate limits: a secret key counts on its own budget; everyone else counts per client address.
+
+Publishable keys are public, so a limit per publishable key would let one client starve every
+shopper of the shop; per address, a client only uses up its own budget.
+"""
 
 import logging
 import time
@@ -7,33 +11,42 @@ from django.conf import settings
 from django_redis.exceptions import ConnectionInterrupted
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
-from recs.keys import StorefrontKey
+from recs.api.authentication import is_staff, secret_key
+from recs.client_address import client_address
+from recs.keys import ApiKey
 from recs.serving import redis as serving_redis
 
 logger = logging.getLogger(__name__)
 
 
-def caller_ident(throttle: BaseThrottle, request) -> str:
-    """Whom a rate limit counts: the storefront key, else the staff user, else the address."""
-    if isinstance(request.auth, StorefrontKey):
-        return f"key-{request.auth.pk}"
-    if request.user and request.user.is_authenticated:
+def caller_ident(request) -> str:
+    """Whom a rate limit counts: the secret key, else the staff user, else the address."""
+    key = secret_key(request)
+    if key is not None:
+        return f"key-{key.pk}"
+    if not isinstance(request.auth, ApiKey) and is_staff(request):
         return f"user-{request.user.pk}"
-    return f"ip-{throttle.get_ident(request)}"
+    return f"ip-{client_address(request)}"
 
 
-class StorefrontKeyThrottle(SimpleRateThrottle):
-    """Rate limit per key; the rate setting is named by the view's `throttle_rate_setting`.
-    Fails open when its counters cannot be read."""
+def caller_rate(request, address_rate_setting: str) -> str:
+    """Secret keys and staff share SERVER_KEY_THROTTLE_RATE; others the view's per-address rate."""
+    if caller_ident(request).startswith("ip-"):
+        return getattr(settings, address_rate_setting)
+    return settings.SERVER_KEY_THROTTLE_RATE
 
-    view_rate_setting = "EVENTS_THROTTLE_RATE"
+
+class ApiThrottle(SimpleRateThrottle):
+    """DRF's sliding-window throttle, keyed and rated by `caller_ident`/`caller_rate`; the
+    per-address rate setting is the view's `throttle_rate_setting`. Fails open when its
+    counters cannot be read."""
 
     def get_rate(self):
-        return getattr(settings, self.view_rate_setting, None)
+        return None  # set per request in allow_request
 
     def allow_request(self, request, view):
-        self.view_rate_setting = getattr(view, "throttle_rate_setting", "EVENTS_THROTTLE_RATE")
-        self.rate = self.get_rate()
+        self.rate_setting = getattr(view, "throttle_rate_setting", "EVENTS_THROTTLE_RATE")
+        self.rate = caller_rate(request, self.rate_setting)
         self.num_requests, self.duration = self.parse_rate(self.rate)
         try:
             return super().allow_request(request, view)
@@ -46,19 +59,22 @@ class StorefrontKeyThrottle(SimpleRateThrottle):
             return True
 
     def get_cache_key(self, request, view):
-        return f"throttle:{self.view_rate_setting}:{caller_ident(self, request)}"
+        return f"throttle:{self.rate_setting}:{caller_ident(request)}"
 
 
 class RenderPathThrottle(BaseThrottle):
     """Rate limit of the read API in one pipelined Redis round trip (a fixed-window counter per
-    key, staff user or address), on the render path's own client and breaker: DRF's default
-    throttle takes two round trips and pickles a growing history list per caller. Fails open."""
+    secret key, staff user or address), on the render path's own client and breaker: DRF's
+    default throttle takes two round trips and pickles a growing history list per caller.
+    Fails open."""
 
     rate_setting = "RECOMMENDATIONS_THROTTLE_RATE"
 
     def allow_request(self, request, view) -> bool:
-        limit, duration = SimpleRateThrottle.parse_rate(None, getattr(settings, self.rate_setting))
-        ident = caller_ident(self, request)
+        limit, duration = SimpleRateThrottle.parse_rate(
+            None, caller_rate(request, self.rate_setting)
+        )
+        ident = caller_ident(request)
         now = time.time()
         window = int(now // duration)
         self.wait_seconds = duration - (now % duration)

@@ -47,6 +47,7 @@ def engine_world(engine: str) -> Iterator[dict[str, str]]:
         env = world_environment(
             workdir,
             RECOMMENDATIONS_THROTTLE_RATE="100000000/min",
+            SERVER_KEY_THROTTLE_RATE="100000000/min",
             TRUSTED_PROXY_COUNT="1",
         )
         plain_url = f"redis://127.0.0.1:{port}"
@@ -179,7 +180,7 @@ def run_scenario(
     from recs.bench import events as events_bench
     from recs.bench import serving as serving_bench
     from recs.bench.load import run_http_load
-    from recs.keys import create_storefront_key
+    from recs.keys import create_api_key
     from recs.serving import redis as serving_redis
 
     client = redis_clients.worker_client()
@@ -217,7 +218,12 @@ def run_scenario(
             return {"unreadable": 1}
 
     calls = [
-        ("GET", serving_bench.api_url(c.context), None, {"X-Forwarded-For": c.client_ip})
+        (
+            "GET",
+            serving_bench.api_url(c.context),
+            None,
+            {"X-Forwarded-For": c.client_ip, **serving_bench.api_headers()},
+        )
         for c in contexts
     ]
     with gunicorn_server(workers=2) as base_url:
@@ -231,7 +237,7 @@ def run_scenario(
         )
 
         # Ingest: events through the API, applied by a Celery worker while they arrive.
-        _, key = create_storefront_key("bench-cluster", ["write"])
+        _, key = create_api_key("bench-cluster", "secret", ["write"])
         skus = list(dict.fromkeys(pool.products))[:2000]
         calls_before = _script_calls(client)
         markers_before = _markers(client)

@@ -24,6 +24,7 @@ from recs.bench.events import EventStream, event_tallies
 from recs.bench.harness import BASE_DIR, celery_worker_process, wait_until
 from recs.bench.load import LoadResult, Request, background_load
 from recs.bench.read import answer_tallies
+from recs.bench.serving import api_headers
 from recs.candidates.rescore import PENDING_KEY
 from recs.serving.metrics import TOTAL_KEY
 
@@ -183,7 +184,9 @@ def probe(base_url: str, target: str) -> Probe:
     url = urlparse(base_url)
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=2)
     try:
-        connection.request("GET", target, headers={"X-Forwarded-For": "10.255.255.254"})
+        connection.request(
+            "GET", target, headers={"X-Forwarded-For": "10.255.255.254", **api_headers()}
+        )
         response = connection.getresponse()
         body = response.read()
         answer = json.loads(body) if response.status == 200 else {}

@@ -75,6 +75,7 @@ def world_environment(workdir: str, **overrides: str) -> dict[str, str]:
         SESSION_COOKIE_SECURE="false",
         CSRF_COOKIE_SECURE="false",
         EVENTS_THROTTLE_RATE="100000000/min",
+        SERVER_KEY_THROTTLE_RATE="100000000/min",
         LOG_LEVEL="WARNING",
         **overrides,
     )

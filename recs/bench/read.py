@@ -11,12 +11,13 @@ from urllib.parse import urlencode
 from django.conf import settings
 
 from recs.bench.load import LoadResult, Request, percentile_ms, run_http_load
-from recs.bench.serving import USER_AGENTS, BenchContext, api_query, api_url
+from recs.bench.serving import USER_AGENTS, BenchContext, api_headers, api_query, api_url
 from recs.bench.urls import BARE_PATH, SYNC_MODEL_PATH
 from recs.bench.views import BARE_PAYLOAD_ENV
 from recs.bench.wsgi import SERVER_TIME_HEADER
 from recs.serving import recommend
-from recs.templatetags.recs import SESSION_CART_KEY, SESSION_COUNTRY_KEY, SESSION_ID_KEY
+from recs.shopper_session import signed_cookie_value
+from recs.templatetags.recs import SESSION_CART_KEY, SESSION_COUNTRY_KEY
 
 TARGETS = ("bare view", "API", "product page", "sync model")
 BENCH_APP = "recs.bench.wsgi:application"
@@ -43,14 +44,14 @@ def shopper_headers(bench: BenchContext) -> dict[str, str]:
 
 
 def create_sessions(contexts: Sequence[BenchContext]) -> dict[str, str]:
-    """A stored Django session per shopper holding its shopper id, cart and country, as a
-    returning visitor's browser would present it; {shopper session id: session key}."""
+    """A stored Django session per shopper holding its cart and country, as a returning
+    visitor's browser would present it (with its signed shopper cookie, see page_requests);
+    {shopper session id: session key}."""
     store = import_module(settings.SESSION_ENGINE).SessionStore
     keys = {}
     for bench in contexts:
         context = bench.context
         session = store()
-        session[SESSION_ID_KEY] = context.session_id
         if context.cart_skus:
             session[SESSION_CART_KEY] = {sku: 1 for sku in context.cart_skus}
         if context.country:
@@ -61,7 +62,8 @@ def create_sessions(contexts: Sequence[BenchContext]) -> dict[str, str]:
 
 
 def api_requests(contexts: Sequence[BenchContext]) -> list[Request]:
-    return [("GET", api_url(c.context), None, shopper_headers(c)) for c in contexts]
+    return [("GET", api_url(c.context), None, {**shopper_headers(c), **api_headers()})
+            for c in contexts]  # fmt: skip
 
 
 def bare_requests(contexts: Sequence[BenchContext]) -> list[Request]:
@@ -70,7 +72,12 @@ def bare_requests(contexts: Sequence[BenchContext]) -> list[Request]:
 
 def sync_model_requests(contexts: Sequence[BenchContext]) -> list[Request]:
     return [
-        ("GET", f"{SYNC_MODEL_PATH}?{urlencode(api_query(c.context))}", None, shopper_headers(c))
+        (
+            "GET",
+            f"{SYNC_MODEL_PATH}?{urlencode(api_query(c.context))}",
+            None,
+            {**shopper_headers(c), **api_headers()},
+        )
         for c in contexts
     ]
 
@@ -85,7 +92,10 @@ def page_requests(
     requests = []
     for bench in contexts:
         sku = bench.context.product_sku or rng.choice(products)
-        cookie = f"{settings.SESSION_COOKIE_NAME}={session_keys[bench.context.session_id]}"
+        cookie = (
+            f"{settings.SESSION_COOKIE_NAME}={session_keys[bench.context.session_id]}; "
+            f"{settings.SHOPPER_SESSION_COOKIE}={signed_cookie_value(bench.context.session_id)}"
+        )
         requests.append(("GET", f"/p/{sku}/", None, {**shopper_headers(bench), "Cookie": cookie}))
     return requests
 

@@ -40,7 +40,8 @@ from recs.serving import RecommendationContext, recommend
 from recs.serving import redis as serving_redis
 from recs.serving.catalog import cards
 from recs.serving.types import TIERS
-from recs.templatetags.recs import SESSION_CART_KEY, SESSION_ID_KEY
+from recs.shopper_session import signed_cookie_value
+from recs.templatetags.recs import SESSION_CART_KEY
 from recs.training.pipeline import train_models
 
 # The learners whose lists the render path reads (recs.training.pipeline.CANDIDATE_SOURCES),
@@ -352,8 +353,8 @@ def page_request(bench: BenchContext, factory: RequestFactory) -> Any:
         HTTP_X_COUNTRY=context.country,
         REMOTE_ADDR=bench.client_ip,
     )
+    request.COOKIES[settings.SHOPPER_SESSION_COOKIE] = signed_cookie_value(context.session_id)
     session = import_module(settings.SESSION_ENGINE).SessionStore()  # no key: no database
-    session[SESSION_ID_KEY] = context.session_id
     if context.cart_skus:
         session[SESSION_CART_KEY] = {sku: 1 for sku in context.cart_skus}
     request.session = session
@@ -476,9 +477,27 @@ class Answer:
     source: str
 
 
+_read_key: str | None = None
+
+
+def bench_read_key() -> str:
+    """A secret key with the read scope, made once per process: the benchmarks read shoppers'
+    personal lists as a shop's server does (anonymous callers only get context-only lists)."""
+    global _read_key
+    if _read_key is None:
+        from recs.keys import create_api_key
+
+        _, _read_key = create_api_key("bench (read)", "secret", ["read"])
+    return _read_key
+
+
+def api_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {bench_read_key()}"}
+
+
 def wsgi_caller(paths: Sequence[tuple[str, str]]) -> Callable[[int], Answer]:
-    """Calls of Django's WSGI handler, as gunicorn makes them, for (path?query, client ip);
-    the environ is built before the clock starts."""
+    """Calls of Django's WSGI handler, as gunicorn makes them, for (path?query, client ip),
+    with the bench's read key; the environ is built before the clock starts."""
     handler = WSGIHandler()
     factory = RequestFactory()
     statuses: list[str] = []
@@ -489,7 +508,7 @@ def wsgi_caller(paths: Sequence[tuple[str, str]]) -> Callable[[int], Answer]:
     def environ(n: int) -> dict:
         url, ip = paths[n % len(paths)]
         route, _, query = url.partition("?")
-        return factory.get(route, REMOTE_ADDR=ip, QUERY_STRING=query).environ
+        return factory.get(route, REMOTE_ADDR=ip, QUERY_STRING=query, headers=api_headers()).environ
 
     prepared = [environ(n) for n in range(len(paths))]
 

@@ -108,7 +108,12 @@ def refresh_lists_holding(
         for key, ranked in _keys_holding(prefix, sold_out):
             available = sum(1 for sku, _ in ranked if sku not in unavailable)
             if available < size:
-                updates.append((key, regenerate(key, learner, size, unavailable)))
+                # A product newer than the model has no ranking of its own there: keep what
+                # its list still has in stock rather than emptying it until the next training.
+                fresh = regenerate(key, learner, size, unavailable) or [
+                    (sku, score) for sku, score in ranked if sku not in unavailable
+                ]
+                updates.append((key, fresh))
         rewritten += write_lists(updates)
     logger.info("Refreshed %d cached lists after %d products sold out", rewritten, len(sold_out))
     return rewritten

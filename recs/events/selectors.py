@@ -18,3 +18,15 @@ def event_records(condition: Q | None = None) -> list[EventRecord]:
         EventRecord(**dict(zip(_RECORD_FIELDS, values, strict=True)))
         for values in queryset.order_by("occurred_at", "id").values_list(*_RECORD_FIELDS)
     ]
+
+
+def stored_event_ids(event_ids: list[str]) -> set[str]:
+    """Which of these event ids are already in the log (one indexed query per 1,000)."""
+    stored: set[str] = set()
+    for start in range(0, len(event_ids), 1000):
+        stored.update(
+            Event.objects.filter(event_id__in=event_ids[start : start + 1000]).values_list(
+                "event_id", flat=True
+            )
+        )
+    return stored

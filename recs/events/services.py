@@ -143,6 +143,9 @@ def apply_event_batch(
     Safe to run again for the same batch (redelivery) and safe when another batch carries a copy
     of an event: returns how many events took effect in the online store now.
     """
+    from recs.erasure import without_erased_shoppers
+
+    records = without_erased_shoppers(records)  # queued before an erasure: must not come back
     with transaction.atomic():
         owned_ids = persist_events(records, batch_id=batch_id)
     owned = [r for r in {r.event_id: r for r in records}.values() if r.event_id in owned_ids]

@@ -107,9 +107,12 @@ def rollup_experiment(experiment: ExperimentConfig) -> int:
     outcomes_after: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     for event in events.iterator(chunk_size=5000):
         rec_id = (event.context or {}).get("rec_id", "")
-        subject = subject_of_rec.get(rec_id) or next(
-            (s for s in _subjects_of(event, links) if s in exposures), None
-        )
+        # A rec_id counts only for the shopper it was served to: anyone can copy one.
+        own_subjects = _subjects_of(event, links)
+        rec_subject = subject_of_rec.get(rec_id)
+        if rec_subject not in own_subjects:
+            rec_id, rec_subject = "", None
+        subject = rec_subject or next((s for s in own_subjects if s in exposures), None)
         if subject is None:
             continue
         exposure = exposures[subject]

@@ -50,7 +50,7 @@ def score_shadows(context: RecommendationContext, served: dict, shadow_names: li
     """Score each named shadow variant for the request behind `served` (a served-list entry)
     and log its list beside it; returns how many lists were logged."""
     experiment = experiment_by_id(served["experiment_id"])
-    if experiment is None:
+    if experiment is None or _erased_since(served):
         return 0
     k = len(served["skus"]) or context.limit or 8
     rows: list[ServedList] = []
@@ -72,3 +72,13 @@ def score_shadows(context: RecommendationContext, served: dict, shadow_names: li
         rows.append(served_list_from(entry, is_shadow=True, shadow_of=served["rec_id"]))
     ServedList.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
+
+
+def _erased_since(served: dict) -> bool:
+    """Whether the shopper of a queued request was erased after it was served: scoring it now
+    would write them back into the served-list log."""
+    from recs.erasure import erased_at_by_user
+
+    user_id = served.get("user_id", "")
+    erased_at = erased_at_by_user([user_id]).get(user_id) if user_id else None
+    return erased_at is not None and erased_at.timestamp() >= served["served_at"]

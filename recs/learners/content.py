@@ -31,20 +31,28 @@ def _unit_rows(matrix: sparse.spmatrix) -> sparse.csr_matrix:
     return sparse.csr_matrix(sparse.diags_array(scale.astype(np.float32)) @ matrix)
 
 
-def _tag_matrix(catalog: Sequence[CatalogItem]) -> sparse.csr_matrix:
-    """Items x tags (category prefixes, brand, price band), each row l2-normalised.
+def _tag_matrix(
+    catalog: Sequence[CatalogItem],
+    codes: dict[str, int] | None = None,
+    edges: np.ndarray | None = None,
+) -> tuple[sparse.csr_matrix, dict[str, int], np.ndarray]:
+    """Items x tags (category prefixes, brand, price band), each row l2-normalised; with the
+    tag columns and price-band edges used.
 
     Items without a price (0) get no price band: one shared "unknown" band would make every
-    such item alike."""
+    such item alike. Given the `codes` and `edges` of a fit, new items are placed in its
+    columns and bands, and tags the fit never saw are left out."""
     prices = np.asarray([item.price for item in catalog], dtype=np.float64)
     priced = prices > 0
-    edges = (
-        np.quantile(prices[priced], np.linspace(0, 1, PRICE_BANDS + 1)[1:-1])
-        if priced.any()
-        else np.zeros(0)
-    )
+    if edges is None:
+        edges = (
+            np.quantile(prices[priced], np.linspace(0, 1, PRICE_BANDS + 1)[1:-1])
+            if priced.any()
+            else np.zeros(0)
+        )
     bands = np.searchsorted(edges, prices)
-    codes: dict[str, int] = {}
+    grow = codes is None
+    codes = {} if codes is None else codes
     rows: list[int] = []
     cols: list[int] = []
     for row, item in enumerate(catalog):
@@ -58,16 +66,20 @@ def _tag_matrix(catalog: Sequence[CatalogItem]) -> sparse.csr_matrix:
         if priced[row]:
             tags.append(f"price={bands[row]}")
         for tag in tags:
-            rows.append(row)
-            cols.append(codes.setdefault(tag, len(codes)))
+            column = codes.setdefault(tag, len(codes)) if grow else codes.get(tag)
+            if column is not None:
+                rows.append(row)
+                cols.append(column)
     matrix = sparse.csr_matrix(
         (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(catalog), len(codes))
     )
-    return _unit_rows(matrix)
+    return _unit_rows(matrix), codes, edges
 
 
 # Catalogs up to this size search every product for neighbours; larger ones search the category.
 FULL_SEARCH_ITEMS = 50_000
+# How many scores one block of similar_items_for_new holds densely (about 16 MB of float64).
+FOLD_IN_BLOCK_CELLS = 2_000_000
 
 
 class ContentLearner(Learner):
@@ -103,22 +115,86 @@ class ContentLearner(Learner):
         catalog = [unique[sku] for sku in sorted(unique)]
         # Sorted, so that a SKU's row is found by binary search: no million-entry dict to keep.
         self.items = np.asarray([item.sku for item in catalog], dtype=object)
+        # The fitted vocabulary, tag columns and price bands are kept, so that products added
+        # after the fit can be placed in the same space (similar_items_for_new).
+        vectorizer = TfidfVectorizer(
+            sublinear_tf=True,
+            stop_words="english",
+            token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
+            max_features=self.max_features,
+            dtype=np.float32,
+        )
         try:
-            text = TfidfVectorizer(
-                sublinear_tf=True,
-                stop_words="english",
-                token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
-                max_features=self.max_features,
-                dtype=np.float32,
-            ).fit_transform([_text(item) for item in catalog])
+            text = vectorizer.fit_transform([_text(item) for item in catalog])
+            self.vectorizer: TfidfVectorizer | None = vectorizer
         except ValueError:  # no words at all (e.g. a CSV whose titles are ids): tags only
             text = sparse.csr_matrix((len(catalog), 0), dtype=np.float32)
+            self.vectorizer = None
         # Each product's most specific category: neighbours of a large catalog are searched
         # within it (similar_items_many).
         self.categories = np.asarray([item.category_path for item in catalog], dtype=object)
-        tags = _tag_matrix(catalog) * np.float32(self.tag_weight)
-        self.vectors = _unit_rows(sparse.hstack([text, tags], format="csr", dtype=np.float32))
+        tags, self.tag_codes, self.price_edges = _tag_matrix(catalog)
+        self.vectors = self._combine(text, tags)
         return self
+
+    def _combine(self, text: sparse.spmatrix, tags: sparse.spmatrix) -> sparse.csr_matrix:
+        tags = tags * np.float32(self.tag_weight)
+        return _unit_rows(sparse.hstack([text, tags], format="csr", dtype=np.float32))
+
+    @property
+    def can_fold_in(self) -> bool:
+        """False for a model pickled before similar_items_for_new existed: retrain it."""
+        return hasattr(self, "tag_codes") and hasattr(self, "vectors")
+
+    def _vectorize(self, items: Sequence[CatalogItem]) -> sparse.csr_matrix:
+        """New items in the fitted feature space: words, tags and price bands the fit never
+        saw are left out (until the next training)."""
+        if self.vectorizer is None:
+            text = sparse.csr_matrix((len(items), 0), dtype=np.float32)
+        else:
+            text = self.vectorizer.transform([_text(item) for item in items])
+        tags, _, _ = _tag_matrix(items, self.tag_codes, self.price_edges)
+        return self._combine(text, tags)
+
+    def similar_items_for_new(
+        self, items: Sequence[CatalogItem], k: int
+    ) -> dict[str, list[tuple[str, float]]]:
+        """Neighbours of products created or changed since the fit, without refitting.
+
+        Each product is vectorised with the fitted vocabulary, tag columns and price bands and
+        scored against the fitted catalog and the other given products: sparse products of
+        (given x features) by (features x catalog), a bounded block of rows at a time, never
+        catalog x catalog. A fitted product among `items` is scored with its new vector; its
+        stale row is left out. Beyond FULL_SEARCH_ITEMS the fitted candidates are those of the
+        same category (all of them when the fit had none), as in similar_items_many."""
+        if not self.can_fold_in:
+            raise NotImplementedError("This content model predates fold-in; retrain it.")
+        unique = {item.sku: item for item in items}
+        items = list(unique.values())
+        lists: dict[str, list[tuple[str, float]]] = {item.sku: [] for item in items}
+        if not items or k <= 0:
+            return lists
+        new_vectors = self._vectorize(items)
+        new_names = np.asarray([item.sku for item in items], dtype=object)
+        names = np.concatenate([self.items, new_names])
+        stale = self._positions(unique)
+        large = len(self.items) > FULL_SEARCH_ITEMS
+        fitted_t = self.vectors.T.tocsc()
+        new_t = new_vectors.T.tocsc()
+        # Rows per block so that a block's dense scores stay around FOLD_IN_BLOCK_CELLS.
+        block = max(1, min(256, FOLD_IN_BLOCK_CELLS // max(len(names), 1)))
+        for start in range(0, len(items), block):
+            rows = new_vectors[start : start + block]
+            scores = sparse.hstack([rows @ fitted_t, rows @ new_t], format="csr").toarray()
+            for offset, item in enumerate(items[start : start + block]):
+                row = scores[offset]
+                excluded = [*stale, len(self.items) + start + offset]
+                if large:
+                    outside = self.categories != item.category_path
+                    if not outside.all():
+                        row[: len(self.items)][outside] = -np.inf
+                lists[item.sku] = top_k(row, names, k, excluded)
+        return lists
 
     def _position(self, sku: str) -> int | None:
         at = int(np.searchsorted(self.items, sku))

@@ -6,7 +6,6 @@ A tag on a storefront page must never break the page: whatever goes wrong behind
 
 import logging
 import re
-import uuid
 import zlib
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
@@ -24,11 +23,12 @@ from django.utils.text import slugify
 
 from recs.serving import RecommendationContext, recommend
 from recs.serving.types import Recommendations, RecommendedItem
+from recs.shopper_session import shopper_session_id
+from recs.shopper_tokens import mint_shopper_token
 
 logger = logging.getLogger(__name__)
 register = template.Library()
 
-SESSION_ID_KEY = "aisle_session_id"
 SESSION_COUNTRY_KEY = "aisle_country"
 SESSION_CART_KEY = "cart"  # the storefront's cart: {sku: quantity}
 PLACEHOLDER_PALETTE_SIZE = 8
@@ -83,25 +83,6 @@ def normalize_country(value: str) -> str:
     return value
 
 
-def shopper_session_id(request: HttpRequest | None) -> str:
-    """A stable id for this shopper's session, created on first use.
-
-    Not the Django session key: that key is the login credential (its cookie is HttpOnly) and
-    would end up in page source and in the event log. A random id kept inside the session
-    also survives login (Django keeps session data and only cycles the key), so anonymous
-    history can be linked to the user. Storing it makes the session non-empty, which is what
-    makes Django save it and send the cookie.
-    """
-    session = getattr(request, "session", None)
-    if session is None:
-        return ""
-    session_id = session.get(SESSION_ID_KEY)
-    if not session_id:
-        session_id = uuid.uuid4().hex
-        session[SESSION_ID_KEY] = session_id
-    return session_id
-
-
 def shopper_user_id(request: HttpRequest | None) -> str:
     """The customer id: storefront customers' usernames are the shop's customer ids."""
     user = getattr(request, "user", None)
@@ -121,7 +102,8 @@ def shopper_country(request: HttpRequest | None) -> str:
     )
     country = normalize_country(given)
     session = getattr(request, "session", None)
-    if session is None:
+    # Only a session that exists already remembers it: a page view alone writes no session row.
+    if session is None or not session.session_key:
         return country
     if country:
         if session.get(SESSION_COUNTRY_KEY) != country:
@@ -307,7 +289,8 @@ def recommendation_carousel(
 def aisle_head(context: template.Context) -> SafeString:
     """The widget's stylesheet, script and the meta tags the script sends events with.
 
-    The write key is public by design: it can only add events, like any analytics key.
+    The publishable key is public by design; what makes the events this shopper's is the
+    shopper token minted here for the page's own session (and customer, when signed in).
     """
     request = context.get("request")
     user_agent = request.headers.get("User-Agent", "") if request is not None else ""
@@ -315,18 +298,22 @@ def aisle_head(context: template.Context) -> SafeString:
         endpoint = reverse("api-events")
     except NoReverseMatch:
         endpoint = "/api/v1/events"
+    session_id = shopper_session_id(request)
+    token = (
+        mint_shopper_token(user_id=shopper_user_id(request)[:64], session_id=session_id)
+        if session_id
+        else ""
+    )
     return format_html(
-        '<meta name="aisle-write-key" content="{}">\n'
-        '<meta name="aisle-session-id" content="{}">\n'
-        '<meta name="aisle-user-id" content="{}">\n'
+        '<meta name="aisle-key" content="{}">\n'
+        '<meta name="aisle-shopper-token" content="{}">\n'
         '<meta name="aisle-device" content="{}">\n'
         '<meta name="aisle-country" content="{}">\n'
         '<meta name="aisle-endpoint" content="{}">\n'
         '<link rel="stylesheet" href="{}">\n'
         '<script src="{}" defer></script>',
-        settings.STOREFRONT_WRITE_KEY,
-        shopper_session_id(request),
-        shopper_user_id(request),
+        settings.STOREFRONT_PUBLISHABLE_KEY,
+        token,
         device_from_user_agent(user_agent),
         shopper_country(request),
         endpoint,

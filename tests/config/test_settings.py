@@ -32,10 +32,37 @@ def test_production_settings_pass_the_deploy_check():
     assert "no issues" in result.stdout
 
 
-def test_dev_defaults_fail_the_deploy_check_so_the_check_is_real():
-    result = run_manage(["check", "--deploy", "--fail-level", "WARNING"])
+def test_debug_fails_the_deploy_check_so_the_check_is_real():
+    result = run_manage(["check", "--deploy", "--fail-level", "WARNING"], DJANGO_DEBUG="true")
     assert result.returncode != 0
     assert "DEBUG" in result.stderr + result.stdout
+
+
+def test_with_nothing_set_the_settings_are_production_safe(tmp_path):
+    """No DJANGO_DEBUG, no SECRET_KEY, no proxy settings: what a shop gets by default."""
+    script = (
+        "from django.conf import settings as s; "
+        "print(s.DEBUG, s.SECURE_PROXY_SSL_HEADER, s.SECURE_HSTS_PRELOAD, "
+        "s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_SECONDS > 0, s.SECURE_SSL_REDIRECT, "
+        "len(s.SECRET_KEY) >= 50, 'insecure' in s.SECRET_KEY)"
+    )
+    assert "SECRET_KEY" not in os.environ
+    first = run_manage(["shell", "-c", script], AISLE_VAR_DIR=str(tmp_path))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1].split() == ["False", "None", "False", "False", "True", "True", "True",
+                                    "False"]  # fmt: skip
+    key_file = tmp_path / "secret_key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    again = run_manage(["shell", "-c", "from django.conf import settings as s; print(s.SECRET_KEY)"],
+                       AISLE_VAR_DIR=str(tmp_path))  # fmt: skip
+    kept = again.stdout.splitlines()[-1]
+    assert kept == key_file.read_text().strip(), "the key is kept, not rotated"
+
+
+def test_a_proxy_header_is_trusted_only_when_configured():
+    script = "from django.conf import settings as s; print(s.SECURE_PROXY_SSL_HEADER)"
+    trusted = run_manage(["shell", "-c", script], TRUSTED_PROXY_SSL_HEADER="X-Forwarded-Proto")
+    assert "('HTTP_X_FORWARDED_PROTO', 'https')" in trusted.stdout
 
 
 def test_database_url_switches_to_postgresql():

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from merch import services
 from merch.models import Product, Stock
@@ -152,8 +153,107 @@ def test_upsert_products_creates_then_updates_by_sku():
         sku="85123A", title="White Hanging Heart T-Light Holder", price=Decimal("2.55"),
         category_path=("Home", "Candles"),
     )  # fmt: skip
-    assert services.upsert_products([record]) == (1, 0)
+    assert services.upsert_products([record]).created == ["85123A"]
     updated = services.ProductRecord(sku="85123A", title="Renamed", price=Decimal("2.95"))
-    assert services.upsert_products([updated]) == (0, 1)
+    assert services.upsert_products([updated]).updated == ["85123A"]
     product = Product.objects.get(sku="85123A")
     assert (product.title, product.price, product.category) == ("Renamed", Decimal("2.95"), None)
+
+
+@pytest.fixture
+def received_product_signals():
+    """(signal name, sorted skus, is_active or None) in the order they were sent."""
+    from merch.signals import products_changed
+
+    received = []
+
+    def on_changed(sender, skus, **kwargs):
+        received.append(("changed", sorted(skus), None))
+
+    def on_activation(sender, skus, is_active, **kwargs):
+        received.append(("activation", sorted(skus), is_active))
+
+    products_changed.connect(on_changed, weak=False)
+    products_activation_changed.connect(on_activation, weak=False)
+    yield received
+    products_changed.disconnect(on_changed)
+    products_activation_changed.disconnect(on_activation)
+
+
+def test_upserting_an_identical_product_changes_nothing_and_announces_nothing(
+    received_product_signals, django_capture_on_commit_callbacks
+):
+    record = services.ProductRecord(
+        sku="85123A", title="Holder", price=Decimal("2.55"), category_path=("Home", "Candles"),
+        attributes={"colour": "white"},
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.upsert_products([record]).created == ["85123A"]
+    assert received_product_signals == [
+        ("activation", ["85123A"], True),  # a new product: readers learn it has no stock yet
+        ("changed", ["85123A"], None),
+    ]
+    stored = Product.objects.get(sku="85123A")
+    received_product_signals.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.upsert_products([record])
+    assert (result.created, result.updated, result.unchanged) == ([], [], ["85123A"])
+    assert received_product_signals == []
+    again = Product.objects.get(sku="85123A")
+    assert (again.updated_at, again.launched_at) == (stored.updated_at, stored.launched_at)
+
+
+def test_upsert_keeps_the_stored_launch_time_when_none_is_given():
+    launched = timezone.now() - timezone.timedelta(days=30)
+    services.upsert_products(
+        [services.ProductRecord(sku="S1", title="A", price=Decimal(1), launched_at=launched)]
+    )
+    services.upsert_products([services.ProductRecord(sku="S1", title="B", price=Decimal(1))])
+    assert Product.objects.get(sku="S1").launched_at == launched
+
+
+def test_upsert_announces_activation_flips_and_changes(
+    received_product_signals, django_capture_on_commit_callbacks
+):
+    on, off = ProductFactory(sku="ON", is_active=True), ProductFactory(sku="OFF", is_active=False)
+    records = [
+        services.ProductRecord(sku="ON", title=on.title, price=on.price, is_active=False),
+        services.ProductRecord(sku="OFF", title=off.title, price=off.price, is_active=True),
+        services.ProductRecord(sku="NEW", title="New", price=Decimal(1), is_active=False),
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        result = services.upsert_products(records)
+    assert (sorted(result.updated), result.created) == (["OFF", "ON"], ["NEW"])
+    assert received_product_signals == [
+        ("activation", ["NEW", "ON"], False),
+        ("activation", ["OFF"], True),
+        ("changed", ["NEW", "OFF", "ON"], None),
+    ]
+
+
+def test_update_stock_levels_reports_unknown_skus_instead_of_failing():
+    kept, changed = StockFactory(on_hand=3, reserved=1), StockFactory(on_hand=3, reserved=2)
+    result = services.update_stock_levels(
+        [
+            services.StockLevel(kept.product.sku, 3, 1),
+            services.StockLevel(changed.product.sku, 9, reserved=None),  # keeps its reservation
+            services.StockLevel("NOPE", 1),
+        ]
+    )
+    assert (result.updated, result.unchanged, result.unknown) == (
+        [changed.product.sku],
+        [kept.product.sku],
+        ["NOPE"],
+    )
+    changed.refresh_from_db()
+    assert (changed.on_hand, changed.reserved) == (9, 2)
+
+
+def test_deactivate_product_by_sku():
+    product = ProductFactory(sku="GONE")
+    assert services.deactivate_product("GONE").is_active is False
+    assert services.deactivate_product("GONE").is_active is False, "idempotent"
+    with pytest.raises(Product.DoesNotExist):
+        services.deactivate_product("NEVER")
+    product.refresh_from_db()
+    assert not product.is_active

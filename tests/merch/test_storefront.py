@@ -1,10 +1,14 @@
 """merch.storefront: pages over the real catalog, the session cart and checkout."""
 
+import re
 from decimal import Decimal
 from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.sessions.models import Session
+from django.http import HttpRequest
 from django.test import override_settings
 
 from merch import services
@@ -13,7 +17,8 @@ from merch.signals import stock_changed
 from recs.candidates import store
 from recs.serving import catalog, fallback, merchandising
 from recs.serving import redis as serving_redis
-from recs.templatetags.recs import SESSION_ID_KEY
+from recs.shopper_session import session_id_from_cookie
+from recs.shopper_tokens import read_shopper_token
 from tests.factories import CategoryFactory, ProductFactory, StockFactory
 
 pytestmark = pytest.mark.django_db
@@ -175,12 +180,43 @@ def test_carousels_on_home_category_and_cart_pages(client, shop):
     assert 'data-aisle-sku="85123A"' not in cart_page.split("aisle-carousel", 1)[-1]
 
 
-@override_settings(STOREFRONT_WRITE_KEY="ak_storefront")
-def test_pages_carry_write_key_and_shopper_ids_for_the_script(client, shop):
+def meta_content(html: str, name: str) -> str:
+    found = re.search(rf'<meta name="{name}" content="([^"]*)">', html)
+    assert found, f"no meta {name}"
+    return found.group(1)
+
+
+def shopper_cookie(client) -> str:
+    request = HttpRequest()
+    request.COOKIES = {k: v.value for k, v in client.cookies.items()}
+    return session_id_from_cookie(request)
+
+
+@override_settings(STOREFRONT_PUBLISHABLE_KEY="pk_storefront")
+def test_pages_carry_the_publishable_key_and_a_token_of_the_pages_own_shopper(client, shop):
     html = client.get("/").content.decode()
-    session_id = client.session[SESSION_ID_KEY]
-    assert '<meta name="aisle-write-key" content="ak_storefront">' in html
-    assert f'<meta name="aisle-session-id" content="{session_id}">' in html
+    assert meta_content(html, "aisle-key") == "pk_storefront"
+    claims = read_shopper_token(meta_content(html, "aisle-shopper-token"))
+    assert claims.session_id == shopper_cookie(client) != ""
+    assert claims.user_id == ""
+    assert 'name="aisle-session-id"' not in html and 'name="aisle-user-id"' not in html
+
+
+def test_a_cookieless_page_view_writes_no_session_row(client, shop):
+    before = Session.objects.count()
+    for path in ("/", "/c/home/", "/p/85123A/", "/?country=DE"):
+        assert client.get(path).status_code == 200
+        client.cookies.clear()
+    assert Session.objects.count() == before
+
+
+def test_the_shopper_cookie_is_signed_and_a_forged_one_is_replaced(client, shop):
+    client.get("/")
+    issued = shopper_cookie(client)
+    client.cookies[settings.SHOPPER_SESSION_COOKIE] = "someone-elses-session-id"
+    html = client.get("/").content.decode()
+    claims = read_shopper_token(meta_content(html, "aisle-shopper-token"))
+    assert claims.session_id not in ("someone-elses-session-id", issued)
 
 
 # --- cart
@@ -301,6 +337,29 @@ def test_short_line_is_reduced_to_what_is_left(client, shop):
     assert cart_of(client) == {"85123A": 2} and on_hand(shop["lantern"]) == 2
 
 
+def test_one_address_cannot_empty_the_stock_with_repeated_orders(client, shop, settings):
+    settings.CHECKOUT_ORDERS_PER_HOUR = 2
+    for _ in range(2):
+        add(client, "85123A", 1)
+        assert client.post("/checkout/")["Location"] == "/checkout/confirmation/"
+    add(client, "85123A", 1)
+    html = client.post("/checkout/", follow=True).content.decode()
+    assert "Too many orders from your network" in html
+    assert on_hand(shop["lantern"]) == 3 and cart_of(client) == {"85123A": 1}
+    other = type(client)(REMOTE_ADDR="198.51.100.20")
+    add(other, "85123A", 1)
+    assert other.post("/checkout/")["Location"] == "/checkout/confirmation/"
+
+
+def test_an_order_larger_than_the_shop_sells_at_once_is_refused(client, shop, settings):
+    settings.CHECKOUT_MAX_UNITS = 4
+    add(client, "85123A", 3)
+    add(client, "37370", 2)
+    html = client.post("/checkout/", follow=True).content.decode()
+    assert "One order takes at most 4 items" in html
+    assert on_hand(shop["lantern"]) == 5 and on_hand(shop["mug"]) == 20
+
+
 def test_checkout_of_an_empty_cart_says_so(client, shop):
     response = client.post("/checkout/", follow=True)
     assert "Your cart is empty." in response.content.decode()
@@ -318,15 +377,17 @@ def test_customer_logs_in_keeps_cart_and_shopper_session_and_logs_out(client, sh
     User.objects.create_user("12347", password="demo-pass-12347")
     add(client, "85123A")
     client.get("/")
-    anonymous_session_id = client.session[SESSION_ID_KEY]
+    anonymous_session_id = shopper_cookie(client)
     response = client.post("/login/", {"username": "12347", "password": "demo-pass-12347"})
     assert response.status_code == 302 and response["Location"] == "/"
     html = client.get("/").content.decode()
-    assert '<meta name="aisle-user-id" content="12347">' in html
-    assert client.session[SESSION_ID_KEY] == anonymous_session_id, "links the history at login"
+    claims = read_shopper_token(meta_content(html, "aisle-shopper-token"))
+    assert claims.user_id == "12347"
+    assert claims.session_id == anonymous_session_id, "links the history at login"
     assert cart_of(client) == {"85123A": 1}
     assert client.post("/logout/")["Location"] == "/"
-    assert '<meta name="aisle-user-id" content="">' in client.get("/").content.decode()
+    html = client.get("/").content.decode()
+    assert read_shopper_token(meta_content(html, "aisle-shopper-token")).user_id == ""
 
 
 def test_wrong_password_shows_an_error(client, shop):

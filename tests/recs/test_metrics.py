@@ -18,8 +18,10 @@ PUBLIC_ADDRESS = "203.0.113.7"  # TEST-NET-3: neither loopback nor private
 
 
 @pytest.fixture(autouse=True)
-def no_token(settings):
+def debug_without_token(settings):
+    """The local set-up: DEBUG on, no token; the production rules are tested explicitly."""
     settings.METRICS_TOKEN = ""
+    settings.DEBUG = True
 
 
 @pytest.fixture
@@ -148,9 +150,24 @@ def test_with_a_token_the_bearer_token_is_required_from_every_address(client, db
     assert b"aisle_redis_up" in ok.content
 
 
-def test_with_a_token_staff_without_it_are_refused(admin_client, settings):
+def test_with_a_token_staff_may_still_scrape(admin_client, settings):
     settings.METRICS_TOKEN = "s3cret-token"
-    assert admin_client.get(reverse("metrics")).status_code == 401
+    assert admin_client.get(reverse("metrics")).status_code == 200
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "::1"])
+def test_with_debug_off_an_address_proves_nothing_the_token_is_needed(
+    client, db, settings, address
+):
+    """Behind a same-host proxy every request comes from loopback."""
+    settings.DEBUG = False
+    refused = client.get(reverse("metrics"), REMOTE_ADDR=address)
+    assert refused.status_code == 403 and b"METRICS_TOKEN" in refused.content
+    settings.METRICS_TOKEN = "s3cret-token"
+    assert client.get(reverse("metrics"), REMOTE_ADDR=address).status_code == 401
+    ok = client.get(reverse("metrics"), REMOTE_ADDR=address,
+                    HTTP_AUTHORIZATION="Bearer s3cret-token")  # fmt: skip
+    assert ok.status_code == 200
 
 
 def test_metrics_accept_only_get(client, db):

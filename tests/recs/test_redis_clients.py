@@ -24,6 +24,7 @@ from recs.experiments.served import drain_served_log
 from recs.features import online
 from recs.features.enrich import enrich
 from recs.features.rebuild import clear_online_store
+from recs.keys import create_api_key
 from recs.models import ServedList
 from recs.serving import RecommendationContext, recommend
 from recs.serving import redis as serving_redis
@@ -204,10 +205,12 @@ def test_api_and_experiment_logging_on_a_cluster(
         )  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
         start_experiment(experiment)
+    _, read_key = create_api_key("shop server", "secret", ["read"])
     answers = [
-        client.get("/api/v1/recommendations", {"placement": "home", "session_id": f"s-{n}"})
+        client.get("/api/v1/recommendations", {"placement": "home", "session_id": f"s-{n}"},
+                   HTTP_AUTHORIZATION=f"Bearer {read_key}")
         for n in range(10)
-    ]
+    ]  # fmt: skip
     assert all(response.status_code == 200 for response in answers)
     assert all(response.json()["source"] != "fallback" for response in answers)
     assert on_cluster.xlen(STREAM_KEY) == 10, "served lists logged to the cluster's stream"

@@ -1,6 +1,7 @@
 """recs.templatetags.recs: the request -> context mapping, the carousel and never breaking a page."""
 
 import logging
+import re
 from decimal import Decimal
 from unittest import mock
 
@@ -16,6 +17,8 @@ from recs.candidates import store
 from recs.serving import catalog, fallback, merchandising
 from recs.serving import redis as serving_redis
 from recs.serving.types import RecommendationContext, Recommendations, RecommendedItem
+from recs.shopper_session import ShopperSessionMiddleware, session_id_from_cookie
+from recs.shopper_tokens import read_shopper_token
 from recs.templatetags import recs as tags
 from tests.factories import CategoryFactory, ProductFactory, StockFactory
 
@@ -146,7 +149,7 @@ def test_tag_serves_an_authenticated_customer_by_username(asked):
 
 
 @pytest.mark.django_db
-def test_tag_gives_an_anonymous_shopper_a_session_that_is_saved_and_stable(asked):
+def test_tag_gives_an_anonymous_shopper_a_signed_cookie_session_and_no_session_row(asked):
     request = make_request()
     render(
         '{% recommendations "home" as recs %}{% recommendations "home" as more %}', request=request
@@ -154,9 +157,15 @@ def test_tag_gives_an_anonymous_shopper_a_session_that_is_saved_and_stable(asked
     first, second = asked
     assert first.user_id == "" and first.session_id
     assert second.session_id == first.session_id
-    response = SessionMiddleware(lambda r: HttpResponse()).process_response(request, HttpResponse())
-    assert settings.SESSION_COOKIE_NAME in response.cookies, "the session must reach the browser"
-    assert request.session.session_key
+    response = ShopperSessionMiddleware(lambda r: HttpResponse())(request)
+    response = SessionMiddleware(lambda r: response).process_response(request, response)
+    assert settings.SHOPPER_SESSION_COOKIE in response.cookies, "the id must reach the browser"
+    assert settings.SESSION_COOKIE_NAME not in response.cookies, "no Django session for a view"
+    assert not request.session.session_key
+    returning = make_request()
+    returning.COOKIES = {k: v.value for k, v in response.cookies.items()}
+    render('{% recommendations "home" as recs %}', request=returning)
+    assert asked[-1].session_id == first.session_id
 
 
 @pytest.mark.django_db
@@ -219,8 +228,11 @@ def test_tag_passes_device_country_and_external_referrer(asked):
     )
 
 
+@pytest.mark.django_db
 def test_country_is_remembered_for_later_pages_and_the_query_wins(asked):
+    """Remembered in a session that exists (cart, login); a bare page view stores nothing."""
     session_request = make_request(**{"X-Country": "EIRE"})
+    session_request.session.save()
     render('{% recommendations "home" as recs %}', request=session_request)
     later = make_request()
     later.session = session_request.session
@@ -378,14 +390,15 @@ def test_money_filter_formats_prices_like_the_carousel(price, currency, shown):
 # --- the page head
 
 
-@override_settings(STOREFRONT_WRITE_KEY="ak_demo")
-def test_head_carries_write_key_session_and_user_for_the_script():
+@override_settings(STOREFRONT_PUBLISHABLE_KEY="pk_demo")
+def test_head_carries_the_publishable_key_and_a_token_of_the_pages_shopper():
     request = make_request(**{"User-Agent": IPHONE})
     html = render("{% aisle_head %}", request=request)
-    session_id = request.session[tags.SESSION_ID_KEY]
-    assert '<meta name="aisle-write-key" content="ak_demo">' in html
-    assert f'<meta name="aisle-session-id" content="{session_id}">' in html
-    assert '<meta name="aisle-user-id" content="">' in html
+    token = re.search(r'<meta name="aisle-shopper-token" content="([^"]+)">', html).group(1)
+    claims = read_shopper_token(token)
+    assert claims.session_id == session_id_from_cookie(request) != ""
+    assert claims.user_id == ""
+    assert '<meta name="aisle-key" content="pk_demo">' in html
     assert '<meta name="aisle-device" content="mobile">' in html
     assert '<meta name="aisle-endpoint" content="/api/v1/events">' in html
     assert "recs/aisle.js" in html and "recs/carousel.css" in html

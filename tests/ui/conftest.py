@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
 
-from recs.keys import create_storefront_key
+from recs.keys import create_api_key
 from tests.recs.conftest import (  # noqa: F401 - fixtures shared with the engine's tests
     artifact_dir,
     default_placements,
@@ -143,8 +143,8 @@ def browsing(browser, live_server, request) -> Iterator[Browsing]:
 @pytest.fixture
 def storefront_key(settings, db) -> str:
     """The write key the storefront pages' JS sends events with, as demo.sh sets it."""
-    _, plaintext = create_storefront_key("storefront (browser tests)", ["write"])
-    settings.STOREFRONT_WRITE_KEY = plaintext
+    _, plaintext = create_api_key("storefront (browser tests)", "publishable")
+    settings.STOREFRONT_PUBLISHABLE_KEY = plaintext
     return plaintext
 
 

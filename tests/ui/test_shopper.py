@@ -13,6 +13,7 @@ from recs.events.services import apply_event_batch
 from recs.features.rebuild import rebuild_online_store
 from recs.serving import fallback
 from recs.serving import redis as serving_redis
+from recs.shopper_tokens import read_shopper_token
 from recs.training.pipeline import train_models
 from tests.celery_worker import celery_worker, wait_for
 from tests.private_redis import _free_port
@@ -58,7 +59,8 @@ def test_tiers_follow_the_shopper_from_anonymous_to_content_to_collaborative(
         shopper = browsing.new_page()
         shopper.goto("/")
         assert carousel(shopper, "home").get_attribute("data-aisle-tier") == "anonymous"
-        session_id = shopper.locator("meta[name='aisle-session-id']").get_attribute("content")
+        token = shopper.locator("meta[name='aisle-shopper-token']").get_attribute("content")
+        session_id = read_shopper_token(token).session_id
         browsing.screenshot(shopper, "home-anonymous")
 
         visited: list[str] = []

@@ -49,12 +49,12 @@ class Command(BaseCommand):
 
     def run_benchmark(self, duration, clients, web_workers, batch_sizes, reads, no_report, **_):
         self.duration = duration
-        from recs.keys import create_storefront_key
+        from recs.keys import create_api_key
 
         users = 5000
         self.say(f"Machine: {machine_description()}")
         skus = bench.seed_catalog(2000)
-        _, key = create_storefront_key("bench", ["write"])
+        _, key = create_api_key("bench", "secret", ["write"])
         redis = get_redis_connection()
 
         ingest_results = []

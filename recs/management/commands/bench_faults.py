@@ -30,7 +30,7 @@ from recs.bench.harness import (
 )
 from recs.bench.read import api_requests
 from recs.bench.serving import api_url, build_contexts, load_world, pool_from_world, replay_views
-from recs.keys import create_storefront_key
+from recs.keys import create_api_key
 from recs.serving import fallback
 
 REPORT = Path(settings.BASE_DIR) / "docs" / "PERFORMANCE.md"
@@ -90,7 +90,7 @@ class Command(BaseCommand):
         contexts = build_contexts(pool, 100)
         replay_views(contexts)
         reads = api_requests(contexts)
-        _, key = create_storefront_key("bench-faults", ["write"])
+        _, key = create_api_key("bench-faults", "secret", ["write"])
         run_id = uuid.uuid4().hex[:8]
         users = tuple(pool.heavy_users[:500])
         skus = tuple(dict.fromkeys(pool.products))

@@ -20,7 +20,7 @@ from recs.bench.harness import (
 from recs.bench.load import background_load
 from recs.bench.stream import HistoryReplay, KeyspaceWatcher, later_history
 from recs.candidates.refresh import unavailable_now
-from recs.keys import create_storefront_key
+from recs.keys import create_api_key
 
 REPORT = Path(settings.BASE_DIR) / "docs" / "PERFORMANCE.md"
 SCENARIOS = ("freshness", "flash_sale", "trending")
@@ -128,8 +128,9 @@ class Command(BaseCommand):
         contexts = serving_bench.build_contexts(pool, per_tier=40)
         serving_bench.replay_views(contexts)
         background = [("GET", serving_bench.api_url(c.context), None,
-                       {"X-Forwarded-For": c.client_ip}) for c in contexts]  # fmt: skip
-        _, write_key = create_storefront_key("bench_freshness", ["write", "read"])
+                       {"X-Forwarded-For": c.client_ip, **serving_bench.api_headers()})
+                      for c in contexts]  # fmt: skip
+        _, write_key = create_api_key("bench_freshness", "secret", ["write", "read"])
         trending.ensure_trending_placement()
         burst_sizes = [int(size) for size in bursts.split(",") if size.strip()]
         cold = trending.cold_products(len(burst_sizes))

@@ -24,7 +24,7 @@ from recs.bench.harness import (
     run_in_isolated_world,
     write_report_section,
 )
-from recs.keys import create_storefront_key
+from recs.keys import create_api_key
 
 REPORT = Path(settings.BASE_DIR) / "docs" / "PERFORMANCE.md"
 USERS = 5000
@@ -70,7 +70,7 @@ class Command(BaseCommand):
         self.load_at_start = os.getloadavg()[0]
         self.say(f"Machine: {machine_description()}")
         skus = bench_events.seed_catalog(CATALOG)
-        _, key = create_storefront_key("bench-ingest", ["write"])
+        _, key = create_api_key("bench-ingest", "secret", ["write"])
         run_id = uuid.uuid4().hex[:8]
         users = tuple(f"user-{n}" for n in range(USERS))
         bursts, sustained = [], []

@@ -43,7 +43,7 @@ class Command(BaseCommand):
         with tqdm(desc="Reading", unit=" rows", unit_scale=True, disable=None) as bar:
             parsed = parse_online_retail(file, limit=limit, progress=bar.update)
         with transaction.atomic():
-            created, updated = upsert_products(parsed.products)
+            upserted = upsert_products(parsed.products)
             set_stock_levels(stock_levels(parsed.products))
         events = parsed.events
         with tqdm(
@@ -56,8 +56,8 @@ class Command(BaseCommand):
                 )
                 bar.update(len(chunk))
         summary = parsed.summary.as_dict() | {
-            "products_created": created,
-            "products_updated": updated,
+            "products_created": len(upserted.created),
+            "products_updated": len(upserted.updated) + len(upserted.unchanged),
             "stock_rows": len(parsed.products),
         }
         DatasetImport.objects.update_or_create(

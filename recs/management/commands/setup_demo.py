@@ -17,11 +17,11 @@ class Command(BaseCommand):
             "--customers", type=int, default=3, help="busiest customers to log in as"
         )
         parser.add_argument("--customer-password", default="shopper-demo")
-        parser.add_argument("--key-file", type=Path, default=Path("var/storefront_write_key"))
+        parser.add_argument("--key-file", type=Path, default=Path("var/storefront_publishable_key"))
 
     def handle(self, *args, user, password, customers, customer_password, key_file, **options):
         demo.ensure_superuser(user, password)
         shoppers = demo.ensure_customers(customers, customer_password, always=("12347",))
         demo.ensure_storefront_key(key_file)
         self.stdout.write(f"Admin user {user!r}; shopper logins {', '.join(shoppers) or 'none'} "
-                          f"(password {customer_password!r}); storefront key in {key_file}")  # fmt: skip
+                          f"(password {customer_password!r}); publishable storefront key in {key_file}")  # fmt: skip

@@ -3,8 +3,10 @@
  * events (view, add_to_cart, remove_from_cart, purchase, search) sent in batches to
  * POST /api/v1/events. No framework, no third-party requests.
  *
- * Configuration comes from meta tags rendered by {% aisle_head %}: aisle-write-key,
- * aisle-session-id, aisle-user-id, aisle-device, aisle-country, aisle-endpoint.
+ * Configuration comes from meta tags rendered by {% aisle_head %}: aisle-key (the shop's
+ * publishable key), aisle-shopper-token (signed by the server for this page's shopper: the
+ * events are theirs, so they carry no user or session id), aisle-device, aisle-country,
+ * aisle-endpoint.
  *
  * Storefront pages declare their events instead of running inline scripts:
  *   <div data-aisle-event="view" data-aisle-product-id="85123A" hidden></div>  sent on load
@@ -33,9 +35,8 @@
 
   const config = {
     endpoint: meta("aisle-endpoint") || "/api/v1/events",
-    key: meta("aisle-write-key"),
-    sessionId: meta("aisle-session-id"),
-    userId: meta("aisle-user-id"),
+    key: meta("aisle-key"),
+    shopperToken: meta("aisle-shopper-token"),
     device: meta("aisle-device"),
     country: meta("aisle-country"),
   };
@@ -112,6 +113,7 @@
       headers: {
         "Content-Type": "application/json",
         Authorization: "Bearer " + config.key,
+        "X-Aisle-Shopper-Token": config.shopperToken,
       },
       body: JSON.stringify({ events: batch }),
     })
@@ -134,10 +136,10 @@
       clearTimeout(timer);
       timer = null;
     }
-    if (!config.key) {
+    if (!config.key || !config.shopperToken) {
       if (!warned && queue.length) {
         warned = true;
-        console.warn("aisle: no <meta name=\"aisle-write-key\">; events are not sent");
+        console.warn("aisle: no <meta name=\"aisle-key\"> or aisle-shopper-token; events are not sent");
       }
       queue = [];
       return;
@@ -171,8 +173,6 @@
     const event = {
       event_id: fields.event_id || eventId(),
       type: type,
-      session_id: config.sessionId,
-      user_id: config.userId,
       ts: new Date().toISOString(),
       context: context,
     };

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from recs.events import services
 from recs.events.records import EventRecord
 from recs.events.services import apply_event_batch
-from recs.keys import create_storefront_key, revoke_keys
+from recs.keys import create_api_key, revoke_keys
 from recs.models import Event
 from tests.factories import ProductFactory
 
@@ -27,7 +27,7 @@ def products():
 
 @pytest.fixture
 def write_key():
-    _, plaintext = create_storefront_key("shop", ["write"])
+    _, plaintext = create_api_key("shop", "secret", ["write"])
     return plaintext
 
 
@@ -164,7 +164,7 @@ def test_without_a_key_the_request_is_refused():
 
 
 def test_a_revoked_key_is_refused_at_once(products):
-    key, plaintext = create_storefront_key("shop", ["write"])
+    key, plaintext = create_api_key("shop", "secret", ["write"])
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
     assert client.post(URL, [view()], format="json").status_code == 202
@@ -175,7 +175,7 @@ def test_a_revoked_key_is_refused_at_once(products):
 
 
 def test_a_read_only_key_cannot_write(products):
-    _, plaintext = create_storefront_key("shop", ["read"])
+    _, plaintext = create_api_key("shop", "secret", ["read"])
     client = APIClient()
     client.credentials(HTTP_X_AISLE_KEY=plaintext)
     response = client.post(URL, [view()], format="json")
@@ -188,8 +188,8 @@ def test_a_staff_session_may_send_events(admin_client, products):
     assert response.status_code == 202
 
 
-def test_a_key_over_its_rate_is_throttled(api, products, settings):
-    settings.EVENTS_THROTTLE_RATE = "2/min"
+def test_a_secret_key_over_its_rate_is_throttled(api, products, settings):
+    settings.SERVER_KEY_THROTTLE_RATE = "2/min"
     cache.clear()
     statuses = [api.post(URL, [view(f"e{n}")], format="json").status_code for n in range(3)]
     assert statuses == [202, 202, 429]
@@ -200,12 +200,12 @@ def test_a_key_over_its_rate_is_throttled(api, products, settings):
 def test_a_slow_throttle_cache_lets_the_batch_in_rather_than_failing(api, products, monkeypatch):
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    from recs.api.throttling import StorefrontKeyThrottle
+    from recs.api.throttling import ApiThrottle
 
     def slow_get(*args, **kwargs):
         raise RedisTimeoutError("Timeout reading from socket")
 
-    monkeypatch.setattr(StorefrontKeyThrottle.cache, "get", slow_get)
+    monkeypatch.setattr(ApiThrottle.cache, "get", slow_get)
     response = api.post(URL, [view("e-slow")], format="json")
     assert response.status_code == 202
     assert response.json()["accepted"] == 1
@@ -228,14 +228,28 @@ def test_a_repeated_event_id_across_requests_is_applied_once(api, products):
     api.post(URL, [view("same", user_id="u-1")], format="json")
     api.post(URL, [view("same", user_id="u-1")], format="json")
     queued = queued_events()
-    assert len(queued) == 2  # both requests were accepted...
+    assert len(queued) == 2  # both requests were accepted while the first was in flight...
     apply_event_batch("b1", queued[:1])
     apply_event_batch("b2", queued[1:])
     assert Event.objects.filter(event_id="same").count() == 1  # ...and applied once
+
+
+def test_an_event_id_already_in_the_log_is_reported_as_a_duplicate(api, products):
+    api.post(URL, [view("stored", user_id="u-1")], format="json")
+    apply_event_batch("b1", queued_events())
+    get_redis_connection().delete("events")
+    response = api.post(URL, [view("stored", user_id="u-1"), view("new")], format="json")
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 1
+    assert response.json()["duplicates"] == [{"index": 0, "event_id": "stored"}]
+    assert [r.event_id for r in queued_events()] == ["new"]
+    only_old = api.post(URL, [view("stored", user_id="u-1")], format="json")
+    assert only_old.status_code == 200
+    assert only_old.json()["accepted"] == 0 and only_old.json()["batch_id"] is None
 
 
 def test_the_schema_documents_the_events_endpoint(client):
     schema = client.get("/api/v1/schema/", {"format": "json"}).json()
     operation = schema["paths"]["/api/v1/events"]["post"]
     assert "202" in operation["responses"] and "413" in operation["responses"]
-    assert "storefrontKey" in schema["components"]["securitySchemes"]
+    assert "apiKey" in schema["components"]["securitySchemes"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from recs.keys import create_storefront_key
+from recs.keys import create_api_key
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def test_product_and_limit_parameters(client, shop):
         ({}, "placement", "required"),
         ({"placement": "nowhere"}, "placement", "Unknown placement 'nowhere'"),
         ({"placement": "home", "limit": "0"}, "limit", "greater than or equal to 1"),
-        ({"placement": "home", "limit": "500"}, "limit", "at most 50"),
+        ({"placement": "home", "limit": "500"}, "limit", "less than or equal to 50"),
         ({"placement": "home", "limit": "ten"}, "limit", "valid integer"),
         ({"placement": "home", "product_id": "NOPE"}, "product_id", "unknown product 'NOPE'"),
     ],
@@ -46,8 +46,8 @@ def test_bad_parameters_are_a_400_that_says_what_is_wrong(client, shop, params, 
 
 
 def test_a_key_must_have_the_read_scope(client, shop):
-    _, write_only = create_storefront_key("shop", ["write"])
-    _, reader = create_storefront_key("shop", ["read"])
+    _, write_only = create_api_key("shop", "secret", ["write"])
+    _, reader = create_api_key("shop", "secret", ["read"])
     params = {"placement": "home"}
     assert client.get(URL, params, HTTP_AUTHORIZATION=f"Bearer {write_only}").status_code == 403
     assert client.get(URL, params, HTTP_AUTHORIZATION=f"Bearer {reader}").status_code == 200
@@ -78,3 +78,15 @@ def test_redis_down_is_still_a_200_from_the_fallback(client, shop, doomed_redis,
 def test_schema_documents_the_endpoint(admin_client):
     schema = admin_client.get("/api/v1/schema/").content.decode()
     assert "/api/v1/recommendations" in schema and "recommendations_list" in schema
+
+
+def test_the_schema_enumerates_the_placements_and_states_the_limits(client, shop):
+    schema = client.get("/api/v1/schema/", {"format": "json"}).json()
+    parameters = {
+        p["name"]: p["schema"]
+        for p in schema["paths"]["/api/v1/recommendations"]["get"]["parameters"]
+    }
+    assert "home" in parameters["placement"]["enum"]
+    assert "product_detail" in parameters["placement"]["enum"]
+    assert parameters["limit"]["minimum"] == 1 and parameters["limit"]["maximum"] == 50
+    assert parameters["user_id"]["maxLength"] == 64

@@ -5,6 +5,7 @@ import pickle
 from collections import Counter
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from django.conf import settings
 
 from recs.bench.events import EventStream, event_tallies
@@ -20,6 +21,7 @@ from recs.bench.read import (
 )
 from recs.bench.serving import ContextPool, build_contexts
 from recs.bench.urls import BARE_PATH, SYNC_MODEL_PATH
+from recs.shopper_session import signed_cookie_value
 
 POOL = ContextPool(
     heavy_users=["17841", "14911"],
@@ -29,6 +31,7 @@ POOL = ContextPool(
 )
 
 
+@pytest.mark.django_db
 def test_each_shopper_keeps_its_own_address_and_device_on_every_target():
     contexts = build_contexts(POOL, per_tier=4)
 
@@ -51,8 +54,9 @@ def test_page_requests_present_the_shoppers_stored_session():
     for bench, (method, target, body, headers) in zip(contexts, requests, strict=True):
         assert (method, body) == ("GET", None)
         assert target.startswith("/p/") and target.removeprefix("/p/").rstrip("/") in POOL.products
-        assert (
-            headers["Cookie"] == f"{settings.SESSION_COOKIE_NAME}={keys[bench.context.session_id]}"
+        assert headers["Cookie"] == (
+            f"{settings.SESSION_COOKIE_NAME}={keys[bench.context.session_id]}; "
+            f"{settings.SHOPPER_SESSION_COOKIE}={signed_cookie_value(bench.context.session_id)}"
         )
         if bench.context.product_sku:
             assert target == f"/p/{bench.context.product_sku}/"

@@ -10,7 +10,7 @@ from merch.services import VariantSpec, create_experiment, start_experiment
 from recs.candidates import store
 from recs.experiments.report import experiment_report
 from recs.experiments.tasks import drain_served_log_task, rollup_experiments_task
-from recs.keys import create_storefront_key
+from recs.keys import create_api_key
 from recs.models import Event, ServedList, VariantHourlyStats
 from tests.celery_worker import celery_worker, wait_for
 
@@ -36,7 +36,7 @@ def test_simulated_ab_test_through_api_and_workers_matches_the_dashboard(
          VariantSpec("challenger", "personal", 0, is_shadow=True)],
     )  # fmt: skip
     start_experiment(experiment)
-    _, key = create_storefront_key("simulation", ["read", "write"])
+    _, key = create_api_key("simulation", "secret", ["read", "write"])
     auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
 
     expected = {v: {"exposed": 0, "converting": 0, "impressions": 0, "clicks": 0}
