@@ -35,6 +35,23 @@ def error_response(
     )
 
 
+def body_size_error(request, limit: int) -> Response | None:
+    """The 411 / 400 / 413 for a request whose Content-Length is missing, not a number, or over
+    `limit` bytes; None when the body may be read."""
+    length = request.headers.get("Content-Length")
+    if length is None:
+        return error_response(411, "length_required", "Send a Content-Length header.")
+    try:
+        size = int(length)
+    except ValueError:
+        return error_response(400, "invalid_length", "Content-Length is not a number.")
+    if size > limit:
+        return error_response(
+            413, "body_too_large", f"The body has {size} bytes; the limit is {limit}."
+        )
+    return None
+
+
 def error_envelope_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

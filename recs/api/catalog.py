@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_errors import error_response
+from config.api_errors import body_size_error, error_response
 from merch import selectors, services
 from merch.models import Product
 from merch.product_input import (
@@ -161,23 +161,6 @@ class CatalogAPIView(APIView):
     throttle_rate_setting = "SERVER_KEY_THROTTLE_RATE"
 
 
-def _body_size(request: Request) -> int | Response:
-    """The body's size from Content-Length, or the 411 / 400 / 413 saying why it will not be read."""
-    length = request.headers.get("Content-Length")
-    if length is None:
-        return error_response(411, "length_required", "Send a Content-Length header.")
-    try:
-        size = int(length)
-    except ValueError:
-        return error_response(400, "invalid_length", "Content-Length is not a number.")
-    if size > settings.CATALOG_MAX_BODY_BYTES:
-        return error_response(
-            413, "body_too_large",
-            f"The body has {size} bytes; the limit is {settings.CATALOG_MAX_BODY_BYTES}.",
-        )  # fmt: skip
-    return size
-
-
 def _json_body(request: Request, size: int) -> Any:
     """The parsed JSON body, read here rather than through request.data: Django holds a body
     read that way to DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB by default, an HTML 400 beyond it),
@@ -191,9 +174,10 @@ def _json_body(request: Request, size: int) -> Any:
 
 def _batch(request: Request, key: str, noun: str) -> list | Response:
     """The list under `key` in the JSON body, or the error response saying what is wrong."""
-    size = _body_size(request)
-    if isinstance(size, Response):
-        return size
+    too_big = body_size_error(request, settings.CATALOG_MAX_BODY_BYTES)
+    if too_big is not None:
+        return too_big
+    size = int(request.headers["Content-Length"])
     try:
         payload = _json_body(request, size)
     except ParseError as error:

@@ -11,7 +11,7 @@ from rest_framework.exceptions import NotAuthenticated, ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api_errors import error_response
+from config.api_errors import body_size_error, error_response
 from config.parsers import BoundedJSONParser
 from merch.selectors import existing_skus
 from recs.api.authentication import (
@@ -214,7 +214,7 @@ class EventsView(APIView):
         ],
     )
     def post(self, request):
-        too_big = self._check_size(request)
+        too_big = body_size_error(request, settings.EVENTS_MAX_BODY_BYTES)
         if too_big is not None:
             return too_big
         try:
@@ -282,22 +282,6 @@ class EventsView(APIView):
                 f"{SHOPPER_TOKEN_HEADER} header; server-side senders use a secret key."
             )
         return claims
-
-    @staticmethod
-    def _check_size(request) -> Response | None:
-        length = request.headers.get("Content-Length")
-        if length is None:
-            return error_response(411, "length_required", "Send a Content-Length header.")
-        try:
-            size = int(length)
-        except ValueError:
-            return error_response(400, "invalid_length", "Content-Length is not a number.")
-        if size > settings.EVENTS_MAX_BODY_BYTES:
-            return error_response(
-                413, "body_too_large",
-                f"The body has {size} bytes; the limit is {settings.EVENTS_MAX_BODY_BYTES}.",
-            )  # fmt: skip
-        return None
 
     @staticmethod
     def _validate(

@@ -44,6 +44,14 @@ class RecommendationsQuerySerializer(serializers.Serializer):
     device = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
     referrer = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
+    def to_internal_value(self, data):
+        # An empty `limit=` would count as left out (DRF's form rule); the schema says integer.
+        if data.get("limit") == "":
+            raise serializers.ValidationError(
+                {"limit": ["A valid integer is required; leave limit out for the default."]}
+            )
+        return super().to_internal_value(data)
+
     def validate_product_id(self, value: str) -> str:
         # Checked against the in-process catalog copy: no database query on the render path,
         # but for a SKU the copy does not know yet (a product added since it was loaded).

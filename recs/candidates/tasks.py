@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from recs.candidates.catalog_changes import write_similar_for_products
 from recs.candidates.refresh import refresh_lists_holding
 from recs.candidates.rescore import rescore_user
 from recs.candidates.store import writer_client
@@ -10,19 +11,27 @@ from recs.models import Event, ModelVersion
 from recs.serving.availability import sync_unavailable
 from recs.training.pipeline import serving_learner
 
+# Idempotent list writes: redelivered when a worker dies, retried while Redis is unreachable.
+LIST_WRITE_OPTIONS = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "ignore_result": True,
+    "autoretry_for": (ConnectionError, TimeoutError),
+    "retry_backoff": 1,
+    "max_retries": 5,
+}
 
-@shared_task(
-    name="recs.scoring.refresh_lists",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    autoretry_for=(ConnectionError, TimeoutError),
-    retry_backoff=1,
-    max_retries=5,
-)
+
+@shared_task(name="recs.scoring.refresh_lists", **LIST_WRITE_OPTIONS)
 def refresh_lists_task(skus: list[str]) -> int:
     """Refill the lists that held products which just became unavailable (idempotent)."""
     return refresh_lists_holding(skus, serving_learner)
+
+
+@shared_task(name="recs.scoring.similar_for_changed_products", **LIST_WRITE_OPTIONS)
+def similar_for_changed_products_task(skus: list[str]) -> int:
+    """Content-similar lists for products created or changed through the catalog (idempotent)."""
+    return write_similar_for_products(skus, serving_learner)
 
 
 @shared_task(name="recs.scoring.sync_availability", ignore_result=True, expires=60)

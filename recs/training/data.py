@@ -1,5 +1,6 @@
 """Training data from the event log (the offline store) and the catalog (via merch selectors)."""
 
+from collections.abc import Iterable
 from itertools import islice
 
 import numpy as np
@@ -68,7 +69,8 @@ def interactions_from_event_log() -> Interactions:
     )  # fmt: skip
 
 
-def catalog_items() -> list[CatalogItem]:
+def catalog_items(skus: Iterable[str] | None = None) -> list[CatalogItem]:
+    """The content learner's view of the catalog (of these products), as stored now."""
     return [
         CatalogItem(
             sku=p.sku,
@@ -80,5 +82,5 @@ def catalog_items() -> list[CatalogItem]:
             attributes=p.attributes or {},
             launched_at=p.launched_at.timestamp(),
         )
-        for p in product_summaries()
+        for p in product_summaries(skus)
     ]

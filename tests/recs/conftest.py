@@ -5,9 +5,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
+from redis.cluster import RedisCluster
 
 from merch.models import Placement
-from recs import features
+from recs import features, redis_clients
+from recs.bench.redis_cluster import local_redis_cluster
 from recs.candidates import store
 from recs.events.records import EventRecord
 from recs.features.enrich import enrich
@@ -136,3 +138,22 @@ def shop_history(artifact_dir):
 
 def skus(result) -> list[str]:
     return [item.sku for item in result.items]
+
+
+@pytest.fixture(scope="module")
+def redis_cluster():
+    with local_redis_cluster(nodes=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def on_cluster(redis_cluster, settings):
+    """The engine's Redis is the cluster (every node emptied); cache and broker stay plain."""
+    settings.REDIS_CLUSTER = True
+    settings.REDIS_URL = redis_cluster.url
+    serving_redis.reset()
+    client = redis_clients.worker_client()
+    assert isinstance(client, RedisCluster) and len(client.get_primaries()) == 3
+    client.flushdb()  # sent to every primary
+    yield client
+    serving_redis.reset()

@@ -21,7 +21,6 @@ from rest_framework.test import APIClient
 from merch.models import Placement
 from merch.services import VariantSpec, create_experiment, start_experiment
 from recs import features, redis_clients
-from recs.bench.redis_cluster import local_redis_cluster
 from recs.candidates import store
 from recs.erasure import erase_shopper, subject_digest
 from recs.events import services
@@ -30,7 +29,6 @@ from recs.experiments.served import drain_served_log
 from recs.features.rebuild import rebuild_online_store
 from recs.keys import ApiKey, create_api_key
 from recs.models import ErasureRecord, Event, ServedList, SessionLink, VariantHourlyStats
-from recs.serving import redis as serving_redis
 from recs.serving.served_log import STREAM_KEY
 from recs.training.data import interactions_from_event_log
 from recs.training.pipeline import precompute_candidates, train_models
@@ -494,24 +492,6 @@ def test_the_admin_action_erases_the_shoppers_of_selected_rows_after_confirmatio
 
 
 # --- on a Redis Cluster
-
-
-@pytest.fixture(scope="module")
-def redis_cluster():
-    with local_redis_cluster(nodes=3) as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def on_cluster(redis_cluster, settings):
-    """The engine's Redis is the cluster; Django's cache and the broker stay on plain Redis."""
-    settings.REDIS_CLUSTER = True
-    settings.REDIS_URL = redis_cluster.url
-    serving_redis.reset()
-    client = redis_clients.worker_client()
-    client.flushdb()
-    yield client
-    serving_redis.reset()
 
 
 @pytest.mark.cluster

@@ -15,7 +15,6 @@ from redis.crc import key_slot
 from merch.models import Placement
 from merch.services import VariantSpec, create_experiment, set_stock, start_experiment
 from recs import features, redis_clients
-from recs.bench.redis_cluster import local_redis_cluster
 from recs.candidates import store
 from recs.candidates.refresh import refresh_lists_holding
 from recs.events import services
@@ -49,25 +48,6 @@ def test_one_server_keeps_a_plain_client(settings):
 
 
 # --- on a cluster
-
-
-@pytest.fixture(scope="module")
-def redis_cluster():
-    with local_redis_cluster(nodes=3) as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def on_cluster(redis_cluster, settings):
-    """The engine's Redis is the cluster (every node emptied); cache and broker stay plain."""
-    settings.REDIS_CLUSTER = True
-    settings.REDIS_URL = redis_cluster.url
-    serving_redis.reset()
-    client = redis_clients.worker_client()
-    assert isinstance(client, RedisCluster) and len(client.get_primaries()) == 3
-    client.flushdb()  # sent to every primary
-    yield client
-    serving_redis.reset()
 
 
 def nodes_holding(client: RedisCluster, keys) -> set[str]:

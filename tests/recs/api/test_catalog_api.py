@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from merch.models import Product, Stock
 from recs.candidates import store
-from recs.candidates.catalog_changes import similar_for_changed_products_task
+from recs.candidates.tasks import similar_for_changed_products_task
 from recs.keys import create_api_key
 from recs.serving import RecommendationContext, catalog, recommend
 from recs.training.pipeline import train_models

@@ -4,7 +4,7 @@ Checks (tests/recs/api/schemathesis.toml): no 5xx; status codes, content types, 
 headers as documented; schema-invalid input rejected with a 4xx (the schema states the
 constraints the API enforces); authentication not ignored; unsupported methods refused. The suite runs
 FUZZ_EXAMPLES cases per operation (default 25); `AISLE_FUZZ_EXAMPLES=300 bash scripts/test.sh
-tests/recs/api/test_fuzz.py` is the longer run docs/SECURITY.md reports.
+tests/recs/api/test_fuzz.py` is the longer run the README ("Security") reports.
 """
 
 import os

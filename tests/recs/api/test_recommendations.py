@@ -34,6 +34,7 @@ def test_product_and_limit_parameters(client, shop):
         ({"placement": "home", "limit": "0"}, "limit", "greater than or equal to 1"),
         ({"placement": "home", "limit": "500"}, "limit", "less than or equal to 50"),
         ({"placement": "home", "limit": "ten"}, "limit", "valid integer"),
+        ({"placement": "home", "limit": ""}, "limit", "valid integer"),
         ({"placement": "home", "product_id": "NOPE"}, "product_id", "unknown product 'NOPE'"),
     ],
 )
