@@ -46,5 +46,6 @@ def test_every_operation_survives_fuzzing_and_answers_as_documented(
         env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
     )  # fmt: skip
     summary = result.stdout[-6000:]
+    print(summary[summary.find("SUMMARY") - 40 :])  # shown with -s: the run's figures
     assert result.returncode == 0, summary + result.stderr[-2000:]
     assert "No issues found" in result.stdout or " passed" in result.stdout, summary
