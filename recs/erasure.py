@@ -32,7 +32,7 @@ from recs.events.records import EventRecord
 from recs.events.selectors import event_records
 from recs.features.definitions import stored_features
 from recs.features.events import FeatureEvent
-from recs.models import ErasureRecord, Event, ServedList, SessionLink
+from recs.models import ErasedSession, ErasureRecord, Event, ServedList, SessionLink
 from recs.serving.served_log import STREAM_KEY
 
 DIGEST_LABEL = b"aisle.erasure-digest"
@@ -82,16 +82,35 @@ def erased_at_by_user(user_ids: Iterable[str]) -> dict[str, datetime]:
     return {by_digest[digest]: last for digest, last in rows}
 
 
+def erased_at_by_session(session_ids: Iterable[str]) -> dict[str, datetime]:
+    """When the shopper owning each of these sessions was erased (others are absent); one query."""
+    by_digest = {subject_digest(session): session for session in set(session_ids) if session}
+    if not by_digest:
+        return {}
+    rows = (
+        ErasedSession.objects.filter(session_digest__in=list(by_digest))
+        .order_by()
+        .values("session_digest")
+        .annotate(last=Max("erasure__erased_at"))
+        .values_list("session_digest", "last")
+    )
+    return {by_digest[digest]: last for digest, last in rows}
+
+
 def without_erased_shoppers(records: Sequence[EventRecord]) -> list[EventRecord]:
-    """The records minus events of erased users that happened before their erasure: a batch
-    still queued when the erasure ran must not bring the shopper back. Later events are new
-    activity and stay."""
-    erased = erased_at_by_user(record.user_id for record in records)
-    if not erased:
+    """The records minus events of erased shoppers (by user, or by one of their sessions) that
+    happened before the erasure: a batch still queued when the erasure ran must not bring the
+    shopper back. Later events are new activity and stay."""
+    by_user = erased_at_by_user(record.user_id for record in records)
+    by_session = erased_at_by_session(record.session_id for record in records)
+    if not by_user and not by_session:
         return list(records)
-    return [
-        r for r in records if r.user_id not in erased or _aware(r.occurred_at) > erased[r.user_id]
-    ]
+
+    def erased_before(record: EventRecord) -> bool:
+        moments = [by_user.get(record.user_id), by_session.get(record.session_id)]
+        return any(m is not None and _aware(record.occurred_at) <= m for m in moments)
+
+    return [record for record in records if not erased_before(record)]
 
 
 def _aware(moment: datetime) -> datetime:
@@ -113,6 +132,12 @@ def erase_shopper(user_id: str, *, requested_by: str) -> ErasureRecord:
     )
     counts: Counter[str] = Counter()
     sessions = shopper_sessions(user_id)
+    # Remembered (as digests) before anything is deleted: from now on the event path also drops
+    # queued anonymous events of these sessions.
+    ErasedSession.objects.bulk_create(
+        [ErasedSession(erasure=record, session_digest=subject_digest(s)) for s in sessions],
+        batch_size=1000,
+    )
     client = redis_clients.worker_client()
     # Stream first: entries the drain is storing right now end up in the final sweep.
     counts["served_log_entries"] = _erase_from_served_stream(client, user_id, sessions)

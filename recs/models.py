@@ -228,5 +228,16 @@ class ErasureRecord(models.Model):
         return f"erasure {self.subject_digest[:12]}… by {self.requested_by} at {self.erased_at:%Y-%m-%d %H:%M}"
 
 
+class ErasedSession(models.Model):
+    """A keyed digest of one session of an erased shopper, so that its anonymous events still
+    queued at the erasure (session id only, no user id) are dropped too."""
+
+    erasure = models.ForeignKey(ErasureRecord, on_delete=models.CASCADE, related_name="sessions")
+    session_digest = models.CharField(max_length=64, db_index=True)
+
+    def __str__(self) -> str:
+        return f"session {self.session_digest[:12]}… of {self.erasure}"
+
+
 # Registered with the app from its own module, so the key logic stays in one place.
 from recs.keys import ApiKey  # noqa: E402, F401

@@ -383,13 +383,25 @@ def test_events_after_the_erasure_are_new_activity_and_count(shoppers, api, admi
     assert Event.objects.filter(user_id=USER).count() == 1
 
 
-def test_the_guard_costs_one_query_per_batch(shoppers):
+def test_a_queued_anonymous_event_of_an_erased_session_does_not_come_back(shoppers, api, admin_key):
+    """Session id only, no user id: the guard knows the shopper's sessions by digest."""
+    api.delete(URL, **bearer(admin_key))
+    late = [record("e-late-anon", "view", "", SESSION_ANON, sku="C4", minutes_ago=1),
+            record("e-other-anon", "view", "", "sessZ-someone", sku="C4", minutes_ago=1)]  # fmt: skip
+    assert services.apply_event_batch("queued-anon", late) == 1
+    assert not Event.objects.filter(session_id=SESSION_ANON).exists()
+    assert_no_trace()
+
+
+def test_the_guard_costs_two_queries_per_batch(shoppers):
+    """One for the batch's users, one for its sessions, whatever the batch's size."""
     erase_shopper(USER, requested_by="test")
-    batch = [record(f"e-{n}", user_id=f"u-{n % 3}", session_id="s-9") for n in range(30)]
+    batch = [record(f"e-{n}", user_id=f"u-{n % 3}", session_id=f"s-{n % 7}") for n in range(30)]
     with CaptureQueriesContext(connection) as queries:
         services.apply_event_batch("guarded", batch)
-    erasure_queries = [q for q in queries.captured_queries if "erasurerecord" in q["sql"]]
-    assert len(erasure_queries) == 1
+    erasure_queries = [q for q in queries.captured_queries if "erasurerecord" in q["sql"]
+                       or "erasedsession" in q["sql"]]  # fmt: skip
+    assert len(erasure_queries) == 2
 
 
 def test_training_and_a_feature_rebuild_after_erasure_do_not_bring_the_shopper_back(
