@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "axes",
     "merch",
     "recs",
+    "bench",  # the benchmark harness and bench_* commands; the product apps never import it
 ]
 
 MIDDLEWARE = [
@@ -85,7 +86,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "recs.client_address.client_address"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
-# The benchmarks mount extra views (recs.bench.urls); everything else uses the default.
+# The benchmarks mount extra views (bench.urls); everything else uses the default.
 ROOT_URLCONF = env("ROOT_URLCONF", default="config.urls")
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"

@@ -4,7 +4,10 @@ Every sentence about the data (event kinds, sizes, what was skipped and why) is 
 the run, so a report on another shop's log describes that log.
 """
 
+import os
 import re
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,3 +227,22 @@ def write_section(path: Path, title: str, section: str) -> None:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def machine_description() -> str:
+    cores = os.cpu_count()
+    try:
+        with open("/proc/meminfo") as meminfo:
+            total_kb = int(meminfo.readline().split()[1])
+        memory = f"{total_kb / 1024 / 1024:.0f} GiB"
+    except OSError:
+        memory = "unknown"
+    redis_version = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True
+    ).stdout.split()[2]
+    import django
+
+    return (
+        f"{cores} cores, {memory} RAM; Python {sys.version.split()[0]}, Django {django.get_version()}, "
+        f"Redis {redis_version.removeprefix('v=')}, database {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
+    )

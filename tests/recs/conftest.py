@@ -7,9 +7,9 @@ import pytest
 from django.utils import timezone
 from redis.cluster import RedisCluster
 
+from bench.redis_cluster import local_redis_cluster
 from merch.models import Placement
 from recs import features, redis_clients
-from recs.bench.redis_cluster import local_redis_cluster
 from recs.candidates import store
 from recs.events.records import EventRecord
 from recs.features.enrich import enrich

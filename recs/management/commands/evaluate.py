@@ -8,9 +8,13 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from threadpoolctl import threadpool_limits
 
-from recs.bench.harness import machine_description
 from recs.evaluation.data import load_interactions_csv, load_online_retail
-from recs.evaluation.report import add_report_arguments, quality_section, write_section
+from recs.evaluation.report import (
+    add_report_arguments,
+    machine_description,
+    quality_section,
+    write_section,
+)
 from recs.evaluation.run import run_evaluation
 from recs.learners import LEARNERS
 

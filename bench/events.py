@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlparse
 
+from bench.harness import LatencySummary
+from bench.load import Request
 from merch import services as merch_services
-from recs.bench.harness import LatencySummary
-from recs.bench.load import Request
 from recs.events.records import EventRecord
 from recs.events.services import apply_event_batch
 from recs.features import get_online
@@ -178,7 +178,7 @@ def measure_feature_reads(
     return LatencySummary.of(timings), feature_count
 
 
-# --- Event streams for the load generator (recs.bench.load)
+# --- Event streams for the load generator (bench.load)
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,12 @@ import redis as redis_py
 from django.conf import settings
 from django.db import OperationalError
 
+from bench.events import EventStream, event_tallies
+from bench.harness import BASE_DIR, celery_worker_process, wait_until
+from bench.load import LoadResult, Request, background_load
+from bench.read import answer_tallies
+from bench.serving import api_headers
 from merch import services as merch_services
-from recs.bench.events import EventStream, event_tallies
-from recs.bench.harness import BASE_DIR, celery_worker_process, wait_until
-from recs.bench.load import LoadResult, Request, background_load
-from recs.bench.read import answer_tallies
-from recs.bench.serving import api_headers
 from recs.candidates.rescore import PENDING_KEY
 from recs.serving.metrics import TOTAL_KEY
 

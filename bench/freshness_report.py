@@ -8,18 +8,19 @@ from pathlib import Path
 
 from django.conf import settings
 
-from recs.bench.flash_sale import (
+from bench.flash_sale import (
     FlashSaleResult,
     servings_before,
     servings_in_flight,
 )
-from recs.bench.freshness import KINDS, FreshnessResult
-from recs.bench.harness import LatencySummary, machine_description
-from recs.bench.load import LoadResult
-from recs.bench.plots import IMAGE_DIR, line_plot
-from recs.bench.serving import WorldSummary
-from recs.bench.stream import ReplayStats
-from recs.bench.trending import Burst, event_score, half_life_note
+from bench.freshness import KINDS, FreshnessResult
+from bench.harness import LatencySummary
+from bench.load import LoadResult
+from bench.plots import IMAGE_DIR, line_plot
+from bench.serving import WorldSummary
+from bench.stream import ReplayStats
+from bench.trending import Burst, event_score, half_life_note
+from recs.evaluation.report import machine_description
 
 CLICK_BUDGET_MS = 100.0
 PLOTS = {
@@ -92,7 +93,7 @@ def freshness_section(result: FreshnessResult, load: LoadResult | None, info: Ru
         summary = load.summary()
         paced = f"paced at {info.read_rate:g} requests/s" if info.read_rate else "closed loop"
         load_line = (
-            f"Background read load (`recs.bench.load.background_load`, {paced}, the three tiers "
+            f"Background read load (`bench.load.background_load`, {paced}, the three tiers "
             f"and four placements of `bench_serving`'s sample): {summary['concurrency']} "
             f"clients, {summary['requests']:,} requests at {summary['throughput_rps']:.0f}/s, p50 "
             f"{summary['p50_ms']:.1f} ms, p99 {summary['p99_ms']:.1f} ms, statuses "

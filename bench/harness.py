@@ -193,25 +193,6 @@ class LatencySummary:
         )
 
 
-def machine_description() -> str:
-    cores = os.cpu_count()
-    try:
-        with open("/proc/meminfo") as meminfo:
-            total_kb = int(meminfo.readline().split()[1])
-        memory = f"{total_kb / 1024 / 1024:.0f} GiB"
-    except OSError:
-        memory = "unknown"
-    redis_version = subprocess.run(
-        ["redis-server", "--version"], capture_output=True, text=True
-    ).stdout.split()[2]
-    import django
-
-    return (
-        f"{cores} cores, {memory} RAM; Python {sys.version.split()[0]}, Django {django.get_version()}, "
-        f"Redis {redis_version.removeprefix('v=')}, database {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]}"
-    )
-
-
 def load_note(load_at_start: float, load_at_end: float) -> str:
     """A warning for the report when other work was running as the bench started (the load
     at the end includes the bench's own servers and clients, so only the start tells)."""

@@ -14,13 +14,13 @@ from urllib.parse import urlencode, urlparse
 from django.conf import settings
 from django.db.models import Count
 
+from bench.harness import LatencySummary
+from bench.load import Request, encode_request, read_response
+from bench.serving import client_ip
+from bench.stream import RECOMMENDATIONS_PATH, KeyspaceWatcher, answer_skus
 from merch.models import Product
 from merch.selectors import available_skus
 from merch.services import mark_out_of_stock
-from recs.bench.harness import LatencySummary
-from recs.bench.load import Request, encode_request, read_response
-from recs.bench.serving import client_ip
-from recs.bench.stream import RECOMMENDATIONS_PATH, KeyspaceWatcher, answer_skus
 from recs.candidates.refresh import FAMILIES, unavailable_now
 from recs.candidates.store import decode_list, writer_client
 

@@ -31,7 +31,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recs.bench.harness import LatencySummary, free_port
+from bench.harness import LatencySummary, free_port
 from recs.candidates.store import writer_client
 from recs.events.records import EventRecord
 from recs.features import apply_events

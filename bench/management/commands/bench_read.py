@@ -13,17 +13,17 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from recs.bench import plots
-from recs.bench import read as bench
-from recs.bench.harness import (
+from bench import plots
+from bench import read as bench
+from bench.harness import (
     command_line,
     gunicorn_server,
     load_note,
-    machine_description,
     run_in_isolated_world,
     write_report_section,
 )
-from recs.bench.serving import build_contexts, load_world, pool_from_world, replay_views
+from bench.serving import build_contexts, load_world, pool_from_world, replay_views
+from recs.evaluation.report import machine_description
 
 REPORT = Path(settings.BASE_DIR) / "docs" / "PERFORMANCE.md"
 SERVER_P99_BUDGET_MS = 5.0
@@ -157,13 +157,13 @@ class Command(BaseCommand):
             f"{world.import_limit or 'all':,} rows of the shipped UCI Online Retail file "
             f"({world.products:,} products, {world.customers:,} customers), trained "
             f"({world.candidate_lists:,} candidate lists); {len(contexts)} page contexts from "
-            "`recs.bench.serving.build_contexts` (anonymous, content and collaborative shoppers "
+            "`bench.serving.build_contexts` (anonymous, content and collaborative shoppers "
             "over home, product, cart and category placements), one stored Django session each.",
             load_note(self.load_at_start, self.load_at_end),
             f"Server: gunicorn, {web_workers} sync workers (as the demo runs it, which closes the "
-            "connection after each response), the bench URLconf `recs.bench.urls` and WSGI "
-            "wrapper `recs.bench.wsgi` (adds `X-Bench-Server-Time`: Django's time per request, "
-            "middleware included, queueing excluded). Client: `recs.bench.load`, one asyncio "
+            "connection after each response), the bench URLconf `bench.urls` and WSGI "
+            "wrapper `bench.wsgi` (adds `X-Bench-Server-Time`: Django's time per request, "
+            "middleware included, queueing excluded). Client: `bench.load`, one asyncio "
             "process with at most N requests in flight, on the same cores as the server, "
             "so the client's CPU is taken from the server's at high N.",
             "",

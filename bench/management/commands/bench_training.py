@@ -7,8 +7,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recs.bench.harness import load_note, machine_description
-from recs.evaluation.report import add_report_arguments, write_section
+from bench.harness import load_note
+from recs.evaluation.report import add_report_arguments, machine_description, write_section
 from recs.evaluation.scale import (
     PRECOMPUTE_LIMIT_S,
     PRECOMPUTE_SAMPLE,

@@ -12,15 +12,15 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from recs.bench import serving as bench
-from recs.bench.harness import (
+from bench import serving as bench
+from bench.harness import (
     LatencySummary,
     command_line,
     gunicorn_server,
-    machine_description,
     run_in_isolated_world,
     write_report_section,
 )
+from recs.evaluation.report import machine_description
 from recs.serving.types import TIERS
 
 REPORT = Path(settings.BASE_DIR) / "docs" / "PERFORMANCE.md"

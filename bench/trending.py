@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from bench.stream import StorefrontClient, rank_in
 from merch.models import Placement, Product
 from merch.selectors import available_skus
 from merch.services import save_placement
-from recs.bench.stream import StorefrontClient, rank_in
 from recs.candidates.store import writer_client
 from recs.serving.catalog import cards
 from recs.serving.recommend import TRENDING_KEY

@@ -15,21 +15,21 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from recs.bench import faults as bench
-from recs.bench import plots
-from recs.bench.events import EventStream
-from recs.bench.harness import (
+from bench import faults as bench
+from bench import plots
+from bench.events import EventStream
+from bench.harness import (
     celery_beat_process,
     command_line,
     gunicorn_server,
     load_note,
-    machine_description,
     run_in_isolated_world,
     wait_until,
     write_report_section,
 )
-from recs.bench.read import api_requests
-from recs.bench.serving import api_url, build_contexts, load_world, pool_from_world, replay_views
+from bench.read import api_requests
+from bench.serving import api_url, build_contexts, load_world, pool_from_world, replay_views
+from recs.evaluation.report import machine_description
 from recs.keys import create_api_key
 from recs.serving import fallback
 

@@ -6,20 +6,20 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from recs.bench import flash_sale, freshness, trending
-from recs.bench import freshness_report as report
-from recs.bench import serving as serving_bench
-from recs.bench.harness import (
+from bench import flash_sale, freshness, trending
+from bench import freshness_report as report
+from bench import serving as serving_bench
+from bench.harness import (
     celery_worker_process,
     command_line,
     gunicorn_server,
-    machine_description,
     run_in_isolated_world,
     write_report_section,
 )
-from recs.bench.load import background_load
-from recs.bench.stream import HistoryReplay, KeyspaceWatcher, later_history
+from bench.load import background_load
+from bench.stream import HistoryReplay, KeyspaceWatcher, later_history
 from recs.candidates.refresh import unavailable_now
+from recs.evaluation.report import machine_description
 from recs.keys import create_api_key
 
 REPORT = Path(settings.BASE_DIR) / "docs" / "PERFORMANCE.md"

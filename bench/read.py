@@ -10,22 +10,22 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
-from recs.bench.load import LoadResult, Request, percentile_ms, run_http_load
-from recs.bench.serving import USER_AGENTS, BenchContext, api_headers, api_query, api_url
-from recs.bench.urls import BARE_PATH, SYNC_MODEL_PATH
-from recs.bench.views import BARE_PAYLOAD_ENV
-from recs.bench.wsgi import SERVER_TIME_HEADER
+from bench.load import LoadResult, Request, percentile_ms, run_http_load
+from bench.serving import USER_AGENTS, BenchContext, api_headers, api_query, api_url
+from bench.urls import BARE_PATH, SYNC_MODEL_PATH
+from bench.views import BARE_PAYLOAD_ENV
+from bench.wsgi import SERVER_TIME_HEADER
 from recs.serving import recommend
 from recs.shopper_session import signed_cookie_value
 from recs.templatetags.recs import SESSION_CART_KEY, SESSION_COUNTRY_KEY
 
 TARGETS = ("bare view", "API", "product page", "sync model")
-BENCH_APP = "recs.bench.wsgi:application"
+BENCH_APP = "bench.wsgi:application"
 
 
 def bench_server_env(payload_path: Path) -> dict[str, str]:
     """The environment of a bench gunicorn: bench URLconf, the bare view's payload."""
-    return {"ROOT_URLCONF": "recs.bench.urls", BARE_PAYLOAD_ENV: str(payload_path)}
+    return {"ROOT_URLCONF": "bench.urls", BARE_PAYLOAD_ENV: str(payload_path)}
 
 
 def write_bare_payload(contexts: Sequence[BenchContext], path: Path) -> Path:

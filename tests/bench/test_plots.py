@@ -1,8 +1,8 @@
-"""recs.bench.plots: the report's PNGs are written where asked, at 900 x 500 pixels."""
+"""bench.plots: the report's PNGs are written where asked, at 900 x 500 pixels."""
 
 import struct
 
-from recs.bench.plots import bar_plot, line_plot
+from bench.plots import bar_plot, line_plot
 
 
 def png_size(path) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""recs.bench.load: result arithmetic, the HTTP/1.1 client's framing, and a small real load."""
+"""bench.load: result arithmetic, the HTTP/1.1 client's framing, and a small real load."""
 
 import asyncio
 import pickle
@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from recs.bench.load import (
+from bench.load import (
     LoadResult,
     background_load,
     encode_request,

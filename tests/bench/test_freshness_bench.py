@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from recs.bench.flash_sale import (
+from bench.flash_sale import (
     ListWatch,
     RefillTracker,
     WaveResult,
@@ -14,10 +14,10 @@ from recs.bench.flash_sale import (
     servings_in_flight,
     split_waves,
 )
-from recs.bench.freshness import TrialPlan, count_fallbacks, plan_trials, reflects, viewed_reasons
-from recs.bench.freshness_report import without_double_blanks
-from recs.bench.stream import answer_skus, purchase_payload, rank_in, replay_offsets
-from recs.bench.trending import click_burst, first_time_within
+from bench.freshness import TrialPlan, count_fallbacks, plan_trials, reflects, viewed_reasons
+from bench.freshness_report import without_double_blanks
+from bench.stream import answer_skus, purchase_payload, rank_in, replay_offsets
+from bench.trending import click_burst, first_time_within
 from recs.candidates import store
 from recs.events.records import EventRecord
 

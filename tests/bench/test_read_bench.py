@@ -1,4 +1,4 @@
-"""recs.bench.read, faults, events and ingest: request builders and summaries (no timings)."""
+"""bench.read, faults, events and ingest: request builders and summaries (no timings)."""
 
 import json
 import pickle
@@ -8,19 +8,19 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.conf import settings
 
-from recs.bench.events import EventStream, event_tallies
-from recs.bench.faults import Probe, ReadTallies, Sample, fallback_shares, first_sample_after
-from recs.bench.ingest import LagSample, SustainedRun
-from recs.bench.load import LoadResult
-from recs.bench.read import (
+from bench.events import EventStream, event_tallies
+from bench.faults import Probe, ReadTallies, Sample, fallback_shares, first_sample_after
+from bench.ingest import LagSample, SustainedRun
+from bench.load import LoadResult
+from bench.read import (
     answer_tallies,
     api_requests,
     bare_requests,
     page_requests,
     sync_model_requests,
 )
-from recs.bench.serving import ContextPool, build_contexts
-from recs.bench.urls import BARE_PATH, SYNC_MODEL_PATH
+from bench.serving import ContextPool, build_contexts
+from bench.urls import BARE_PATH, SYNC_MODEL_PATH
 from recs.shopper_session import signed_cookie_value
 
 POOL = ContextPool(

@@ -1,11 +1,11 @@
-"""recs.bench.serving: the pure helpers behind bench_serving (no timings are asserted)."""
+"""bench.serving: the pure helpers behind bench_serving (no timings are asserted)."""
 
 from collections import Counter
 
 from django.conf import settings
 
-from recs.bench.harness import LatencySummary
-from recs.bench.serving import (
+from bench.harness import LatencySummary
+from bench.serving import (
     PLACEMENTS,
     ContextPool,
     api_query,

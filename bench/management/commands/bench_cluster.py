@@ -16,8 +16,9 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from recs.bench import cluster as bench
-from recs.bench.harness import machine_description, write_report_section
+from bench import cluster as bench
+from bench.harness import write_report_section
+from recs.evaluation.report import machine_description
 
 REPORT = Path(settings.BASE_DIR) / "docs" / "PERFORMANCE.md"
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 import redis as redis_py
 from django.conf import settings
 
-from recs.bench.events import EventStream, event_tallies
-from recs.bench.harness import celery_worker_process
-from recs.bench.load import LoadResult, background_load, percentile_ms
+from bench.events import EventStream, event_tallies
+from bench.harness import celery_worker_process
+from bench.load import LoadResult, background_load, percentile_ms
 from recs.events.services import EVENTS_METRICS_KEY
 
 SAMPLE_INTERVAL_S = 0.5

@@ -1,9 +1,9 @@
-"""The benchmarks' URLconf (ROOT_URLCONF=recs.bench.urls): the project's URLs plus bench views."""
+"""The benchmarks' URLconf (ROOT_URLCONF=bench.urls): the project's URLs plus bench views."""
 
 from django.urls import path
 
+from bench.views import bare_view, sync_model_view
 from config.urls import urlpatterns as project_urlpatterns
-from recs.bench.views import bare_view, sync_model_view
 
 BARE_PATH = "/bench/bare"
 SYNC_MODEL_PATH = "/bench/sync-model"

@@ -11,15 +11,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django_redis import get_redis_connection
 
-from recs.bench import events as bench
-from recs.bench.harness import (
+from bench import events as bench
+from bench.harness import (
     celery_worker_process,
     gunicorn_server,
-    machine_description,
     run_in_isolated_world,
     wait_until,
     write_report_section,
 )
+from recs.evaluation.report import machine_description
 from recs.models import Event
 
 REPORT = Path(settings.BASE_DIR) / "docs" / "PERFORMANCE.md"

@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlparse
 import redis
 from django.conf import settings
 
-from recs.bench.harness import LatencySummary
+from bench.harness import LatencySummary
 from recs.events.records import EventRecord
 
 EVENTS_PATH = "/api/v1/events"

@@ -13,17 +13,17 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from recs.bench import events as bench_events
-from recs.bench import ingest as bench
-from recs.bench import plots
-from recs.bench.harness import (
+from bench import events as bench_events
+from bench import ingest as bench
+from bench import plots
+from bench.harness import (
     command_line,
     gunicorn_server,
     load_note,
-    machine_description,
     run_in_isolated_world,
     write_report_section,
 )
+from recs.evaluation.report import machine_description
 from recs.keys import create_api_key
 
 REPORT = Path(settings.BASE_DIR) / "docs" / "PERFORMANCE.md"
@@ -158,7 +158,7 @@ class Command(BaseCommand):
             f"Bursts through `POST /api/v1/events` with a write key, no worker running (the API "
             f"only validates and queues), {clients} client processes for "
             f"{bursts[0].duration_s if bursts else 0:.0f} s per batch size "
-            "(`recs.bench.events.measure_http_ingest`, as bench_events):",
+            "(`bench.events.measure_http_ingest`, as bench_events):",
             "",
             "| batch size | events/s | requests/s | request p50 ms | p99 ms | errors |",
             "|---:|---:|---:|---:|---:|---:|",

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from recs.bench.harness import LatencySummary, wait_until
-from recs.bench.stream import KeyspaceWatcher, StorefrontClient
+from bench.harness import LatencySummary, wait_until
+from bench.stream import KeyspaceWatcher, StorefrontClient
 from recs.candidates.store import decode_list, writer_client
 from recs.features import get_online
 from recs.serving.catalog import cards
@@ -263,7 +263,7 @@ def run_freshness(
 
 
 def count_fallbacks(status: int, body: bytes) -> dict[str, int]:
-    """Load inspector (recs.bench.load): answers the render path served without Redis."""
+    """Load inspector (bench.load): answers the render path served without Redis."""
     return {"fallback": 1} if b'"source":"fallback"' in body else {}
 
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from recs.bench.harness import (
+from bench.harness import (
     BASE_DIR,
     LatencySummary,
     celery_worker_process,
@@ -29,7 +29,7 @@ from recs.bench.harness import (
     wait_until,
     world_environment,
 )
-from recs.bench.redis_cluster import local_redis_cluster
+from bench.redis_cluster import local_redis_cluster
 
 ENGINES = ("single", "cluster")
 
@@ -176,10 +176,10 @@ def run_scenario(
     http_requests: int, ingest_seconds: float, ingest_batch: int, say,
 ) -> EngineResult:  # fmt: skip
     """Everything measured in one world (settings already point at its engine)."""
+    from bench import events as events_bench
+    from bench import serving as serving_bench
+    from bench.load import run_http_load
     from recs import redis_clients
-    from recs.bench import events as events_bench
-    from recs.bench import serving as serving_bench
-    from recs.bench.load import run_http_load
     from recs.keys import create_api_key
     from recs.serving import redis as serving_redis
 
