@@ -180,7 +180,7 @@ def run_scenario(
     from bench import serving as serving_bench
     from bench.load import run_http_load
     from recs import redis_clients
-    from recs.keys import create_api_key
+    from recs.api_keys import create_api_key
     from recs.serving import redis as serving_redis
 
     client = redis_clients.worker_client()

@@ -485,7 +485,7 @@ def bench_read_key() -> str:
     personal lists as a shop's server does (anonymous callers only get context-only lists)."""
     global _read_key
     if _read_key is None:
-        from recs.keys import create_api_key
+        from recs.api_keys import create_api_key
 
         _, _read_key = create_api_key("bench (read)", "secret", ["read"])
     return _read_key

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from merch.selectors import merchandising_config
-from recs.keys import ApiKey, create_api_key, revoke_keys, validate_key_scopes
+from recs.api_keys import ApiKey, create_api_key, revoke_keys, validate_key_scopes
 from recs.models import DatasetImport, Event, ModelVersion, SessionLink
 from recs.serving import RecommendationContext, recommend
 from recs.training.pipeline import promote

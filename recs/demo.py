@@ -6,7 +6,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.db.models import Count
 
-from recs.keys import ApiKey, create_api_key, hash_key
+from recs.api_keys import ApiKey, create_api_key, hash_key
 from recs.models import Event
 
 DEMO_KEY_NAME = "Demo storefront"

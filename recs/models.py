@@ -240,4 +240,4 @@ class ErasedSession(models.Model):
 
 
 # Registered with the app from its own module, so the key logic stays in one place.
-from recs.keys import ApiKey  # noqa: E402, F401
+from recs.api_keys import ApiKey  # noqa: E402, F401

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
-from recs.keys import ApiKey, authenticate_key
+from recs.api_keys import ApiKey, authenticate_key
 from recs.shopper_session import session_id_from_cookie
 from recs.shopper_tokens import HEADER, InvalidShopperToken, read_shopper_token
 

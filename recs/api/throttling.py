@@ -12,8 +12,8 @@ from django_redis.exceptions import ConnectionInterrupted
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from recs.api.authentication import is_staff, secret_key
+from recs.api_keys import ApiKey
 from recs.client_address import client_address
-from recs.keys import ApiKey
 from recs.serving import redis as serving_redis
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from recs.keys import authenticate_key
+from recs.api_keys import authenticate_key
 from tests.factories import EventFactory
 
 pytestmark = pytest.mark.django_db

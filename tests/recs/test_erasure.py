@@ -21,13 +21,13 @@ from rest_framework.test import APIClient
 from merch.models import Placement
 from merch.services import VariantSpec, create_experiment, start_experiment
 from recs import features, redis_clients
+from recs.api_keys import ApiKey, create_api_key
 from recs.candidates import store
 from recs.erasure import erase_shopper, subject_digest
 from recs.events import services
 from recs.events.records import EventRecord
 from recs.experiments.served import drain_served_log
 from recs.features.rebuild import rebuild_online_store
-from recs.keys import ApiKey, create_api_key
 from recs.models import ErasureRecord, Event, ServedList, SessionLink, VariantHourlyStats
 from recs.serving.served_log import STREAM_KEY
 from recs.training.data import interactions_from_event_log

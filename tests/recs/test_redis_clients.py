@@ -15,6 +15,7 @@ from redis.crc import key_slot
 from merch.models import Placement
 from merch.services import VariantSpec, create_experiment, set_stock, start_experiment
 from recs import features, redis_clients
+from recs.api_keys import create_api_key
 from recs.candidates import store
 from recs.candidates.refresh import refresh_lists_holding
 from recs.events import services
@@ -23,7 +24,6 @@ from recs.experiments.served import drain_served_log
 from recs.features import online
 from recs.features.enrich import enrich
 from recs.features.rebuild import clear_online_store
-from recs.keys import create_api_key
 from recs.models import ServedList
 from recs.serving import RecommendationContext, recommend
 from recs.serving import redis as serving_redis

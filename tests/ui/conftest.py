@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
 
-from recs.keys import create_api_key
+from recs.api_keys import create_api_key
 from tests.recs.conftest import (  # noqa: F401 - fixtures shared with the engine's tests
     artifact_dir,
     default_placements,

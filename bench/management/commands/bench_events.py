@@ -49,7 +49,7 @@ class Command(BaseCommand):
 
     def run_benchmark(self, duration, clients, web_workers, batch_sizes, reads, no_report, **_):
         self.duration = duration
-        from recs.keys import create_api_key
+        from recs.api_keys import create_api_key
 
         users = 5000
         self.say(f"Machine: {machine_description()}")

@@ -29,8 +29,8 @@ from bench.harness import (
 )
 from bench.read import api_requests
 from bench.serving import api_url, build_contexts, load_world, pool_from_world, replay_views
+from recs.api_keys import create_api_key
 from recs.evaluation.report import machine_description
-from recs.keys import create_api_key
 from recs.serving import fallback
 
 REPORT = Path(settings.BASE_DIR) / "docs" / "PERFORMANCE.md"

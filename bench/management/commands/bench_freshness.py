@@ -18,9 +18,9 @@ from bench.harness import (
 )
 from bench.load import background_load
 from bench.stream import HistoryReplay, KeyspaceWatcher, later_history
+from recs.api_keys import create_api_key
 from recs.candidates.refresh import unavailable_now
 from recs.evaluation.report import machine_description
-from recs.keys import create_api_key
 
 REPORT = Path(settings.BASE_DIR) / "docs" / "PERFORMANCE.md"
 SCENARIOS = ("freshness", "flash_sale", "trending")

@@ -23,8 +23,8 @@ from bench.harness import (
     run_in_isolated_world,
     write_report_section,
 )
+from recs.api_keys import create_api_key
 from recs.evaluation.report import machine_description
-from recs.keys import create_api_key
 
 REPORT = Path(settings.BASE_DIR) / "docs" / "PERFORMANCE.md"
 USERS = 5000

@@ -6,9 +6,9 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from merch.models import Product, Stock
+from recs.api_keys import create_api_key
 from recs.candidates import store
 from recs.candidates.tasks import similar_for_changed_products_task
-from recs.keys import create_api_key
 from recs.serving import RecommendationContext, catalog, recommend
 from recs.training.pipeline import train_models
 from tests.factories import ProductFactory, StockFactory

@@ -8,10 +8,10 @@ from django.core.cache import cache
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
+from recs.api_keys import create_api_key, revoke_keys
 from recs.events import services
 from recs.events.records import EventRecord
 from recs.events.services import apply_event_batch
-from recs.keys import create_api_key, revoke_keys
 from recs.models import Event
 from tests.factories import ProductFactory
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from recs.keys import create_api_key
+from recs.api_keys import create_api_key
 from tests.factories import CategoryFactory, ProductFactory, StockFactory
 
 FUZZ_EXAMPLES = int(os.environ.get("AISLE_FUZZ_EXAMPLES", "25"))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from recs.keys import create_api_key
+from recs.api_keys import create_api_key
 
 pytestmark = pytest.mark.django_db
 

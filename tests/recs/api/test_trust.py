@@ -10,8 +10,8 @@ from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
+from recs.api_keys import create_api_key
 from recs.experiments.attribution import rollup_experiment
-from recs.keys import create_api_key
 from recs.shopper_session import signed_cookie_value
 from recs.shopper_tokens import HEADER, mint_shopper_token, token_secret
 from tests.recs.api.test_events import queued_events

@@ -7,10 +7,10 @@ import pytest
 from merch.models import Placement
 from merch.selectors import experiment_by_id
 from merch.services import VariantSpec, create_experiment, start_experiment
+from recs.api_keys import create_api_key
 from recs.candidates import store
 from recs.experiments.report import experiment_report
 from recs.experiments.tasks import drain_served_log_task, rollup_experiments_task
-from recs.keys import create_api_key
 from recs.models import Event, ServedList, VariantHourlyStats
 from tests.celery_worker import celery_worker, wait_for
 

@@ -1,10 +1,10 @@
-"""recs.keys: API keys are random, stored hashed, cached, revocable; publishable keys can only
+"""recs.api_keys: API keys are random, stored hashed, cached, revocable; publishable keys can only
 ever write, secret keys carry the scopes they were given."""
 
 import pytest
 from django.core.cache import cache
 
-from recs.keys import ApiKey, authenticate_key, create_api_key, hash_key, revoke_keys
+from recs.api_keys import ApiKey, authenticate_key, create_api_key, hash_key, revoke_keys
 
 pytestmark = pytest.mark.django_db
 
