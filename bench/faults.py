@@ -26,7 +26,7 @@ from bench.read import answer_tallies
 from bench.serving import api_headers
 from merch import services as merch_services
 from recs.candidates.rescore import PENDING_KEY
-from recs.serving.metrics import TOTAL_KEY
+from recs.serving.counters import TOTAL_KEY
 
 WORKER_QUEUES = "default,events,scoring,training"
 SAMPLE_INTERVAL_S = 0.5

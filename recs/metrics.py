@@ -28,12 +28,12 @@ from recs.events.services import EVENTS_METRICS_KEY
 from recs.experiments.report import variant_totals
 from recs.models import ModelVersion
 from recs.redis_clients import CONNECTION_ERRORS
-from recs.serving.metrics import HOURLY_KEY, TOTAL_KEY
+from recs.serving.counters import HOURLY_KEY, TOTAL_KEY
 
 logger = logging.getLogger(__name__)
 
 HOUR_S = 3600
-# Age of the candidate lists behind served answers (recs.serving.metrics.age_bucket), in order.
+# Age of the candidate lists behind served answers (recs.serving.counters.age_bucket), in order.
 AGE_BUCKET_LABELS = {
     "lt_1m": "under a minute",
     "lt_1h": "under an hour",

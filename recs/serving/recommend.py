@@ -26,9 +26,9 @@ from recs.serving import (
     availability,
     blend_table,
     catalog,
+    counters,
     fallback,
     merchandising,
-    metrics,
     served_log,
 )
 from recs.serving import redis as serving_redis
@@ -168,7 +168,7 @@ def _empty(
         model_version="", rec_id=uuid.uuid4().hex, generated_at=0.0, fallbacks=[reason],
         served_at=now_s,
     )  # fmt: skip
-    metrics.count(result)
+    counters.count(result)
     return result
 
 
@@ -227,7 +227,7 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
     list_keys = [k for item in list_keys for k in ([item] if isinstance(item, str) else item)]
     for key in list_keys:
         pipe.get(key)
-    metrics.queue_flush(pipe, now_s)  # queued last: its replies are not read
+    counters.queue_flush(pipe, now_s)  # queued last: its replies are not read
     replies = iter(pipe.execute())
 
     config_version = (next(replies) or b"0").decode()
@@ -360,7 +360,7 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
         served_at=now_s,
     )
     if not context.strategy_override:  # shadow scoring is not traffic
-        metrics.count(result)
+        counters.count(result)
     if variant.experiment_id is not None:
         served_log.record(client, context, result, variant)
     return result
@@ -720,5 +720,5 @@ def _serve_without_redis(context: RecommendationContext, now_s: float) -> Recomm
         fallbacks=["redis_down"],
         served_at=now_s,
     )
-    metrics.count(result)
+    counters.count(result)
     return result

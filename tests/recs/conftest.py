@@ -13,7 +13,7 @@ from recs import features, redis_clients
 from recs.candidates import store
 from recs.events.records import EventRecord
 from recs.features.enrich import enrich
-from recs.serving import catalog, fallback, merchandising, metrics
+from recs.serving import catalog, counters, fallback, merchandising
 from recs.serving import redis as serving_redis
 from tests.factories import CategoryFactory, EventFactory, ProductFactory, StockFactory
 from tests.private_redis import _free_port, start_redis_server
@@ -34,7 +34,7 @@ def fresh_reader_state():
     for module in (catalog, fallback, merchandising):
         module.clear()
     serving_redis.reset()
-    metrics.totals.clear()
+    counters.totals.clear()
     yield
     serving_redis.reset()
 

@@ -13,7 +13,7 @@ from recs import health
 from recs.candidates import store
 from recs.events.services import EVENTS_METRICS_KEY
 from recs.models import ModelVersion, VariantHourlyStats
-from recs.serving.metrics import HOURLY_KEY
+from recs.serving.counters import HOURLY_KEY
 from tests.private_redis import _free_port
 
 HOUR = datetime(2026, 3, 2, 9, tzinfo=UTC)

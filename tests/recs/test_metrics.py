@@ -11,7 +11,7 @@ from recs.candidates import store
 from recs.events.services import EVENTS_METRICS_KEY
 from recs.metrics import hour_starts, read_redis_metrics
 from recs.models import ModelVersion, VariantHourlyStats
-from recs.serving.metrics import TOTAL_KEY
+from recs.serving.counters import TOTAL_KEY
 from tests.private_redis import _free_port
 
 PUBLIC_ADDRESS = "203.0.113.7"  # TEST-NET-3: neither loopback nor private

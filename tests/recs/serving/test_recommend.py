@@ -276,12 +276,12 @@ def test_empty_cache_still_serves_global_popularity_from_redis(shop):
 
 
 def test_fallbacks_are_counted_by_reason(shop):
-    from recs.serving import metrics
+    from recs.serving import counters
 
     touch(*["C1"] * 10, user_id="nobody", session_id="s-4")
     ask(user_id="nobody")
-    assert metrics.totals["fallback:no_user_list"] == 1
-    assert metrics.totals["tier:collaborative"] == 1
+    assert counters.totals["fallback:no_user_list"] == 1
+    assert counters.totals["tier:collaborative"] == 1
 
 
 def test_redis_down_serves_in_process_popularity_with_source_fallback(shop, doomed_redis):
