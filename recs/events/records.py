@@ -1,6 +1,6 @@
 """The value object for one shopper event, shared by the API, the stream and importers."""
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +23,11 @@ class EventRecord:
     device: str = ""
     context: dict[str, Any] = field(default_factory=dict)
 
+    def model_values(self) -> dict[str, Any]:
+        """The event log row's values: every field is a column of recs.models.Event (a shallow
+        copy: the batch path builds hundreds per request)."""
+        return {name: getattr(self, name) for name in RECORD_FIELDS}
+
     def to_message(self) -> dict[str, Any]:
         """JSON-safe form for the queue."""
         data = asdict(self)
@@ -36,3 +41,7 @@ class EventRecord:
         values["occurred_at"] = datetime.fromisoformat(values["occurred_at"])
         values["price"] = None if values.get("price") is None else Decimal(values["price"])
         return cls(**values)
+
+
+# The fields of a record, in order: the columns a log query selects to rebuild records.
+RECORD_FIELDS = tuple(f.name for f in fields(EventRecord))

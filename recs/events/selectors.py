@@ -2,21 +2,16 @@
 
 from django.db.models import Q
 
-from recs.events.records import EventRecord
+from recs.events.records import RECORD_FIELDS, EventRecord
 from recs.models import Event
-
-_RECORD_FIELDS = (
-    "event_id", "event_type", "occurred_at", "user_id", "session_id", "product_sku", "quantity",
-    "price", "order_id", "country", "device", "context",
-)  # fmt: skip
 
 
 def event_records(condition: Q | None = None) -> list[EventRecord]:
     """Events matching a condition as plain records, oldest first."""
     queryset = Event.objects.all() if condition is None else Event.objects.filter(condition)
     return [
-        EventRecord(**dict(zip(_RECORD_FIELDS, values, strict=True)))
-        for values in queryset.order_by("occurred_at", "id").values_list(*_RECORD_FIELDS)
+        EventRecord(**dict(zip(RECORD_FIELDS, values, strict=True)))
+        for values in queryset.order_by("occurred_at", "id").values_list(*RECORD_FIELDS)
     ]
 
 

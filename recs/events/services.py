@@ -54,24 +54,7 @@ def persist_events(records: Iterable[EventRecord], *, batch_id: str = "") -> set
     this batch owns: stored by it now or by an earlier delivery of the same batch."""
     unique = list({record.event_id: record for record in records}.values())
     Event.objects.bulk_create(
-        [
-            Event(
-                event_id=r.event_id,
-                event_type=r.event_type,
-                user_id=r.user_id,
-                session_id=r.session_id,
-                product_sku=r.product_sku,
-                quantity=r.quantity,
-                price=r.price,
-                order_id=r.order_id,
-                country=r.country,
-                device=r.device,
-                context=r.context,
-                occurred_at=r.occurred_at,
-                ingest_batch_id=batch_id,
-            )
-            for r in unique
-        ],
+        [Event(**r.model_values(), ingest_batch_id=batch_id) for r in unique],
         batch_size=1000,
         ignore_conflicts=True,
     )
