@@ -1,8 +1,6 @@
 """The API's JSON parser: DRF's, with nesting bounded so that a hostile body is a 400, never a
 RecursionError (500)."""
 
-import json
-
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
@@ -32,10 +30,6 @@ class BoundedJSONParser(JSONParser):
             data = super().parse(stream, media_type, parser_context)
         except RecursionError as error:
             raise ParseError(f"JSON nested too deeply; at most {limit} levels.") from error
-        except ParseError:
-            raise
-        except (ValueError, json.JSONDecodeError) as error:  # pragma: no cover - DRF wraps these
-            raise ParseError(f"JSON parse error - {error}") from error
         if nesting_depth_exceeds(data, limit):
             raise ParseError(f"JSON nested too deeply; at most {limit} levels.")
         return data

@@ -1,18 +1,11 @@
-"""The client's address as throttles and login lockouts count it."""
+"""The client's address as throttles, login lockouts and checkout limits count it."""
 
-from django.conf import settings
 from django.http import HttpRequest
+from rest_framework.throttling import BaseThrottle
 
 
 def client_address(request: HttpRequest) -> str:
-    """REMOTE_ADDR, or with TRUSTED_PROXY_COUNT proxies in front, the address the outermost
-    trusted proxy saw in X-Forwarded-For (the same rule as DRF's throttles): a client cannot
-    pick its own address by sending the header."""
-    remote = request.META.get("REMOTE_ADDR", "") or ""
-    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if proxies and forwarded:
-        addresses = [part.strip() for part in forwarded.split(",") if part.strip()]
-        if addresses:
-            return addresses[-min(proxies, len(addresses))]
-    return remote
+    """DRF's throttle identity: REMOTE_ADDR, or with TRUSTED_PROXY_COUNT (NUM_PROXIES) proxies
+    in front, the address the outermost trusted proxy saw in X-Forwarded-For, so a client
+    cannot pick its own address by sending the header. One rule for every per-address limit."""
+    return BaseThrottle().get_ident(request)

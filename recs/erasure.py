@@ -26,6 +26,7 @@ from django.db.models import Max, Q
 from redis.cluster import RedisCluster
 
 from recs import redis_clients
+from recs.batches import batched
 from recs.candidates import store
 from recs.candidates.rescore import PENDING_KEY
 from recs.events.records import EventRecord
@@ -181,15 +182,9 @@ def shopper_sessions(user_id: str) -> set[str]:
     return sessions
 
 
-def _chunks(values: Iterable[str], size: int) -> Iterator[list[str]]:
-    values = sorted(values)
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def _events_of(user_id: str, sessions: set[str]) -> Q:
     condition = Q(user_id=user_id)
-    for chunk in _chunks(sessions, SQL_CHUNK):
+    for chunk in batched(sorted(sessions), SQL_CHUNK):
         condition |= Q(session_id__in=chunk)
     return condition
 
@@ -204,11 +199,11 @@ def _erase_rows(user_id: str, sessions: set[str]) -> Counter[str]:
         counts["served_lists"] += ServedList.objects.filter(
             Q(user_id=user_id) | Q(subject_id=user_id)
         ).delete()[0]
-        for chunk in _chunks(sessions, SQL_CHUNK):
+        for chunk in batched(sorted(sessions), SQL_CHUNK):
             counts["events"] += Event.objects.filter(session_id__in=chunk).delete()[0]
             counts["session_links"] += SessionLink.objects.filter(session_id__in=chunk).delete()[0]
             counts["served_lists"] += ServedList.objects.filter(session_id__in=chunk).delete()[0]
-        for chunk in _chunks(subjects, SQL_CHUNK):
+        for chunk in batched(sorted(subjects), SQL_CHUNK):
             counts["served_lists"] += ServedList.objects.filter(subject_id__in=chunk).delete()[0]
     return counts
 

@@ -39,7 +39,10 @@ def session_id_from_cookie(request: HttpRequest) -> str:
         )
     except signing.BadSignature:  # forged, or older than the cookie's age
         return ""
-    return value if _valid(value) else ""
+    if not _valid(value):
+        return ""
+    setattr(request, _ID_ATTR, value)  # a page's tags and the API ask again: unsign once
+    return value
 
 
 def signed_cookie_value(session_id: str) -> str:

@@ -47,6 +47,13 @@ def secret_key(request) -> ApiKey | None:
     return auth if isinstance(auth, ApiKey) and auth.is_secret else None
 
 
+def acts_for_anyone(request) -> bool:
+    """Whether the caller may name any shopper: a secret key, or a staff login without a key."""
+    return secret_key(request) is not None or (
+        not isinstance(request.auth, ApiKey) and is_staff(request)
+    )
+
+
 def requires_secret_scope(
     scope: str, *, staff_permission: str = ""
 ) -> type[permissions.BasePermission]:
@@ -88,20 +95,19 @@ class ReadableByAnyone(permissions.BasePermission):
     )
 
     def has_permission(self, request, view):
-        if isinstance(request.auth, ApiKey):
-            return request.auth.has_scope("read")
-        return True
+        if not isinstance(request.auth, ApiKey):
+            return True
+        if request.auth.is_secret:  # DRF makes a permission object per request
+            self.message = "This secret key lacks the 'read' scope."
+        return request.auth.has_scope("read")
 
 
 @dataclass(frozen=True)
 class Shopper:
-    """Whom a request may personalise for. `trusted` callers (secret keys, staff) name any
-    shopper in the request; everyone else only the shopper they proved."""
+    """Whom a request may personalise for: empty ids for nobody."""
 
     user_id: str = ""
     session_id: str = ""
-    proof: str = ""  # "secret_key", "staff", "token", "session" or "" (nobody)
-    trusted: bool = False
 
 
 def shopper_token_claims(request):
@@ -122,22 +128,20 @@ def resolve_shopper(request, *, user_id: str = "", session_id: str = "") -> Shop
     its own ids; naming other ids then is a 403. Anyone else gets nobody: the ids are ignored,
     so an answer never tells a known id from an unknown one.
     """
-    if secret_key(request) is not None:
-        return Shopper(user_id, session_id, "secret_key", trusted=True)
-    if not isinstance(request.auth, ApiKey) and is_staff(request):
-        return Shopper(user_id, session_id, "staff", trusted=True)
+    if acts_for_anyone(request):
+        return Shopper(user_id, session_id)
     claims = shopper_token_claims(request)
     if claims is not None:
         _check_named(user_id, claims.user_id, "user_id")
         _check_named(session_id, claims.session_id, "session_id")
-        return Shopper(claims.user_id, claims.session_id, "token")
+        return Shopper(claims.user_id, claims.session_id)
     own_session = session_id_from_cookie(request)
     user = getattr(request, "user", None)
     own_user = user.get_username() if user is not None and user.is_authenticated else ""
     if own_session or own_user:
         _check_named(user_id, own_user, "user_id")
         _check_named(session_id, own_session, "session_id")
-        return Shopper(own_user, own_session, "session")
+        return Shopper(own_user, own_session)
     return Shopper()
 
 

@@ -17,8 +17,7 @@ from merch.selectors import existing_skus
 from recs.api.authentication import (
     ApiKeyAuthentication,
     CanSendEvents,
-    is_staff,
-    secret_key,
+    acts_for_anyone,
     shopper_token_claims,
 )
 from recs.api.throttling import ApiThrottle
@@ -273,7 +272,7 @@ class EventsView(APIView):
     def _shopper(request) -> ShopperClaims | None:
         """None for callers that may name any shopper (secret keys, staff); else the shopper
         the publishable key's token names (401 without a valid token)."""
-        if secret_key(request) is not None or (request.auth is None and is_staff(request)):
+        if acts_for_anyone(request):
             return None
         claims = shopper_token_claims(request)
         if claims is None:

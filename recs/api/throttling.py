@@ -29,9 +29,10 @@ def caller_ident(request) -> str:
     return f"ip-{client_address(request)}"
 
 
-def caller_rate(request, address_rate_setting: str) -> str:
-    """Secret keys and staff share SERVER_KEY_THROTTLE_RATE; others the view's per-address rate."""
-    if caller_ident(request).startswith("ip-"):
+def caller_rate(ident: str, address_rate_setting: str) -> str:
+    """The rate of a caller_ident: secret keys and staff share SERVER_KEY_THROTTLE_RATE;
+    addresses get the view's per-address rate."""
+    if ident.startswith("ip-"):
         return getattr(settings, address_rate_setting)
     return settings.SERVER_KEY_THROTTLE_RATE
 
@@ -46,7 +47,8 @@ class ApiThrottle(SimpleRateThrottle):
 
     def allow_request(self, request, view):
         self.rate_setting = getattr(view, "throttle_rate_setting", "EVENTS_THROTTLE_RATE")
-        self.rate = caller_rate(request, self.rate_setting)
+        self.ident = caller_ident(request)
+        self.rate = caller_rate(self.ident, self.rate_setting)
         self.num_requests, self.duration = self.parse_rate(self.rate)
         try:
             return super().allow_request(request, view)
@@ -59,7 +61,7 @@ class ApiThrottle(SimpleRateThrottle):
             return True
 
     def get_cache_key(self, request, view):
-        return f"throttle:{self.rate_setting}:{caller_ident(request)}"
+        return f"throttle:{self.rate_setting}:{self.ident}"
 
 
 class RenderPathThrottle(BaseThrottle):
@@ -71,10 +73,8 @@ class RenderPathThrottle(BaseThrottle):
     rate_setting = "RECOMMENDATIONS_THROTTLE_RATE"
 
     def allow_request(self, request, view) -> bool:
-        limit, duration = SimpleRateThrottle.parse_rate(
-            None, caller_rate(request, self.rate_setting)
-        )
         ident = caller_ident(request)
+        limit, duration = SimpleRateThrottle.parse_rate(None, caller_rate(ident, self.rate_setting))
         now = time.time()
         window = int(now // duration)
         self.wait_seconds = duration - (now % duration)

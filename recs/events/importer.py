@@ -36,6 +36,7 @@ from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from merch.selectors import existing_skus
+from recs.batches import batched
 from recs.erasure import without_erased_shoppers
 from recs.events.records import EventRecord
 from recs.models import Event, EventType, ImportCheckpoint, SessionLink
@@ -605,9 +606,7 @@ class _KnownProducts:
         self.unknown: set[str] = set()
 
     def unknown_of(self, skus: set[str]) -> set[str]:
-        new = list(skus - self.known - self.unknown)
-        for start in range(0, len(new), IN_QUERY_BATCH):
-            batch = new[start : start + IN_QUERY_BATCH]
+        for batch in batched(skus - self.known - self.unknown, IN_QUERY_BATCH):
             found = existing_skus(batch)
             self.known |= found
             self.unknown.update(sku for sku in batch if sku not in found)
@@ -624,13 +623,10 @@ def link_sessions(records: Sequence[EventRecord]) -> int:
             first[record.session_id] = record
     if not first:
         return 0
-    sessions = list(first)
     known: set[str] = set()
-    for start in range(0, len(sessions), IN_QUERY_BATCH):
+    for batch in batched(first, IN_QUERY_BATCH):
         known.update(
-            SessionLink.objects.filter(
-                session_id__in=sessions[start : start + IN_QUERY_BATCH]
-            ).values_list("session_id", flat=True)
+            SessionLink.objects.filter(session_id__in=batch).values_list("session_id", flat=True)
         )
     new = [
         SessionLink(session_id=s, user_id=r.user_id, linked_at=r.occurred_at)
@@ -639,17 +635,6 @@ def link_sessions(records: Sequence[EventRecord]) -> int:
     ]
     SessionLink.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
     return len(new)
-
-
-def _chunks(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
-    chunk: list[RawRow] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _skip(rows: Iterator[RawRow], count: int) -> None:
@@ -726,7 +711,7 @@ def import_events(
                 on_start(estimate, checkpoint.rows_done)
             run = uuid.uuid4().hex[:8]
             products = _KnownProducts()
-            for number, chunk in enumerate(_chunks(rows, chunk_size), start=1):
+            for number, chunk in enumerate(batched(rows, chunk_size), start=1):
                 done = _import_chunk(
                     chunk, checkpoint, result, products,
                     batch_id=f"import:{sha[:12]}:{run}:{number}",

@@ -2,6 +2,7 @@
 
 from django.db.models import Q
 
+from recs.batches import batched
 from recs.events.records import RECORD_FIELDS, EventRecord
 from recs.models import Event
 
@@ -18,10 +19,6 @@ def event_records(condition: Q | None = None) -> list[EventRecord]:
 def stored_event_ids(event_ids: list[str]) -> set[str]:
     """Which of these event ids are already in the log (one indexed query per 1,000)."""
     stored: set[str] = set()
-    for start in range(0, len(event_ids), 1000):
-        stored.update(
-            Event.objects.filter(event_id__in=event_ids[start : start + 1000]).values_list(
-                "event_id", flat=True
-            )
-        )
+    for batch in batched(event_ids, 1000):
+        stored.update(Event.objects.filter(event_id__in=batch).values_list("event_id", flat=True))
     return stored

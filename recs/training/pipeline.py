@@ -9,7 +9,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,7 @@ from django.utils import timezone
 from threadpoolctl import threadpool_limits
 
 from merch.selectors import unavailable_skus
+from recs.batches import batched
 from recs.candidates import store
 from recs.candidates.refresh import depth_for, fill_past_unavailable
 from recs.evaluation.offline import failure_reason, peak_memory_mib
@@ -275,11 +276,6 @@ def active_items(interactions: Interactions, catalog: Sequence[CatalogItem]) -> 
     return sorted(touched | {item.sku for item in catalog if item.launched_at >= since})
 
 
-def _chunks(values: Sequence[str], size: int = PRECOMPUTE_CHUNK) -> Iterator[Sequence[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def precompute_candidates(interactions: Interactions | None = None) -> int:
     """Write every candidate list from the serving versions; returns how many lists.
 
@@ -307,7 +303,9 @@ def precompute_candidates(interactions: Interactions | None = None) -> int:
         meta["blend"] = blend_table.encode(entry[0].params["served_blend"])
     if learner := loaded("user"):
         size = settings.USER_CANDIDATES_SIZE
-        for users in _chunks(active_users(interactions)):  # held a chunk at a time
+        for users in batched(
+            active_users(interactions), PRECOMPUTE_CHUNK
+        ):  # held a chunk at a time
             lists = learner.recommend_many(users, depth_for(size, unavailable))
             written += store.write_lists(
                 (f"c:user:{user}", deep(ranked, size)) for user, ranked in lists.items()
@@ -319,7 +317,7 @@ def precompute_candidates(interactions: Interactions | None = None) -> int:
     ):
         if learner := loaded(role):
             size = settings.SIMILAR_ITEMS_SIZE
-            for chunk in _chunks(skus):
+            for chunk in batched(skus, PRECOMPUTE_CHUNK):
                 lists = learner.similar_items_many(chunk, depth_for(size, unavailable))
                 written += store.write_lists(
                     (f"{prefix}:{sku}", deep(ranked, size)) for sku, ranked in lists.items()
@@ -378,7 +376,7 @@ def precompute_experiment_lists(interactions: Interactions | None = None) -> int
         if entry is None:
             continue
         version, learner = entry
-        for chunk in _chunks(users):
+        for chunk in batched(users, PRECOMPUTE_CHUNK):
             lists = learner.recommend_many(chunk, depth_for(size, unavailable))
             written += store.write_lists(
                 (f"c:user@{key}:{user}", fill_past_unavailable(ranked, size, unavailable))
