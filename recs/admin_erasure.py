@@ -5,16 +5,12 @@ Erasing needs staff with the "add erasure record" permission (superusers have it
 member who may only view the event log cannot erase from it.
 """
 
-from functools import cache
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.template import engines
-from django.template.backends.django import Template
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
@@ -28,56 +24,7 @@ ERASE_PERMISSION = "recs.add_erasurerecord"
 ACTION_MAX_SHOPPERS = 100
 REDIS_DOWN = "Redis did not answer: the erasure is incomplete (see the audit list); erase again."
 
-# Page templates live here rather than in templates/ so the erasure admin stays one module.
-_CHANGE_LIST = """{% extends "admin/change_list.html" %}
-{% block object-tools-items %}
-  {% if can_erase %}<li><a href="{% url 'admin:recs_erasurerecord_erase' %}">Erase a shopper</a></li>{% endif %}
-  {{ block.super }}
-{% endblock %}"""
-
-_ERASE_PAGE = """{% extends "admin/base_site.html" %}
-{% load admin_urls %}
-{% block breadcrumbs %}<div class="breadcrumbs">
-  <a href="{% url 'admin:index' %}">Home</a>
-  &rsaquo; <a href="{% url opts|admin_urlname:'changelist' %}">{{ opts.verbose_name_plural|capfirst }}</a>
-  &rsaquo; {{ title }}</div>{% endblock %}
-{% block content %}<div id="content-main">
-  <p>Erasing removes a shopper's events and those of their sessions, their session links, online
-  features, candidate lists and served-list log, in the database and in Redis. Aggregates stay.
-  An audit record keeps who asked, when and how much went, and a keyed digest of the id, never
-  the id. This cannot be undone.</p>
-  <form method="post" novalidate>{% csrf_token %}
-  {% if user_ids %}
-    <p>Erase {{ user_ids|length }} shopper(s) for good?</p>
-    <ul>{% for user_id in user_ids %}<li>{{ user_id }}</li>{% endfor %}</ul>
-    {% for pk in selected %}<input type="hidden" name="{{ checkbox_name }}" value="{{ pk }}">{% endfor %}
-    <input type="hidden" name="action" value="{{ action }}">
-    <input type="hidden" name="select_across" value="{{ select_across }}">
-    <input type="hidden" name="post" value="yes">
-    <div class="submit-row"><input type="submit" value="Yes, erase them" class="default">
-      <a href="" class="closelink">Cancel</a></div>
-  {% elif preview %}
-    <p>Erase <strong>{{ form.cleaned_data.user_id }}</strong> for good? Found in the database:
-    {{ preview.events }} event(s) in {{ preview.sessions }} session(s) (Redis is cleaned too).</p>
-    <input type="hidden" name="user_id" value="{{ form.cleaned_data.user_id }}">
-    <input type="hidden" name="confirm" value="yes">
-    <div class="submit-row"><input type="submit" value="Yes, erase this shopper" class="default">
-      <a href="{% url 'admin:recs_erasurerecord_erase' %}" class="closelink">Cancel</a></div>
-  {% else %}
-    <fieldset class="module aligned">{% for field in form %}
-      <div class="form-row{% if field.errors %} errors{% endif %}">{{ field.errors }}
-        <div>{{ field.label_tag }} {{ field }}</div>
-        {% if field.help_text %}<div class="help">{{ field.help_text }}</div>{% endif %}</div>
-    {% endfor %}</fieldset>
-    <div class="submit-row"><input type="submit" value="Review" class="default"></div>
-  {% endif %}
-  </form>
-</div>{% endblock %}"""
-
-
-@cache
-def _template(source: str) -> Template:
-    return engines["django"].from_string(source)
+ERASE_TEMPLATE = "admin/recs/erasurerecord/erase.html"
 
 
 def can_erase(request: HttpRequest) -> bool:
@@ -133,10 +80,6 @@ class ErasureRecordAdmin(admin.ModelAdmin):
             results |= queryset.filter(subject_digest=subject_digest(search_term.strip()))
         return results, duplicates
 
-    @property
-    def change_list_template(self):
-        return _template(_CHANGE_LIST)
-
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(
             request, {**(extra_context or {}), "can_erase": can_erase(request)}
@@ -173,7 +116,7 @@ class ErasureRecordAdmin(admin.ModelAdmin):
             preview = erasure_preview(user_id)
         return TemplateResponse(
             request,
-            _template(_ERASE_PAGE),
+            ERASE_TEMPLATE,
             {
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
@@ -229,7 +172,7 @@ def erase_shoppers_of_selected(
         return None
     return TemplateResponse(
         request,
-        _template(_ERASE_PAGE),
+        ERASE_TEMPLATE,
         {
             **modeladmin.admin_site.each_context(request),
             "opts": ErasureRecord._meta,
