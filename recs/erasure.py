@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Max, Q
 from redis.cluster import RedisCluster
 
@@ -70,32 +70,30 @@ def subject_digest(user_id: str) -> str:
 
 def erased_at_by_user(user_ids: Iterable[str]) -> dict[str, datetime]:
     """When each of these users was last erased (never-erased users are absent); one query."""
-    by_digest = {subject_digest(user): user for user in set(user_ids) if user}
-    if not by_digest:
-        return {}
-    rows = (
-        ErasureRecord.objects.filter(subject_digest__in=list(by_digest))
-        .order_by()
-        .values("subject_digest")
-        .annotate(last=Max("erased_at"))
-        .values_list("subject_digest", "last")
-    )
-    return {by_digest[digest]: last for digest, last in rows}
+    return _last_erasures(user_ids, ErasureRecord.objects, "subject_digest", "erased_at")
 
 
 def erased_at_by_session(session_ids: Iterable[str]) -> dict[str, datetime]:
     """When the shopper owning each of these sessions was erased (others are absent); one query."""
-    by_digest = {subject_digest(session): session for session in set(session_ids) if session}
+    return _last_erasures(
+        session_ids, ErasedSession.objects, "session_digest", "erasure__erased_at"
+    )
+
+
+def _last_erasures(
+    ids: Iterable[str], rows: models.Manager, digest_field: str, erased_at: str
+) -> dict[str, datetime]:
+    by_digest = {subject_digest(i): i for i in set(ids) if i}
     if not by_digest:
         return {}
-    rows = (
-        ErasedSession.objects.filter(session_digest__in=list(by_digest))
+    found = (
+        rows.filter(**{f"{digest_field}__in": list(by_digest)})
         .order_by()
-        .values("session_digest")
-        .annotate(last=Max("erasure__erased_at"))
-        .values_list("session_digest", "last")
+        .values(digest_field)
+        .annotate(last=Max(erased_at))
+        .values_list(digest_field, "last")
     )
-    return {by_digest[digest]: last for digest, last in rows}
+    return {by_digest[digest]: last for digest, last in found}
 
 
 def without_erased_shoppers(records: Sequence[EventRecord]) -> list[EventRecord]:
