@@ -93,23 +93,21 @@ def test_a_shopper_token_reads_its_own_list_until_it_expires(client, loyal_custo
     assert response.status_code == 401 and "expired" in response.json()["error"]["message"]
 
 
+NOW = int(time.time())  # at collection: tokens below live an hour, the suite takes minutes
+GUESSED_SECRET = b"a-guessed-secret-of-enough-length-000000"
+
+
 @pytest.mark.parametrize(
     ("claims", "secret", "message"),
     [
-        ({"sub": "loyal", "aud": "aisle"}, None, "invalid"),  # no exp/iat
-        ({"sub": "loyal", "aud": "other"}, None, "another audience"),
-        ({"sub": "loyal", "aud": "aisle"}, b"a-guessed-secret-of-enough-length-000000", "invalid"),
-        ({"sub": "loyal", "aud": "aisle", "ttl": 10 * 24 * 3600}, None, "longer than"),
+        ({"sub": "loyal", "aud": "aisle"}, None, "invalid"),  # no iat, no exp
+        ({"sub": "loyal", "aud": "other", "iat": NOW, "exp": NOW + 3600}, None, "another audience"),
+        ({"sub": "loyal", "aud": "aisle", "iat": NOW, "exp": NOW + 3600}, GUESSED_SECRET, "invalid"),
+        ({"sub": "loyal", "aud": "aisle", "iat": NOW, "exp": NOW + 10 * 24 * 3600}, None,
+         "longer than"),
     ],
-)
+)  # fmt: skip
 def test_forged_and_overlong_tokens_are_refused(client, loyal_customer, claims, secret, message):
-    now = int(time.time())
-    claims = dict(claims)
-    ttl = claims.pop("ttl", None)
-    if "aud" in claims and secret is None and claims.get("aud") != "other" and ttl is None:
-        pass  # deliberately without exp/iat
-    else:
-        claims.update(iat=now, exp=now + (ttl or 60))
     token = jwt.encode(claims, secret or token_secret(), algorithm="HS256")
     response = client.get(READ_URL, {"placement": "home"}, **{f"HTTP_{header()}": token})
     assert response.status_code == 401
@@ -217,7 +215,7 @@ def test_deeply_nested_json_is_a_400_not_a_500(shop):
     moderately = {"events": [view("e1", session_id="s", context={"a": [[[[[[[[[[]]]]]]]]]]})]}
     nested = Client().post(EVENTS_URL, json.dumps(moderately), content_type="application/json",
                            HTTP_AUTHORIZATION=f"Bearer {writer}")  # fmt: skip
-    assert nested.status_code in (202, 400) and nested.status_code != 500
+    assert nested.status_code == 202, "nesting within JSON_MAX_DEPTH is accepted"
 
 
 @pytest.fixture
