@@ -30,6 +30,7 @@ from bench.harness import (
     world_environment,
 )
 from bench.redis_cluster import local_redis_cluster
+from recs import redis_keys
 
 ENGINES = ("single", "cluster")
 
@@ -141,20 +142,17 @@ def _script_calls(client) -> int:
 
 def _markers(client) -> int:
     return sum(
-        sum(1 for _ in node.scan_iter(match="ev:*", count=1000)) for node in _engine_nodes(client)
+        sum(1 for _ in node.scan_iter(match=redis_keys.EVENT_MARKER_PREFIX + "*", count=1000))
+        for node in _engine_nodes(client)
     )
 
 
 def _applied_total(client) -> int:
-    from recs.events.services import EVENTS_METRICS_KEY
-
-    return int(float(client.hget(EVENTS_METRICS_KEY, "applied_total") or 0))
+    return int(float(client.hget(redis_keys.EVENTS_METRICS, "applied_total") or 0))
 
 
 def _lag_totals(client) -> tuple[int, float]:
-    from recs.events.services import EVENTS_METRICS_KEY
-
-    raw = client.hgetall(EVENTS_METRICS_KEY)
+    raw = client.hgetall(redis_keys.EVENTS_METRICS)
     return int(float(raw.get(b"applied_total", 0))), float(raw.get(b"lag_seconds_total", 0.0))
 
 
@@ -206,7 +204,7 @@ def run_scenario(
         sources[outcome.source] = sources.get(outcome.source, 0) + 1
     fallback_share = sources.get("fallback", 0) / max(len(samples.outcomes), 1)
     say(f"[{engine}]   recommend(): {_summary_line(samples.summary)}; sources {sources}")
-    list_keys = [f"c:similar:content:{sku}" for sku in dict.fromkeys(pool.products)][:25]
+    list_keys = [redis_keys.similar_content_list(sku) for sku in dict.fromkeys(pool.products)][:25]
     reader = serving_redis.reader_client()
     pipeline_25_gets = time_pipeline(reader, list_keys)
     say(f"[{engine}]   a pipeline of 25 GETs: {_summary_line(pipeline_25_gets)}")

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from bench.harness import LatencySummary
 from bench.load import Request
-from merch import services as merch_services
+from merch.services.catalog import ProductRecord, StockLevel, set_stock_levels, upsert_products
 from recs.events.records import EventRecord
 from recs.events.services import apply_event_batch
 from recs.features import get_online
@@ -27,7 +27,7 @@ DEVICES = ["mobile", "desktop", "tablet"]
 def seed_catalog(products: int) -> list[str]:
     """A synthetic catalog in the bench world's own database."""
     records = [
-        merch_services.ProductRecord(
+        ProductRecord(
             sku=f"B{n:05d}",
             title=f"Bench product {n}",
             price=Decimal("3.95"),
@@ -35,8 +35,8 @@ def seed_catalog(products: int) -> list[str]:
         )
         for n in range(products)
     ]
-    merch_services.upsert_products(records)
-    merch_services.set_stock_levels(merch_services.StockLevel(r.sku, 100) for r in records)
+    upsert_products(records)
+    set_stock_levels(StockLevel(r.sku, 100) for r in records)
     return [r.sku for r in records]
 
 

@@ -24,13 +24,12 @@ from bench.harness import BASE_DIR, celery_worker_process, wait_until
 from bench.load import LoadResult, Request, background_load
 from bench.read import answer_tallies
 from bench.serving import api_headers
-from merch import services as merch_services
-from recs.candidates.rescore import PENDING_KEY
-from recs.serving.counters import TOTAL_KEY
+from merch.services.catalog import StockLevel, set_stock_levels
+from recs import redis_keys
 
 WORKER_QUEUES = "default,events,scoring,training"
 SAMPLE_INTERVAL_S = 0.5
-PENDING_RESCORE_MATCH = PENDING_KEY.format(user_id="*")
+PENDING_RESCORE_MATCH = redis_keys.rescore_pending("*")
 
 
 # --- The load: reads on the API and a stream of event batches
@@ -144,7 +143,7 @@ def set_stock(skus: Sequence[str], on_hand: int, attempts: int = 20) -> int:
     wait for it); returns the attempts it took."""
     for attempt in range(1, attempts + 1):
         try:
-            merch_services.set_stock_levels(merch_services.StockLevel(sku, on_hand) for sku in skus)
+            set_stock_levels(StockLevel(sku, on_hand) for sku in skus)
             return attempt
         except OperationalError:
             time.sleep(0.1 * attempt)
@@ -154,7 +153,7 @@ def set_stock(skus: Sequence[str], on_hand: int, attempts: int = 20) -> int:
 def unavailable_count() -> int | None:
     """Products in the render path's sold-out set (`avail:unavailable`); None: Redis down."""
     try:
-        return int(redis_client().scard("avail:unavailable"))
+        return int(redis_client().scard(redis_keys.UNAVAILABLE))
     except redis_py.RedisError:
         return None
 
@@ -162,7 +161,9 @@ def unavailable_count() -> int | None:
 def serving_totals() -> dict[str, int] | None:
     """The render path's cumulative counters (m:serving:total), None while Redis is down."""
     try:
-        return {k.decode(): int(v) for k, v in redis_client().hgetall(TOTAL_KEY).items()}
+        return {
+            k.decode(): int(v) for k, v in redis_client().hgetall(redis_keys.SERVING_TOTALS).items()
+        }
     except redis_py.RedisError:
         return None
 

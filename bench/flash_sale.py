@@ -19,8 +19,9 @@ from bench.load import Request, encode_request, read_response
 from bench.serving import client_ip
 from bench.stream import RECOMMENDATIONS_PATH, KeyspaceWatcher, answer_skus
 from merch.models import Product
-from merch.selectors import available_skus
-from merch.services import mark_out_of_stock
+from merch.selectors.catalog import available_skus
+from merch.services.catalog import mark_out_of_stock
+from recs import redis_keys
 from recs.candidates.refresh import FAMILIES, unavailable_now
 from recs.candidates.store import decode_list, writer_client
 
@@ -72,7 +73,7 @@ def reader_pages(
     Each page has its own client address, throttled on its own as behind a proxy."""
     pipe = writer_client().pipeline(transaction=False)
     for sku in sellers:
-        pipe.get(f"c:similar:cf:{sku}")
+        pipe.get(redis_keys.similar_cf_list(sku))
     products: list[str] = []
     for raw in pipe.execute():
         products += [sku for sku, _ in decode_list(raw)[:neighbours_per_seller]]

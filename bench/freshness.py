@@ -11,6 +11,7 @@ from django.conf import settings
 
 from bench.harness import LatencySummary, wait_until
 from bench.stream import KeyspaceWatcher, StorefrontClient
+from recs import redis_keys
 from recs.candidates.store import decode_list, writer_client
 from recs.features import get_online
 from recs.serving.catalog import cards
@@ -90,8 +91,8 @@ def products_with_neighbours(candidates: Sequence[str]) -> tuple[list[str], list
     unique = list(dict.fromkeys(candidates))
     pipe = writer_client().pipeline(transaction=False)
     for sku in unique:
-        pipe.get(f"c:similar:content:{sku}")
-        pipe.get(f"c:similar:cf:{sku}")
+        pipe.get(redis_keys.similar_content_list(sku))
+        pipe.get(redis_keys.similar_cf_list(sku))
     replies = pipe.execute()
     content, collaborative = set(), set()
     for i, sku in enumerate(unique):
@@ -251,7 +252,9 @@ def run_freshness(
     def all_rescored() -> bool:
         for t in pending:
             if t.rescored_s is None:
-                written = watcher.first_write_after(f"c:user:{t.plan.user_id}", t.clicked_at)
+                written = watcher.first_write_after(
+                    redis_keys.user_list(t.plan.user_id), t.clicked_at
+                )
                 if written is None:
                     return False
                 t.rescored_s = written - t.clicked_at
@@ -305,7 +308,7 @@ def warm_up(base_url: str, write_key: str, watcher: KeyspaceWatcher, user_id: st
     if not wait_until(lambda: _feature_applied(plan), timeout_s, interval_s=0.1):
         raise RuntimeError("the events worker did not apply an event")
     if not wait_until(
-        lambda: watcher.first_write_after(f"c:user:{user_id}", clicked_at) is not None,
+        lambda: watcher.first_write_after(redis_keys.user_list(user_id), clicked_at) is not None,
         timeout_s, interval_s=0.1,
     ):  # fmt: skip
         raise RuntimeError("the scoring worker did not re-score a list")

@@ -9,7 +9,7 @@ from django.conf import settings
 from bench.events import EventStream, event_tallies
 from bench.harness import celery_worker_process
 from bench.load import LoadResult, background_load, percentile_ms
-from recs.events.services import EVENTS_METRICS_KEY
+from recs import redis_keys
 
 SAMPLE_INTERVAL_S = 0.5
 
@@ -78,13 +78,13 @@ def monitor_client() -> redis_py.Redis:
 
 def reset_queue_and_metrics() -> None:
     """Start from an empty events queue and fresh lag counters (bench data only)."""
-    monitor_client().delete("events", EVENTS_METRICS_KEY)
+    monitor_client().delete("events", redis_keys.EVENTS_METRICS)
 
 
 def read_metrics(client) -> tuple[int, float, int]:
     pipe = client.pipeline(transaction=False)
     pipe.llen("events")
-    pipe.hmget(EVENTS_METRICS_KEY, "applied_total", "lag_seconds_total")
+    pipe.hmget(redis_keys.EVENTS_METRICS, "applied_total", "lag_seconds_total")
     queue, (applied, lag_total) = pipe.execute()
     return int(applied or 0), float(lag_total or 0.0), int(queue)
 

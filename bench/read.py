@@ -15,7 +15,7 @@ from bench.serving import USER_AGENTS, BenchContext, api_headers, api_query, api
 from bench.urls import BARE_PATH, SYNC_MODEL_PATH
 from bench.views import BARE_PAYLOAD_ENV
 from bench.wsgi import SERVER_TIME_HEADER
-from recs.serving import recommend
+from recs.serving.recommend import recommend
 from recs.shopper_session import signed_cookie_value
 from recs.templatetags.recs import SESSION_CART_KEY, SESSION_COUNTRY_KEY
 

@@ -32,19 +32,20 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bench.harness import LatencySummary, free_port
+from recs import redis_keys
 from recs.candidates.store import writer_client
 from recs.events.records import EventRecord
 from recs.features import apply_events
 from recs.features.enrich import enrich
-from recs.serving import RecommendationContext, recommend
 from recs.serving import redis as serving_redis
 from recs.serving.catalog import cards
-from recs.serving.types import TIERS
+from recs.serving.recommend import recommend
+from recs.serving.types import TIERS, RecommendationContext
 from recs.shopper_session import signed_cookie_value
 from recs.templatetags.recs import SESSION_CART_KEY
 from recs.training.pipeline import train_models
 
-# The learners whose lists the render path reads (recs.training.pipeline.CANDIDATE_SOURCES),
+# The learners whose lists the render path reads (recs.training.registry.CANDIDATE_SOURCES),
 # plus the demographic one the brief names for anonymous visitors.
 SERVING_LEARNERS = ("popularity", "trending", "content", "bought_together", "hybrid", "demographic")
 PLACEMENTS = ("home", "product_detail", "cart", "category")
@@ -190,7 +191,7 @@ def pool_from_world(sample_events: int = 20000, seed: int = 7) -> ContextPool:
     candidates = sorted(counts)
     pipe = writer_client().pipeline(transaction=False)
     for user in candidates:
-        pipe.exists(f"c:user:{user}")
+        pipe.exists(redis_keys.user_list(user))
     heavy = [user for user, cached in zip(candidates, pipe.execute(), strict=True) if cached]
     events = list(Event.objects.values_list("product_sku", "country").order_by("?")[:sample_events])
     rng.shuffle(events)

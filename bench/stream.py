@@ -18,6 +18,7 @@ import redis
 from django.conf import settings
 
 from bench.harness import LatencySummary
+from recs import redis_keys
 from recs.events.records import EventRecord
 
 EVENTS_PATH = "/api/v1/events"
@@ -330,7 +331,7 @@ class KeyspaceWatcher:
     switched on in the bench's private Redis), stamped with time.time() on receipt in a thread
     of its own, so a list rewritten by a worker is seen within a millisecond or so."""
 
-    def __init__(self, pattern: str = "c:*") -> None:
+    def __init__(self, pattern: str = redis_keys.CANDIDATE_LIST_PREFIX + "*") -> None:
         self.client = redis.Redis.from_url(settings.REDIS_URL)
         db = self.client.connection_pool.connection_kwargs.get("db", 0)
         self.prefix = f"__keyspace@{db}__:"

@@ -11,11 +11,11 @@ from django.conf import settings
 
 from bench.stream import StorefrontClient, rank_in
 from merch.models import Placement, Product
-from merch.selectors import available_skus
-from merch.services import save_placement
+from merch.selectors.catalog import available_skus
+from merch.services.merchandising import save_placement
+from recs import redis_keys
 from recs.candidates.store import writer_client
 from recs.serving.catalog import cards
-from recs.serving.recommend import TRENDING_KEY
 
 PLACEMENT_KEY = "trending_now"
 ANSWER_LIMIT = 50  # SERVING_MAX_LIMIT's default: deep enough to see a top 50
@@ -45,7 +45,7 @@ def cold_products(count: int) -> list[str]:
     skus = sorted(
         set(Product.objects.filter(is_active=True).values_list("sku", flat=True)) - touched
     )
-    live = {sku.decode() for sku in writer_client().zrange(TRENDING_KEY, 0, -1)}
+    live = {sku.decode() for sku in writer_client().zrange(redis_keys.TRENDING_SCORES, 0, -1)}
     in_catalog = cards(None)
     candidates = [sku for sku in available_skus(skus) if sku not in live and sku in in_catalog]
     return sorted(candidates)[:count]
@@ -55,7 +55,7 @@ def live_scores(top: int) -> list[float]:
     """Current (decayed) trending scores of the live ranking's first `top` products."""
     half_life_s = settings.TRENDING_HALF_LIFE_HOURS * 3600
     log_now = time.time() / half_life_s
-    ranked = writer_client().zrevrange(TRENDING_KEY, 0, top - 1, withscores=True)
+    ranked = writer_client().zrevrange(redis_keys.TRENDING_SCORES, 0, top - 1, withscores=True)
     return [2.0 ** (score - log_now) for _, score in ranked]
 
 
@@ -110,7 +110,7 @@ def run_trending(
     for size, sku in zip(sizes, products, strict=False):
         scores = live_scores(50)
         burst = Burst(size, sku, titles[sku].title if sku in titles else sku)
-        burst.ranked_products = redis.zcard(TRENDING_KEY)
+        burst.ranked_products = redis.zcard(redis_keys.TRENDING_SCORES)
         burst.score_10th = scores[9] if len(scores) >= 10 else 0.0
         burst.score_50th = scores[49] if len(scores) >= 50 else 0.0
         events = click_burst(size, sku, f"{size}-{uuid.uuid4().hex[:6]}")
@@ -119,7 +119,7 @@ def run_trending(
         def follow_live(burst: Burst = burst, sku: str = sku, sent: float = sent) -> None:
             last: tuple[int | None, float] = (-1, 0.0)  # (rank, when recorded)
             while (elapsed := time.perf_counter() - sent) < track_s:
-                rank = redis.zrevrank(TRENDING_KEY, sku)
+                rank = redis.zrevrank(redis_keys.TRENDING_SCORES, sku)
                 if rank != last[0] or elapsed - last[1] >= LIVE_SAMPLE_S:
                     burst.live.append((elapsed, rank))
                     last = (rank, elapsed)

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from merch.models import Product
-from recs.training.pipeline import load_serving
+from recs.training.registry import load_serving
 
 # A JSON file with a real answer of the API, written by the bench before gunicorn starts, so that
 # the bare view renders a payload of the same size.

@@ -5,8 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from recs.admin import recommendation_preview_view
-from recs.dashboards import experiment_dashboard_view, health_view
-from recs.metrics import metrics_view
+from recs.observability.views import experiment_dashboard_view, health_view, metrics_view
 
 admin.site.site_header = "Aisle"
 admin.site.site_title = "Aisle admin"

@@ -88,7 +88,7 @@ class Product(models.Model):
 
 
 class Stock(models.Model):
-    """Inventory of one product. Change it through merch.services.set_stock, never .save()."""
+    """Inventory of one product. Change it through merch.services.catalog.set_stock, not .save()."""
 
     product = models.OneToOneField(Product, on_delete=models.CASCADE, related_name="stock")
     on_hand = models.PositiveIntegerField(default=0)
@@ -125,6 +125,12 @@ class Placement(models.Model):
         POPULAR = "popular", "Popular"
         TRENDING = "trending", "Trending"
 
+    class Anchor(models.TextChoices):
+        PRODUCT = "product", "The product shown (similar items lead)"
+        CART = "cart", "The cart (bought-together items lead; cart items are not offered)"
+        CATEGORY = "category", "The category shown (its best sellers lead)"
+        NONE = "none", "Nothing: the shopper's own interests"
+
     key = models.SlugField(
         max_length=50,
         unique=True,
@@ -136,6 +142,12 @@ class Placement(models.Model):
         choices=Strategy.choices,
         default=Strategy.AUTO,
         help_text="Used unless an experiment on this placement assigns another.",
+    )
+    anchor = models.CharField(
+        max_length=20,
+        choices=Anchor.choices,
+        default=Anchor.NONE,
+        help_text="What the page is about: under the Auto strategy its lists lead the blend.",
     )
     size = models.PositiveSmallIntegerField(
         default=8,
@@ -377,7 +389,7 @@ class ExperimentVariant(models.Model):
         return self.name
 
     def clean(self) -> None:
-        """One variant on its own; merch.services.validate_variants checks them together."""
+        """One variant alone; merch.services.experiments.validate_variants checks them as a set."""
         errors: dict[str, str] = {}
         allowed = experiment_strategies()
         if self.strategy and self.strategy not in allowed:

@@ -17,7 +17,7 @@ from django.utils.text import slugify
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from merch.services import ProductRecord, StockLevel
+from merch.services.catalog import ProductRecord, StockLevel
 
 SKU_MAX_LENGTH = 32  # Product.sku
 TITLE_MAX_LENGTH = 255  # Product.title

@@ -3,8 +3,8 @@
 from django.core.exceptions import ValidationError
 from import_export import fields, resources, widgets
 
-from merch import services
 from merch.models import Category, Product, Stock
+from merch.services.catalog import get_or_create_category_path, set_products_active, set_stock
 
 CATEGORY_SEPARATOR = " > "
 
@@ -17,7 +17,7 @@ class CategoryPathWidget(widgets.ForeignKeyWidget):
 
     def clean(self, value, row=None, **kwargs):
         names = [name.strip() for name in str(value or "").split(">") if name.strip()]
-        return services.get_or_create_category_path(names) if names else None
+        return get_or_create_category_path(names) if names else None
 
     def render(self, value, obj=None, **kwargs):
         if value is None:
@@ -67,7 +67,7 @@ class ProductResource(resources.ModelResource):
             instance.is_active = was_active
         instance.save(force_insert=is_create)
         if was_active is not None and was_active != wanted_active:
-            services.set_products_active([instance.pk], is_active=wanted_active)
+            set_products_active([instance.pk], is_active=wanted_active)
             instance.is_active = wanted_active
 
 
@@ -110,6 +110,4 @@ class StockResource(resources.ModelResource):
                 raise ValidationError({name: f"{name} must be a whole number of 0 or more."})
 
     def do_instance_save(self, instance, is_create):
-        services.set_stock(
-            instance.product_id, on_hand=instance.on_hand, reserved=instance.reserved
-        )
+        set_stock(instance.product_id, on_hand=instance.on_hand, reserved=instance.reserved)

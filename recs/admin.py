@@ -5,11 +5,12 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from merch.selectors import merchandising_config
+from merch.selectors.merchandising import merchandising_config
 from recs.api_keys import ApiKey, create_api_key, revoke_keys, validate_key_scopes
 from recs.models import DatasetImport, Event, ModelVersion, SessionLink
-from recs.serving import RecommendationContext, recommend
-from recs.training.pipeline import promote
+from recs.serving.recommend import recommend
+from recs.serving.types import RecommendationContext
+from recs.training.registry import promote
 from recs.training.tasks import precompute_candidates_task, train_models_task
 
 

@@ -25,16 +25,13 @@ from django.db import models, transaction
 from django.db.models import Max, Q
 from redis.cluster import RedisCluster
 
-from recs import redis_clients
+from recs import redis_clients, redis_keys
 from recs.batches import batched
-from recs.candidates import store
-from recs.candidates.rescore import PENDING_KEY
 from recs.events.records import EventRecord
 from recs.events.selectors import event_records
 from recs.features.definitions import stored_features
 from recs.features.events import FeatureEvent
 from recs.models import ErasedSession, ErasureRecord, Event, ServedList, SessionLink
-from recs.serving.served_log import STREAM_KEY
 
 DIGEST_LABEL = b"aisle.erasure-digest"
 MAX_ID_LENGTH = 64  # Event.user_id and session_id
@@ -44,10 +41,6 @@ STREAM_CHUNK = 1000
 KEY_CHUNK = 1000
 SQL_CHUNK = 500
 SCAN_COUNT = 1000
-# Per-model user lists of experiment variants, `c:user@<learner key>:<user>`
-# (recs.training.pipeline.precompute_experiment_lists): the learner keys are whatever
-# experiments named over time, so these are found by SCAN.
-MODEL_USER_LIST_PREFIX = "c:user@"
 COUNT_KINDS = (
     "sessions", "events", "session_links", "served_lists", "served_log_entries",
     "online_features", "event_markers", "candidate_lists", "pending_rescores",
@@ -225,7 +218,7 @@ def _erase_from_served_stream(client, user_id: str, sessions: set[str]) -> int:
     while True:
         known = len(sessions)
         last_id = "-"
-        while entries := client.xrange(STREAM_KEY, min=last_id, count=STREAM_CHUNK):
+        while entries := client.xrange(redis_keys.SERVED_LOG, min=last_id, count=STREAM_CHUNK):
             doomed = []
             for entry_id, fields in entries:
                 try:
@@ -237,7 +230,7 @@ def _erase_from_served_stream(client, user_id: str, sessions: set[str]) -> int:
                 if _names_shopper(entry, user_id, sessions):
                     doomed.append(entry_id)
             if doomed:
-                deleted += client.xdel(STREAM_KEY, *doomed)
+                deleted += client.xdel(redis_keys.SERVED_LOG, *doomed)
             last_id = "(" + entries[-1][0].decode()
         if len(sessions) == known:
             return deleted
@@ -272,8 +265,8 @@ def _marker_keys(events: Sequence[EventRecord], user_id: str, cluster: bool) -> 
     features = stored_features()
     for record in events:
         if not cluster:
-            yield f"ev:{record.event_id}"
-            yield f"ev:{record.event_id}:user"
+            yield redis_keys.event_marker(record.event_id)
+            yield redis_keys.event_marker(record.event_id, ":user")
             continue
         event = FeatureEvent.from_record(record, linked_user_id=user_id)
         slots = {
@@ -285,12 +278,10 @@ def _marker_keys(events: Sequence[EventRecord], user_id: str, cluster: bool) -> 
         }
         for slot in slots:
             tag = redis_clients.slot_tag(slot)
-            yield f"ev:{{{tag}}}:{record.event_id}"
-            yield f"ev:{{{tag}}}:{record.event_id}:user"
-
-
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + char if char in "*?[]\\" else char for char in text)
+            yield redis_keys.slotted_event_marker(tag, redis_keys.event_marker(record.event_id))
+            yield redis_keys.slotted_event_marker(
+                tag, redis_keys.event_marker(record.event_id, ":user")
+            )
 
 
 def _scan(client, pattern: str) -> Iterator[bytes]:
@@ -303,12 +294,14 @@ def _scan(client, pattern: str) -> Iterator[bytes]:
 
 
 def _model_user_lists(client, user_id: str) -> list[str]:
-    """`c:user@<learner key>:<user>` of any learner key (learner keys hold no colon, so a
-    longer id ending in this one is not taken for it)."""
+    """The per-model lists of experiment variants (redis_keys.model_user_list) of any learner
+    key: the keys are whatever experiments named over time, so they are found by SCAN (learner
+    keys hold no colon, so a longer id ending in this one is not taken for it)."""
+    prefix = redis_keys.MODEL_USER_LIST_PREFIX
     found = []
-    for raw in _scan(client, f"{MODEL_USER_LIST_PREFIX}*:{_glob_escape(user_id)}"):
+    for raw in _scan(client, f"{prefix}*:{redis_keys.glob_escape(user_id)}"):
         key = raw.decode()
-        model_key, _, owner = key.removeprefix(MODEL_USER_LIST_PREFIX).partition(":")
+        model_key, _, owner = key.removeprefix(prefix).partition(":")
         if owner == user_id and model_key:
             found.append(key)
     return found
@@ -339,10 +332,10 @@ def _erase_redis_keys(
         counts["online_features"] += sum(pipe.execute())
     counts["event_markers"] = _unlink(client, list(_marker_keys(events, user_id, cluster)))
     user_lists = [
-        store.USER_LIST_PREFIX + user_id,
-        store.LAST_KNOWN_GOOD_PREFIX + user_id,
+        redis_keys.user_list(user_id),
+        redis_keys.last_known_good_list(user_id),
         *_model_user_lists(client, user_id),
     ]
     counts["candidate_lists"] = _unlink(client, user_lists)
-    counts["pending_rescores"] = _unlink(client, [PENDING_KEY.format(user_id=user_id)])
+    counts["pending_rescores"] = _unlink(client, [redis_keys.rescore_pending(user_id)])
     return counts

@@ -7,7 +7,7 @@ from recs.experiments.tasks import (
     rollup_experiments_task,
     score_shadows_task,
 )
-from recs.health import record_heartbeat
+from recs.observability.heartbeat import record_heartbeat
 from recs.training.tasks import (
     precompute_candidates_task,
     rebuild_online_features_task,

@@ -39,7 +39,7 @@ def celery_worker(
 ) -> Iterator[subprocess.Popen]:
     """Start `celery worker` as a subprocess in its own process group (so a test can kill the
     worker and its pool children at once); yields the process and stops it afterwards."""
-    log_path = BASE_DIR / "var" / f"test-worker-{os.getpid()}-{time.monotonic_ns()}.log"
+    log_path = Path(settings.VAR_DIR) / f"test-worker-{os.getpid()}-{time.monotonic_ns()}.log"
     log = open(log_path, "w")  # noqa: SIM115 - kept open for the subprocess's lifetime
     process = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues,

@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from merch.models import Product, Stock
-from merch.services import set_stock
+from merch.services.catalog import set_stock
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,11 @@ from django.conf import settings
 from django.db import IntegrityError
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from config.api_errors import body_size_error, error_response
-from merch import selectors, services
 from merch.models import Product
 from merch.product_input import (
     SKU_MAX_LENGTH,
@@ -31,10 +28,12 @@ from merch.product_input import (
     validate_products,
     validate_stock_levels,
 )
-from recs.api.authentication import ApiKeyAuthentication, requires_secret_scope
+from merch.selectors.catalog import ProductDetail, product_detail
+from merch.services.catalog import deactivate_product, update_stock_levels, upsert_products
+from recs.api.authentication import requires_secret_scope
+from recs.api.base import AisleAPIView
 
 # The rate limit of server keys. If the trust-model work renames this throttle, change this line.
-from recs.api.throttling import ApiThrottle
 
 # --- Documentation-only shapes
 
@@ -129,7 +128,7 @@ class ProductOutSerializer(serializers.Serializer):
     stock = StockOutSerializer()
 
     @staticmethod
-    def from_detail(detail: selectors.ProductDetail) -> dict:
+    def from_detail(detail: ProductDetail) -> dict:
         return {
             "sku": detail.sku,
             "title": detail.title,
@@ -152,13 +151,10 @@ class ProductOutSerializer(serializers.Serializer):
         }
 
 
-class CatalogAPIView(APIView):
-    """Who may call the catalog API, and how often."""
+class CatalogAPIView(AisleAPIView):
+    """Who may call the catalog API: a secret key with the `catalog` scope, or staff."""
 
-    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
     permission_classes = [requires_secret_scope("catalog")]
-    throttle_classes = [ApiThrottle]
-    throttle_rate_setting = "SERVER_KEY_THROTTLE_RATE"
 
 
 def _json_body(request: Request, size: int) -> Any:
@@ -263,10 +259,10 @@ class ProductsView(CatalogAPIView):
         if not records:
             return _nothing_valid("products", rejected)
         try:
-            result = services.upsert_products(records)
+            result = upsert_products(records)
         except IntegrityError:  # a concurrent request created one of them first: now it exists
             try:
-                result = services.upsert_products(records)
+                result = upsert_products(records)
             except IntegrityError:
                 return error_response(
                     409, "conflict", "Another request is writing the same products; retry."
@@ -293,7 +289,7 @@ class ProductView(CatalogAPIView):
         },
     )
     def get(self, request: Request, sku: str) -> Response:
-        detail = selectors.product_detail(sku)
+        detail = product_detail(sku)
         if detail is None:
             return _not_found(sku)
         return Response(ProductOutSerializer(ProductOutSerializer.from_detail(detail)).data)
@@ -316,10 +312,10 @@ class ProductView(CatalogAPIView):
     )
     def delete(self, request: Request, sku: str) -> Response:
         try:
-            services.deactivate_product(sku)
+            deactivate_product(sku)
         except Product.DoesNotExist:
             return _not_found(sku)
-        detail = selectors.product_detail(sku)
+        detail = product_detail(sku)
         return Response(ProductOutSerializer(ProductOutSerializer.from_detail(detail)).data)
 
 
@@ -378,7 +374,7 @@ class StockView(CatalogAPIView):
         if isinstance(items, Response):
             return items
         levels, rejected = validate_stock_levels(items)
-        result = services.update_stock_levels(level for _, level in levels)
+        result = update_stock_levels(level for _, level in levels)
         unknown = set(result.unknown)
         rejected += [
             RejectedItem(index, level.sku, f"sku: unknown product {level.sku!r}")

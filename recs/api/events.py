@@ -6,24 +6,20 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import NotAuthenticated, ParseError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from config.api_errors import body_size_error, error_response
-from config.parsers import BoundedJSONParser
-from merch.selectors import existing_skus
+from merch.selectors.catalog import existing_skus
 from recs.api.authentication import (
-    ApiKeyAuthentication,
     CanSendEvents,
     acts_for_anyone,
     shopper_token_claims,
 )
-from recs.api.throttling import ApiThrottle
+from recs.api.base import AisleAPIView
 from recs.events.records import EventRecord
 from recs.events.selectors import stored_event_ids
-from recs.events.services import QueueUnavailable, enqueue_events
+from recs.events.tasks import QueueUnavailable, enqueue_events
 from recs.models import EventType
 from recs.shopper_tokens import HEADER as SHOPPER_TOKEN_HEADER
 from recs.shopper_tokens import ShopperClaims
@@ -143,12 +139,9 @@ def _reason(errors) -> str:
     return "; ".join(parts)
 
 
-class EventsView(APIView):
-    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+class EventsView(AisleAPIView):
     permission_classes = [CanSendEvents]
-    throttle_classes = [ApiThrottle]
     throttle_rate_setting = "EVENTS_THROTTLE_RATE"
-    parser_classes = [BoundedJSONParser]
 
     @extend_schema(
         operation_id="events_create",

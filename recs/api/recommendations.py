@@ -5,15 +5,15 @@ import logging
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from merch.selectors import existing_skus
-from recs.api.authentication import ApiKeyAuthentication, ReadableByAnyone, resolve_shopper
+from merch.selectors.catalog import existing_skus
+from recs.api.authentication import ReadableByAnyone, resolve_shopper
+from recs.api.base import AisleAPIView
 from recs.api.throttling import RenderPathThrottle
-from recs.serving import RecommendationContext, recommend
 from recs.serving.catalog import cards
+from recs.serving.recommend import recommend
+from recs.serving.types import RecommendationContext
 from recs.shopper_tokens import HEADER as SHOPPER_TOKEN_HEADER
 
 logger = logging.getLogger(__name__)
@@ -88,8 +88,7 @@ class RecommendationsOutSerializer(serializers.Serializer):
     served_at = serializers.FloatField()
 
 
-class RecommendationsView(APIView):
-    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+class RecommendationsView(AisleAPIView):
     permission_classes = [ReadableByAnyone]
     throttle_classes = [RenderPathThrottle]
 

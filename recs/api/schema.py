@@ -1,6 +1,6 @@
 """OpenAPI post-processing: the schema lists the placements that exist when it is generated."""
 
-from merch.selectors import placement_keys
+from merch.selectors.merchandising import placement_keys
 
 
 def enumerate_placements(result: dict, generator, request, public) -> dict:

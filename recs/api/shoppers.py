@@ -3,12 +3,11 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from config.api_errors import error_response
-from recs.api.authentication import ApiKeyAuthentication, requires_secret_scope, secret_key
+from recs.api.authentication import requires_secret_scope, secret_key
+from recs.api.base import AisleAPIView
 from recs.erasure import COUNT_KINDS, MAX_ID_LENGTH, erase_shopper
 from recs.redis_clients import CONNECTION_ERRORS
 
@@ -34,8 +33,7 @@ def requester(request) -> str:
     return f"staff:{request.user.get_username()}"
 
 
-class ShopperErasureView(APIView):
-    authentication_classes = [ApiKeyAuthentication, SessionAuthentication]
+class ShopperErasureView(AisleAPIView):
     permission_classes = [requires_secret_scope("admin", staff_permission="recs.add_erasurerecord")]
 
     @extend_schema(

@@ -11,6 +11,7 @@ from django.conf import settings
 from django_redis.exceptions import ConnectionInterrupted
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
+from recs import redis_keys
 from recs.api.authentication import is_staff, secret_key
 from recs.api_keys import ApiKey
 from recs.client_address import client_address
@@ -61,7 +62,7 @@ class ApiThrottle(SimpleRateThrottle):
             return True
 
     def get_cache_key(self, request, view):
-        return f"throttle:{self.rate_setting}:{self.ident}"
+        return redis_keys.throttle_count(self.rate_setting, self.ident)
 
 
 class RenderPathThrottle(BaseThrottle):
@@ -80,7 +81,7 @@ class RenderPathThrottle(BaseThrottle):
         self.wait_seconds = duration - (now % duration)
         if not serving_redis.available():
             return True
-        key = f"throttle:{self.rate_setting}:{ident}:{window}"
+        key = redis_keys.throttle_count(self.rate_setting, ident, window)
         try:
             pipe = serving_redis.reader_client().pipeline(transaction=False)
             pipe.incr(key)

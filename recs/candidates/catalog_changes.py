@@ -2,8 +2,8 @@
 changed products get content-similar lists from the serving content model.
 
 merch announces created and changed products on commit (merch.signals.products_changed). The
-receiver bumps the catalog version every web process watches, so that their product cards
-reload on their next request, and queues the scoring of the products' similar-item lists.
+receiver (recs.receivers) bumps the catalog version every web process watches, so that their
+product cards reload on their next request, and queues the scoring done here.
 """
 
 import logging
@@ -11,33 +11,14 @@ from collections.abc import Callable, Sequence
 
 from django.conf import settings
 
+from recs import redis_keys
 from recs.candidates.refresh import depth_for, fill_past_unavailable, unavailable_now
 from recs.candidates.store import write_lists
 from recs.learners import Learner
 from recs.learners.content import ContentLearner
-from recs.serving.catalog import sync_catalog_cards
 from recs.training.data import catalog_items
 
 logger = logging.getLogger(__name__)
-
-SIMILAR_CONTENT_PREFIX = "c:similar:content:"
-
-
-def on_products_changed(sender, skus: list[str], **kwargs) -> None:
-    """Receiver of merch.signals.products_changed (sent on commit).
-
-    Nothing here may fail the request whose commit sent it: with Redis down the cards still
-    reload after CATALOG_CACHE_SECONDS, and the lists come with the next training."""
-    try:
-        sync_catalog_cards()
-    except Exception:
-        logger.exception("Could not bump the catalog version after %d product changes", len(skus))
-    from recs.candidates.tasks import similar_for_changed_products_task  # loads training
-
-    try:
-        similar_for_changed_products_task.delay(sorted(skus))
-    except Exception:
-        logger.exception("Could not queue the similar-items lists of %d products", len(skus))
 
 
 def write_similar_for_products(
@@ -58,6 +39,6 @@ def write_similar_for_products(
     size = settings.SIMILAR_ITEMS_SIZE
     lists = learner.similar_items_for_new(items, depth_for(size, unavailable))
     return write_lists(
-        (SIMILAR_CONTENT_PREFIX + sku, fill_past_unavailable(ranked, size, unavailable))
+        (redis_keys.similar_content_list(sku), fill_past_unavailable(ranked, size, unavailable))
         for sku, ranked in lists.items()
     )

@@ -11,22 +11,21 @@ from collections.abc import Callable, Iterable, Sequence
 
 from django.conf import settings
 
-from recs import redis_clients
+from recs import redis_clients, redis_keys
 from recs.candidates.store import decode_list, write_lists, writer_client
 from recs.learners import Learner
-from recs.serving.availability import UNAVAILABLE_KEY
 
 logger = logging.getLogger(__name__)
 
 SCAN_CHUNK = 500
 # Which serving learner and list size each cached list family comes from.
 FAMILIES: dict[str, tuple[str, str]] = {
-    "c:user:": ("user", "USER_CANDIDATES_SIZE"),
-    "c:similar:cf:": ("similar_cf", "SIMILAR_ITEMS_SIZE"),
-    "c:similar:content:": ("similar_content", "SIMILAR_ITEMS_SIZE"),
-    "c:fbt:": ("bought_together", "SIMILAR_ITEMS_SIZE"),
-    "c:popular:": ("popular", "POPULAR_LIST_SIZE"),
-    "c:trending:": ("trending", "POPULAR_LIST_SIZE"),
+    redis_keys.USER_LIST_PREFIX: ("user", "USER_CANDIDATES_SIZE"),
+    redis_keys.SIMILAR_CF_PREFIX: ("similar_cf", "SIMILAR_ITEMS_SIZE"),
+    redis_keys.SIMILAR_CONTENT_PREFIX: ("similar_content", "SIMILAR_ITEMS_SIZE"),
+    redis_keys.BOUGHT_TOGETHER_PREFIX: ("bought_together", "SIMILAR_ITEMS_SIZE"),
+    redis_keys.POPULAR_PREFIX: ("popular", "POPULAR_LIST_SIZE"),
+    redis_keys.TRENDING_PREFIX: ("trending", "POPULAR_LIST_SIZE"),
 }
 
 
@@ -51,22 +50,21 @@ def depth_for(size: int, unavailable: set[str]) -> int:
 
 
 def unavailable_now() -> set[str]:
-    return {sku.decode() for sku in writer_client().smembers(UNAVAILABLE_KEY)}
+    return {sku.decode() for sku in writer_client().smembers(redis_keys.UNAVAILABLE)}
 
 
 def regenerate(
-    key: str, learner: Learner, size: int, unavailable: set[str]
+    role: str, subject: str, learner: Learner, size: int, unavailable: set[str]
 ) -> list[tuple[str, float]]:
-    """A list's fresh ranking from its learner, deep enough to hold `size` available products."""
+    """A list's fresh ranking from its learner, deep enough to hold `size` available products;
+    `subject` is what the list is of: a user, a segment ("all", "country:X") or a product."""
     depth = depth_for(size, unavailable)
-    if key.startswith("c:user:"):
-        user = key.removeprefix("c:user:")
-        ranked = learner.recommend_many([user], depth).get(user, [])
-    elif key.startswith(("c:popular:", "c:trending:")):
-        segment = key.split(":", 2)[2]
-        ranked = learner.popular(None if segment == "all" else segment, depth)
+    if role == "user":
+        ranked = learner.recommend_many([subject], depth).get(subject, [])
+    elif role in ("popular", "trending"):
+        ranked = learner.popular(None if subject == "all" else subject, depth)
     else:
-        ranked = learner.similar_items(key.rsplit(":", 1)[-1], depth)
+        ranked = learner.similar_items(subject, depth)
     return fill_past_unavailable(ranked, size, unavailable)
 
 
@@ -110,7 +108,8 @@ def refresh_lists_holding(
             if available < size:
                 # A product newer than the model has no ranking of its own there: keep what
                 # its list still has in stock rather than emptying it until the next training.
-                fresh = regenerate(key, learner, size, unavailable) or [
+                subject = key.removeprefix(prefix)
+                fresh = regenerate(role, subject, learner, size, unavailable) or [
                     (sku, score) for sku, score in ranked if sku not in unavailable
                 ]
                 updates.append((key, fresh))

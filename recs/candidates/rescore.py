@@ -1,17 +1,18 @@
 """Fresh collaborative lists after a shopper's events, debounced, off the render path.
 
 A burst of clicks schedules one re-score per user: the first event sets a pending marker and
-queues the task RESCORE_DEBOUNCE_S later; events arriving meanwhile find the marker and add
+queues the task RESCORE_DEBOUNCE_S later (recs.candidates.tasks.schedule_rescores); events arriving meanwhile find the marker and add
 nothing. The task scores the user's training row plus what they touched since (from the
 online feature store) with the serving collaborative learner and replaces their cached list;
 the list it replaces becomes their last-known-good list.
 """
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 
+from recs import redis_keys
 from recs.candidates.refresh import depth_for, fill_past_unavailable, unavailable_now
 from recs.candidates.store import read_meta, write_lists, writer_client
 from recs.features.online import get_online
@@ -19,29 +20,6 @@ from recs.learners import Learner
 from recs.serving import blend_table
 
 logger = logging.getLogger(__name__)
-
-PENDING_KEY = "rescore:pending:{user_id}"
-
-
-def schedule_rescores(user_ids: Iterable[str]) -> int:
-    """Queue one debounced re-score per user not already waiting for one; returns how many."""
-    from recs.candidates.tasks import rescore_user_task
-
-    client = writer_client()
-    users = sorted({user for user in user_ids if user})
-    if not users:
-        return 0
-    pipe = client.pipeline(transaction=False)
-    for user in users:
-        # The marker outlives the countdown, so a lost task cannot block re-scores for long.
-        ttl = max(int(settings.RESCORE_DEBOUNCE_S * 10), 10)
-        pipe.set(PENDING_KEY.format(user_id=user), "1", nx=True, ex=ttl)
-    scheduled = 0
-    for user, fresh in zip(users, pipe.execute(), strict=True):
-        if fresh:
-            rescore_user_task.apply_async(args=[user], countdown=settings.RESCORE_DEBOUNCE_S)
-            scheduled += 1
-    return scheduled
 
 
 def rescore_history(purchased: Sequence[str], recently_viewed: Sequence[str]) -> list[str]:
@@ -54,7 +32,7 @@ def rescore_user(user_id: str, load_learner: Callable[[str], Learner | None]) ->
     """Replace the user's cached list with one that knows their latest events; False when the
     user's tier does not blend in their own list or no collaborative model serves."""
     # Cleared first: an event that lands while we score schedules another pass.
-    writer_client().delete(PENDING_KEY.format(user_id=user_id))
+    writer_client().delete(redis_keys.rescore_pending(user_id))
     features = get_online(
         "user", user_id, ["interaction_count", "recently_viewed", "purchased_products"]
     )
@@ -69,5 +47,5 @@ def rescore_user(user_id: str, load_learner: Callable[[str], Learner | None]) ->
     size = settings.USER_CANDIDATES_SIZE
     unavailable = unavailable_now()
     ranked = learner.recommend(user_id, history, depth_for(size, unavailable))
-    write_lists([(f"c:user:{user_id}", fill_past_unavailable(ranked, size, unavailable))])
+    write_lists([(redis_keys.user_list(user_id), fill_past_unavailable(ranked, size, unavailable))])
     return True

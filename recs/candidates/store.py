@@ -1,27 +1,16 @@
-"""Writes and reads of precomputed candidate lists in Redis.
+"""Writes and reads of precomputed candidate lists in Redis (keys: recs.redis_keys).
 
-Keys (values are JSON lists of [sku, score], best first):
-  c:user:<user_id>              top-N for an active user (serving collaborative model)
-  c:lkg:user:<user_id>          the user's previous list, kept when a new one replaces it
-  c:similar:cf:<sku>            collaborative neighbours of a product
-  c:similar:content:<sku>       content neighbours (also for products nobody bought yet)
-  c:fbt:<sku>                   frequently bought together
-  c:popular:<segment>           segment = all | country:X | hour:band | category:path
-  c:trending:all                time-decayed popularity
-  c:meta                        hash: model versions and generation time of the lists
-Lists are replaced, never expired: the last good list keeps serving when training stops.
+Values are JSON lists of [sku, score], best first. Lists are replaced, never expired: the last
+good list keeps serving when training stops.
 """
 
 import json
 import time
 from collections.abc import Iterable, Mapping
 
-from recs import redis_clients
+from recs import redis_clients, redis_keys
 
 WRITE_CHUNK = 500
-META_KEY = "c:meta"
-USER_LIST_PREFIX = "c:user:"
-LAST_KNOWN_GOOD_PREFIX = "c:lkg:user:"
 
 
 def writer_client() -> redis_clients.Client:
@@ -63,7 +52,9 @@ def write_lists(lists: Iterable[tuple[str, list[tuple[str, float]]]]) -> int:
 
 
 def _write_chunk(client, chunk: list[tuple[str, list[tuple[str, float]]]], cluster: bool) -> int:
-    user_keys = list(dict.fromkeys(key for key, _ in chunk if key.startswith(USER_LIST_PREFIX)))
+    user_keys = list(
+        dict.fromkeys(key for key, _ in chunk if key.startswith(redis_keys.USER_LIST_PREFIX))
+    )
     previous = (
         dict(zip(user_keys, redis_clients.get_many(client, user_keys), strict=True))
         if cluster and user_keys
@@ -72,8 +63,10 @@ def _write_chunk(client, chunk: list[tuple[str, list[tuple[str, float]]]], clust
     pipe = client.pipeline(transaction=False)
     for key, ranked in chunk:
         encoded = encode_list(ranked)
-        if key.startswith(USER_LIST_PREFIX):
-            last_known_good = LAST_KNOWN_GOOD_PREFIX + key.removeprefix(USER_LIST_PREFIX)
+        if key.startswith(redis_keys.USER_LIST_PREFIX):
+            last_known_good = redis_keys.last_known_good_list(
+                key.removeprefix(redis_keys.USER_LIST_PREFIX)
+            )
             if not cluster:
                 pipe.copy(key, last_known_good, replace=True)
             elif previous.get(key) is not None:
@@ -85,7 +78,9 @@ def _write_chunk(client, chunk: list[tuple[str, list[tuple[str, float]]]], clust
 
 
 def write_meta(meta: Mapping[str, str]) -> None:
-    writer_client().hset(META_KEY, mapping={**meta, "generated_at": str(time.time())})
+    writer_client().hset(
+        redis_keys.CANDIDATES_META, mapping={**meta, "generated_at": str(time.time())}
+    )
 
 
 def read_list(key: str) -> list[tuple[str, float]]:
@@ -93,4 +88,7 @@ def read_list(key: str) -> list[tuple[str, float]]:
 
 
 def read_meta() -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in writer_client().hgetall(META_KEY).items()}
+    return {
+        k.decode(): v.decode()
+        for k, v in writer_client().hgetall(redis_keys.CANDIDATES_META).items()
+    }

@@ -1,15 +1,24 @@
-"""Celery tasks of the candidate cache (queue `scoring`)."""
+"""Celery tasks of the candidate cache (queue `scoring`), and the functions that queue them."""
+
+import logging
+from collections.abc import Iterable, Sequence
 
 from celery import shared_task
+from django.conf import settings
 
+from recs import redis_keys
+from recs.candidates.availability import sync_unavailable
 from recs.candidates.catalog_changes import write_similar_for_products
 from recs.candidates.refresh import refresh_lists_holding
 from recs.candidates.rescore import rescore_user
 from recs.candidates.store import writer_client
 from recs.features.online import layout_is_current
 from recs.models import Event, ModelVersion
-from recs.serving.availability import sync_unavailable
-from recs.training.pipeline import serving_learner
+from recs.training.precompute import candidate_cache_is_filled
+from recs.training.registry import serving_learner
+from recs.training.tasks import precompute_candidates_task, rebuild_online_features_task
+
+logger = logging.getLogger(__name__)
 
 # Idempotent list writes: redelivered when a worker dies, retried while Redis is unreachable.
 LIST_WRITE_OPTIONS = {
@@ -60,18 +69,52 @@ HEAL_LOCK_S = 1800  # one refill / rebuild at a time; they take seconds to minut
 
 def heal_lost_redis_data() -> list[str]:
     """Queue what a Redis restart without persistence lost (not already queued); returns what."""
-    from recs.tasks import precompute_candidates_task, rebuild_online_features_task
-    from recs.training.pipeline import candidate_cache_is_filled
-
     queued = []
     client = writer_client()
     serving = ModelVersion.objects.filter(status=ModelVersion.Status.SERVING).exists()
     lost_lists = serving and not candidate_cache_is_filled()
-    if lost_lists and client.set("heal:candidates", "1", nx=True, ex=HEAL_LOCK_S):
+    if lost_lists and client.set(redis_keys.heal_lock("candidates"), "1", nx=True, ex=HEAL_LOCK_S):
         precompute_candidates_task.delay()
         queued.append("candidates")
     lost_features = not layout_is_current() and Event.objects.exists()
-    if lost_features and client.set("heal:features", "1", nx=True, ex=HEAL_LOCK_S):
+    if lost_features and client.set(redis_keys.heal_lock("features"), "1", nx=True, ex=HEAL_LOCK_S):
         rebuild_online_features_task.delay()
         queued.append("features")
     return queued
+
+
+def schedule_rescores(user_ids: Iterable[str]) -> int:
+    """Queue one debounced re-score per user not already waiting for one; returns how many."""
+    client = writer_client()
+    users = sorted({user for user in user_ids if user})
+    if not users:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    for user in users:
+        # The marker outlives the countdown, so a lost task cannot block re-scores for long.
+        ttl = max(int(settings.RESCORE_DEBOUNCE_S * 10), 10)
+        pipe.set(redis_keys.rescore_pending(user), "1", nx=True, ex=ttl)
+    scheduled = 0
+    for user, fresh in zip(users, pipe.execute(), strict=True):
+        if fresh:
+            rescore_user_task.apply_async(args=[user], countdown=settings.RESCORE_DEBOUNCE_S)
+            scheduled += 1
+    return scheduled
+
+
+def queue_list_refresh(skus: Sequence[str]) -> None:
+    """Queue the refill of the lists that held these products (they became unavailable, or are
+    back); a broker outage is logged: the periodic sync and the next training repair it."""
+    try:
+        refresh_lists_task.delay(sorted(skus))
+    except Exception:
+        logger.exception("Could not queue the refresh of lists after a stock change")
+
+
+def queue_similar_for_products(skus: Sequence[str]) -> None:
+    """Queue the content-similar lists of created or changed products; with the broker down
+    they come with the next training."""
+    try:
+        similar_for_changed_products_task.delay(sorted(skus))
+    except Exception:
+        logger.exception("Could not queue the similar-items lists of %d products", len(skus))

@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from merch.services import ProductRecord, StockLevel
+from merch.services.catalog import ProductRecord, StockLevel
 from recs.events.records import EventRecord
 
 DATASET_NAME = "uci_online_retail"

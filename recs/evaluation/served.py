@@ -9,13 +9,15 @@ render path is tuned per tier on the validation split the same way, never on the
 """
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from django.conf import settings
 
-from merch.selectors import CatalogCard, PlacementConfig
+from merch.selectors.catalog import CatalogCard
+from merch.selectors.merchandising import PlacementConfig
+from recs import redis_keys
 from recs.candidates.rescore import rescore_history
 from recs.evaluation.offline import LIST_SIZE, ModelResult, TestShopper, mean_of, summarise
 from recs.evaluation.split import Split
@@ -138,8 +140,8 @@ class Replay:
         self.band = hour_band(time.gmtime(self.now_s).tm_hour)
         self.hour_list = popular.popular(f"hour:{self.band}", LIST_DEPTH) if popular else []
 
-    def _similar(self, role: str, prefix: str, sku: str, lists: dict) -> None:
-        key = f"{prefix}{sku}"
+    def _similar(self, role: str, list_key: Callable[[str], str], sku: str, lists: dict) -> None:
+        key = list_key(sku)
         if key not in self._neighbours:
             learner = self.learners.get(role)
             self._neighbours[key] = (
@@ -168,17 +170,16 @@ class Replay:
         state = self.state_after_first_event(shopper)
         country = shopper.context.get("country", "")
         lists: dict[str, list[tuple[str, float]]] = {
-            "c:popular:all": self.popular_all,
-            "c:trending:all": self.trending,
-            f"c:popular:hour:{self.band}": self.hour_list,
+            redis_keys.POPULAR_ALL: self.popular_all,
+            redis_keys.TRENDING_ALL: self.trending,
+            redis_keys.hour_popular_list(self.band): self.hour_list,
         }
         segments = {}
         popular = self.learners.get("popular")
         if country and popular:
-            lists[f"c:popular:country:{country}"] = popular.popular(
-                f"country:{country}", LIST_DEPTH
-            )
-            segments["country"] = lists[f"c:popular:country:{country}"]
+            country_list = popular.popular(f"country:{country}", LIST_DEPTH)
+            lists[redis_keys.country_popular_list(country)] = country_list
+            segments["country"] = country_list
         user_learner = self.learners.get("user")
         weights = (table or blend_table.default_table())[
             blend_table.tier_of(state.interaction_count)
@@ -186,13 +187,13 @@ class Replay:
         if user_learner and weights["user_list"] > 0:
             # The event re-scores the shopper's list, from what the re-score task reads.
             history = rescore_history(state.purchased, state.recent)
-            lists[f"c:user:{shopper.user_id}"] = user_learner.recommend(
+            lists[redis_keys.user_list(shopper.user_id)] = user_learner.recommend(
                 shopper.user_id, history, LIST_DEPTH
             )
         anchors = list(dict.fromkeys([*state.recent, *state.cart]))[: settings.RECENT_CONTEXT_SIZE]
         for sku in anchors:
-            self._similar("similar_cf", "c:similar:cf:", sku, lists)
-            self._similar("similar_content", "c:similar:content:", sku, lists)
+            self._similar("similar_cf", redis_keys.similar_cf_list, sku, lists)
+            self._similar("similar_content", redis_keys.similar_content_list, sku, lists)
         context = RecommendationContext(
             placement=HOME.key, user_id=shopper.user_id, country=country, limit=LIST_SIZE,
             now_s=self.now_s,

@@ -1,4 +1,4 @@
-"""Event writes: enqueue accepted events, and apply a queued batch to the log and the online store.
+"""Event writes: apply a queued batch to the log and the online store.
 
 A batch is applied at least once (acks_late) and takes effect exactly once: the event log dedupes
 by event_id (unique), and the online store by a per-event marker written in the same Redis script
@@ -7,16 +7,15 @@ as the event's feature updates.
 
 import logging
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
 
-from recs.candidates.rescore import schedule_rescores
+from recs import redis_keys
+from recs.candidates.tasks import schedule_rescores
 from recs.events.records import EventRecord
 from recs.events.selectors import event_records
 from recs.features import online
@@ -26,27 +25,6 @@ from recs.models import Event, SessionLink
 RESCORING_EVENT_TYPES = frozenset({"view", "click", "add_to_cart", "purchase"})
 
 logger = logging.getLogger(__name__)
-
-
-class QueueUnavailable(Exception):
-    """The broker did not take the batch; nothing was accepted."""
-
-
-def enqueue_events(records: Sequence[EventRecord]) -> str:
-    """Put accepted events on the durable `events` queue as one batch; returns the batch id."""
-    from recs.events.tasks import ingest_event_batch
-
-    batch_id = uuid.uuid4().hex
-    try:
-        ingest_event_batch.apply_async(
-            args=[batch_id, [record.to_message() for record in records], time.time()],
-            queue="events",
-            retry=True,
-            retry_policy={"max_retries": 2, "interval_start": 0.05, "interval_step": 0.1},
-        )
-    except BrokerError as error:
-        raise QueueUnavailable(str(error)) from error
-    return batch_id
 
 
 def persist_events(records: Iterable[EventRecord], *, batch_id: str = "") -> set[str]:
@@ -69,18 +47,15 @@ def persist_events(records: Iterable[EventRecord], *, batch_id: str = "") -> set
     return owned
 
 
-EVENTS_METRICS_KEY = "m:events"
-
-
 def record_event_lag(lag_s: float, events: int) -> None:
     """Queue-to-applied delay of the batch just applied, for the health panel and /metrics."""
     try:
         client = online.redis_client()
         pipe = client.pipeline(transaction=False)
-        pipe.hset(EVENTS_METRICS_KEY, mapping={"last_lag_s": f"{lag_s:.3f}",
+        pipe.hset(redis_keys.EVENTS_METRICS, mapping={"last_lag_s": f"{lag_s:.3f}",
                                                "last_applied_at": f"{time.time():.3f}"})  # fmt: skip
-        pipe.hincrby(EVENTS_METRICS_KEY, "applied_total", events)
-        pipe.hincrbyfloat(EVENTS_METRICS_KEY, "lag_seconds_total", lag_s * events)
+        pipe.hincrby(redis_keys.EVENTS_METRICS, "applied_total", events)
+        pipe.hincrbyfloat(redis_keys.EVENTS_METRICS, "lag_seconds_total", lag_s * events)
         pipe.execute()
     except Exception:  # a metric must never fail a batch
         logger.exception("Could not record event lag")

@@ -1,4 +1,8 @@
-"""Celery tasks of the event stream (queue `events`)."""
+"""Celery tasks of the event stream (queue `events`), and the enqueueing of accepted events."""
+
+import time
+import uuid
+from collections.abc import Sequence
 
 from celery import shared_task
 from django.db import OperationalError as DatabaseError
@@ -34,3 +38,22 @@ def ingest_event_batch(
     """Persist and apply one batch of accepted events; idempotent, so redelivery is harmless."""
     records = [EventRecord.from_message(m) for m in messages]
     return apply_event_batch(batch_id, records, enqueued_at=enqueued_at)
+
+
+class QueueUnavailable(Exception):
+    """The broker did not take the batch; nothing was accepted."""
+
+
+def enqueue_events(records: Sequence[EventRecord]) -> str:
+    """Put accepted events on the durable `events` queue as one batch; returns the batch id."""
+    batch_id = uuid.uuid4().hex
+    try:
+        ingest_event_batch.apply_async(
+            args=[batch_id, [record.to_message() for record in records], time.time()],
+            queue="events",
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.05, "interval_step": 0.1},
+        )
+    except BrokerError as error:
+        raise QueueUnavailable(str(error)) from error
+    return batch_id

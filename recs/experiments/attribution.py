@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
-from merch.selectors import ExperimentConfig
+from merch.selectors.experiments import ExperimentConfig
 from recs.models import Event, ServedList, SessionLink, VariantHourlyStats
 
 OUTCOME_TYPES = ("click", "purchase")

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import Sum
 from scipy import stats
 
-from merch.selectors import ExperimentConfig, VariantConfig
+from merch.selectors.experiments import ExperimentConfig, VariantConfig
 from recs.models import VariantHourlyStats
 
 CONFIDENCE = 0.95

@@ -1,11 +1,12 @@
 """Moving the served-list stream from Redis into the ServedList table (at least once, deduped)."""
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+from recs import redis_keys
 from recs.candidates.store import writer_client
 from recs.models import ServedList
-from recs.serving.served_log import STREAM_KEY
 
 DRAIN_CHUNK = 2000
 
@@ -29,30 +30,22 @@ def served_list_from(entry: dict, *, is_shadow: bool = False, shadow_of: str = "
     )
 
 
-def queue_shadow_scoring(entries: list[dict]) -> None:
-    """One scoring task per sampled served list, on the scoring queue."""
-    from recs.experiments.tasks import score_shadows_task
-
-    for entry in entries:
-        context = entry.pop("context")
-        shadows = entry.pop("shadows")
-        score_shadows_task.delay(context, entry, shadows)
-
-
-def drain_served_log(max_entries: int = 100_000) -> int:
-    """Store stream entries in the database (queueing their shadow scoring), then delete them
-    from the stream. A crash between the two re-reads them next time; rec_id is unique, so
+def drain_served_log(
+    queue_shadow_scoring: Callable[[list[dict]], None], max_entries: int = 100_000
+) -> int:
+    """Store stream entries in the database (handing those sampled for shadow scoring to
+    `queue_shadow_scoring`, see recs.experiments.tasks), then delete them from the stream. A crash between the two re-reads them next time; rec_id is unique, so
     nothing is stored twice (a shadow may be scored twice, and is logged under a new rec_id)."""
     client = writer_client()
     stored = 0
     while stored < max_entries:
-        entries = client.xrange(STREAM_KEY, count=DRAIN_CHUNK)
+        entries = client.xrange(redis_keys.SERVED_LOG, count=DRAIN_CHUNK)
         if not entries:
             break
         decoded = [json.loads(fields[b"entry"]) for _, fields in entries]
         rows = [served_list_from(entry) for entry in decoded]
         ServedList.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
         queue_shadow_scoring([entry for entry in decoded if entry.get("shadows")])
-        client.xdel(STREAM_KEY, *[entry_id for entry_id, _ in entries])
+        client.xdel(redis_keys.SERVED_LOG, *[entry_id for entry_id, _ in entries])
         stored += len(rows)
     return stored

@@ -4,15 +4,16 @@ and never shown, so that a challenger model is compared with what shoppers reall
 import logging
 import uuid
 
-from merch.selectors import experiment_by_id
+from merch.selectors.experiments import experiment_by_id
+from recs import redis_keys
 from recs.candidates.store import writer_client
 from recs.experiments.served import served_list_from
 from recs.features.online import get_online
 from recs.models import ModelVersion, ServedList
-from recs.serving import RecommendationContext, recommend
-from recs.serving.availability import UNAVAILABLE_KEY
 from recs.serving.experiments import STRATEGIES, as_serving_strategy
-from recs.training.pipeline import serving_learner_by_key
+from recs.serving.recommend import recommend
+from recs.serving.types import RecommendationContext
+from recs.training.registry import serving_learner_by_key
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def _model_list(key: str, context: RecommendationContext, k: int) -> tuple[list[
         context={"country": context.country, "device": context.device},
     )  # fmt: skip
     skus = [sku for sku, _ in ranked]
-    flags = writer_client().smismember(UNAVAILABLE_KEY, skus) if skus else []
+    flags = writer_client().smismember(redis_keys.UNAVAILABLE, skus) if skus else []
     available = [sku for sku, flag in zip(skus, flags, strict=True) if not flag][:k]
     version = ModelVersion.objects.filter(key=key, status="serving").values_list("pk", flat=True)
     return available, f"{key}#{version.first()}" if version else key

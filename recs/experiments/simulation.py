@@ -17,7 +17,9 @@ from recs.events.records import EventRecord
 from recs.events.services import apply_event_batch
 from recs.experiments.attribution import rollup_experiment
 from recs.experiments.served import drain_served_log
-from recs.serving import RecommendationContext, recommend
+from recs.experiments.tasks import queue_shadow_scoring
+from recs.serving.recommend import recommend
+from recs.serving.types import RecommendationContext
 
 COUNTRIES = ("United Kingdom", "Germany", "France", "EIRE", "Spain", "Netherlands")
 DEVICES = ("desktop", "mobile", "tablet")
@@ -90,6 +92,6 @@ def simulate_shoppers(
     for start in range(0, len(records), 500):
         apply_event_batch(f"sim-{experiment.id}-{seed}-{start}", records[start : start + 500])
     result.events = len(records)
-    drain_served_log()
+    drain_served_log(queue_shadow_scoring)
     rollup_experiment(experiment)
     return result

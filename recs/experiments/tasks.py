@@ -2,16 +2,11 @@
 
 from celery import shared_task
 
-from merch.selectors import experiment_summaries
+from merch.selectors.experiments import experiment_summaries
 from recs.experiments.attribution import rollup_experiment
 from recs.experiments.served import drain_served_log
 from recs.experiments.shadow import score_shadows
 from recs.serving.types import RecommendationContext
-
-
-@shared_task(name="recs.experiments.drain_served_log", ignore_result=True, expires=30)
-def drain_served_log_task() -> int:
-    return drain_served_log()
 
 
 @shared_task(name="recs.scoring.score_shadows", acks_late=True, ignore_result=True, expires=600)
@@ -20,10 +15,23 @@ def score_shadows_task(context: dict, served: dict, shadow_names: list[str]) -> 
     return score_shadows(RecommendationContext(**context), served, shadow_names)
 
 
+def queue_shadow_scoring(entries: list[dict]) -> None:
+    """One scoring task per served list sampled for shadow scoring, on the scoring queue."""
+    for entry in entries:
+        context = entry.pop("context")
+        shadows = entry.pop("shadows")
+        score_shadows_task.delay(context, entry, shadows)
+
+
+@shared_task(name="recs.experiments.drain_served_log", ignore_result=True, expires=30)
+def drain_served_log_task() -> int:
+    return drain_served_log(queue_shadow_scoring)
+
+
 @shared_task(name="recs.experiments.rollup", ignore_result=True, expires=600)
 def rollup_experiments_task() -> int:
     """Roll up every experiment that has run (drains the served log first)."""
-    drain_served_log()
+    drain_served_log(queue_shadow_scoring)
     return sum(
         rollup_experiment(experiment)
         for experiment in experiment_summaries()

@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from recs import redis_keys
 from recs.features.events import FeatureEvent
 
 # A decayed contribution below 2**-DECAY_FLOOR_LOG2 of one unit is treated as zero (and trimmed).
@@ -19,14 +20,6 @@ STATE_TTL_S = 90 * 24 * 3600
 
 # Ops are fixed-width for the Lua applier: (opcode, key, a, b, c, d).
 Op = tuple[str, str, Any, Any, Any, Any]
-
-
-def entity_key(entity: str, name: str, entity_id: str) -> str:
-    """`f:<entity>:<feature>:{<id>}`: the id is a hash tag, so on a Redis Cluster all of an
-    entity's features share one hash slot; an event's updates then touch a few slots (user,
-    session, product, segments, the shared trending set) rather than one per feature. (An id
-    holding braces still tags every key of that id alike.)"""
-    return f"f:{entity}:{name}:{{{entity_id}}}"
 
 
 def hour_of(epoch_s: float) -> int:
@@ -53,7 +46,7 @@ class Aggregation(ABC):
         """The same value computed from the event log (events of the entity, ts <= as_of)."""
 
     def storage_key(self, entity: str, name: str, entity_id: str) -> str:
-        return entity_key(entity, name, entity_id)
+        return redis_keys.entity_feature(entity, name, entity_id)
 
     def missing(self) -> Any:
         return 0.0
@@ -216,7 +209,9 @@ class DecayedScore(Aggregation):
 
     def storage_key(self, entity, name, entity_id):
         # A scalar score of many entities shares one sorted set, so it ranks them (trending).
-        return entity_key(entity, name, entity_id) if self.key else f"f:{entity}:{name}"
+        if self.key:
+            return redis_keys.entity_feature(entity, name, entity_id)
+        return redis_keys.shared_feature(entity, name)
 
     def ops(self, key, member_owner, event, now_s):
         weight = self.weight(event)

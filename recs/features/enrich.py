@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from merch.selectors import product_categories
+from merch.selectors.catalog import product_categories
 from recs.events.records import EventRecord
 from recs.features.events import FeatureEvent
 from recs.models import SessionLink

@@ -7,7 +7,7 @@ from typing import Any
 import redis
 from django.conf import settings
 
-from recs import redis_clients
+from recs import redis_clients, redis_keys
 from recs.features.definitions import ENTITIES, DerivedFeature, Feature, resolve, stored_features
 from recs.features.events import FeatureEvent
 
@@ -106,18 +106,17 @@ APPLY_CHUNK_SIZE = 200
 
 # The key layout the store's data was written in: bumped when key names change, so that a
 # store written under older names is rebuilt from the event log (rebuild_online_features).
-LAYOUT_KEY = "f:layout"
 LAYOUT_VERSION = "2"  # 2: per-entity hash tags, f:<entity>:<feature>:{<id>}
 
 
 def layout_is_current() -> bool:
     """False for an empty store (Redis lost its data) or one written under older key names."""
-    raw = redis_client().get(LAYOUT_KEY)
+    raw = redis_client().get(redis_keys.FEATURE_LAYOUT)
     return raw is not None and raw.decode() == LAYOUT_VERSION
 
 
 def mark_layout_current() -> None:
-    redis_client().set(LAYOUT_KEY, LAYOUT_VERSION)
+    redis_client().set(redis_keys.FEATURE_LAYOUT, LAYOUT_VERSION)
 
 
 def redis_client() -> redis_clients.Client:
@@ -176,7 +175,7 @@ def _entries(
     for suffix, group in groups:
         ops = _event_ops(event, group, now_s)
         if ops:
-            entries.append((f"ev:{event.event_id}{suffix}", ops))
+            entries.append((redis_keys.event_marker(event.event_id, suffix), ops))
     return entries
 
 
@@ -192,10 +191,9 @@ def _entries_by_slot(
         parts: dict[int, list[tuple]] = {}
         for op in ops:
             parts.setdefault(redis_clients.slot_of(op[1]), []).append(op)
-        name = marker.removeprefix("ev:")
         for slot, part in parts.items():
             by_slot.setdefault(slot, []).append(
-                (f"ev:{{{redis_clients.slot_tag(slot)}}}:{name}", part)
+                (redis_keys.slotted_event_marker(redis_clients.slot_tag(slot), marker), part)
             )
     return by_slot
 

@@ -4,12 +4,13 @@ from collections.abc import Callable
 
 from django.db.models import Q
 
+from recs import redis_keys
 from recs.events.selectors import event_records
 from recs.features.enrich import enrich
 from recs.features.online import apply_events, mark_layout_current, redis_client
 from recs.models import Event
 
-ONLINE_KEY_PATTERNS = ("f:*", "ev:*")
+ONLINE_KEY_PATTERNS = (redis_keys.FEATURE_PREFIX + "*", redis_keys.EVENT_MARKER_PREFIX + "*")
 
 
 def clear_online_store() -> int:

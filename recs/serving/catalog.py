@@ -3,7 +3,7 @@
 Loaded from the catalog in one query and reloaded when `cat:version` changes in Redis (bumped by
 sync_catalog_cards after imports, training and product edits) or after CATALOG_CACHE_SECONDS,
 so the render path never queries the database per request. Availability is NOT cached here:
-it is read from Redis on every request (see recs.serving.availability).
+it is read from Redis on every request (see recs.candidates.availability).
 """
 
 import logging
@@ -12,12 +12,12 @@ import time
 
 from django.conf import settings
 
-from merch.selectors import CatalogCard, catalog_cards
+from merch.selectors.catalog import CatalogCard, catalog_cards
+from recs import redis_keys
 from recs.candidates.store import writer_client
 
 logger = logging.getLogger(__name__)
 
-CATALOG_VERSION_KEY = "cat:version"
 
 _lock = threading.Lock()
 _cards: dict[str, CatalogCard] = {}
@@ -27,7 +27,7 @@ _loaded_at = 0.0
 
 def sync_catalog_cards() -> int:
     """Tell every reader to reload its cards (after the catalog changed); returns the version."""
-    return int(writer_client().incr(CATALOG_VERSION_KEY))
+    return int(writer_client().incr(redis_keys.CATALOG_VERSION))
 
 
 def cards(version: str | None) -> dict[str, CatalogCard]:

@@ -11,10 +11,9 @@ from collections import Counter
 
 from django.conf import settings
 
+from recs import redis_keys
 from recs.serving.types import Recommendations
 
-HOURLY_KEY = "m:serving:{hour}"
-TOTAL_KEY = "m:serving:total"  # cumulative since the store began: Prometheus counters
 HOURLY_TTL_S = 8 * 24 * 3600
 # How old the candidate lists behind an answer were, in buckets for the health panel.
 AGE_BUCKETS = ((60, "lt_1m"), (3600, "lt_1h"), (86400, "lt_1d"))
@@ -54,17 +53,17 @@ def queue_flush(pipe, now_s: float) -> None:
         deltas = dict(_pending)
         _pending.clear()
         _last_flush = time.monotonic()
-    key = HOURLY_KEY.format(hour=time.strftime("%Y%m%d%H", time.gmtime(now_s)))
+    key = redis_keys.serving_hourly(time.strftime("%Y%m%d%H", time.gmtime(now_s)))
     for name, value in deltas.items():
         pipe.hincrby(key, name, value)
-        pipe.hincrby(TOTAL_KEY, name, value)
+        pipe.hincrby(redis_keys.SERVING_TOTALS, name, value)
     pipe.expire(key, HOURLY_TTL_S)
 
 
 def read_total(client) -> dict[str, int]:
-    return {k.decode(): int(v) for k, v in client.hgetall(TOTAL_KEY).items()}
+    return {k.decode(): int(v) for k, v in client.hgetall(redis_keys.SERVING_TOTALS).items()}
 
 
 def read_hour(client, hour_epoch_s: float) -> dict[str, int]:
-    key = HOURLY_KEY.format(hour=time.strftime("%Y%m%d%H", time.gmtime(hour_epoch_s)))
+    key = redis_keys.serving_hourly(time.strftime("%Y%m%d%H", time.gmtime(hour_epoch_s)))
     return {k.decode(): int(v) for k, v in client.hgetall(key).items()}

@@ -11,7 +11,8 @@ so the placement's default strategy serves.
 import hashlib
 from dataclasses import dataclass
 
-from merch.selectors import ExperimentConfig, PlacementConfig, VariantConfig
+from merch.selectors.experiments import ExperimentConfig, VariantConfig
+from merch.selectors.merchandising import PlacementConfig
 from recs.serving.types import RecommendationContext
 
 BUCKETS = 10_000

@@ -9,18 +9,12 @@ kill) takes effect on the next request without a deploy or a restart.
 import logging
 import threading
 
-from merch.selectors import (
-    ExperimentConfig,
-    PlacementConfig,
-    RuleConfig,
-    experiments_config,
-    merchandising_config,
-)
+from merch.selectors.experiments import ExperimentConfig, experiments_config
+from merch.selectors.merchandising import PlacementConfig, RuleConfig, merchandising_config
+from recs import redis_keys
 from recs.candidates.store import writer_client
 
 logger = logging.getLogger(__name__)
-
-CONFIG_VERSION_KEY = "cfg:merch:version"
 
 _lock = threading.Lock()
 _placements: dict[str, PlacementConfig] = {}
@@ -33,7 +27,7 @@ _loaded = False
 def bump_config_version(**_signal_kwargs) -> None:
     """Receiver of merch's merchandising_changed: readers reload on their next request."""
     try:
-        writer_client().incr(CONFIG_VERSION_KEY)
+        writer_client().incr(redis_keys.MERCH_CONFIG_VERSION)
     except Exception:
         logger.exception("Could not announce a merchandising change to readers")
 

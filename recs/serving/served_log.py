@@ -12,12 +12,11 @@ import random
 
 from django.conf import settings
 
+from recs import redis_keys
 from recs.serving.redis import REDIS_ERRORS
 from recs.serving.types import RecommendationContext, Recommendations
 
 logger = logging.getLogger(__name__)
-
-STREAM_KEY = "served:log"
 
 
 def entry_of(context: RecommendationContext, result: Recommendations, variant) -> dict:
@@ -46,7 +45,7 @@ def record(client, context: RecommendationContext, result: Recommendations, vari
         entry["context"] = context_message(context)
     try:
         client.xadd(
-            STREAM_KEY,
+            redis_keys.SERVED_LOG,
             {"entry": json.dumps(entry, separators=(",", ":"))},
             maxlen=settings.SERVED_LOG_MAX_ENTRIES,
             approximate=True,

@@ -21,8 +21,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import slugify
 
-from recs.serving import RecommendationContext, recommend
-from recs.serving.types import Recommendations, RecommendedItem
+from recs.serving.recommend import recommend
+from recs.serving.types import RecommendationContext, Recommendations, RecommendedItem
 from recs.shopper_session import shopper_session_id
 from recs.shopper_tokens import mint_shopper_token
 

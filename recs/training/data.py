@@ -6,7 +6,7 @@ from itertools import islice
 import numpy as np
 import pandas as pd
 
-from merch.selectors import product_summaries
+from merch.selectors.catalog import product_summaries
 from recs.evaluation.data import column_codes
 from recs.learners.base import CatalogItem, Interactions, sessions_by_gap
 from recs.models import Event, SessionLink

@@ -1,8 +1,9 @@
-"""One training pipeline for the command, the beat schedule and the admin action.
+"""One training flow for the command, the beat schedule and the admin action.
 
 Build the training set from the event log, evaluate every learner on a temporal split, refit on
 all data, save versioned artifacts with their metrics, promote versions that beat the serving
-one on Recall@20, and precompute the candidate lists from the serving versions into Redis.
+one on Recall@20 (recs.training.registry), and precompute the candidate lists from the serving
+versions into Redis (recs.training.precompute).
 """
 
 import hashlib
@@ -15,44 +16,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import joblib
-import numpy as np
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 from threadpoolctl import threadpool_limits
 
-from merch.selectors import unavailable_skus
-from recs.batches import batched
-from recs.candidates import store
-from recs.candidates.refresh import depth_for, fill_past_unavailable
 from recs.evaluation.offline import failure_reason, peak_memory_mib
 from recs.evaluation.run import SERVED_ROLES, EvaluationRun, learner_factory, run_evaluation
 from recs.evaluation.split import holdout_days_for
-from recs.faults import scoring_delay
 from recs.learners import LEARNERS, Learner
-from recs.learners.base import CatalogItem, Interactions
+from recs.learners.base import Interactions
 from recs.learners.hybrid import COMPONENTS
 from recs.models import ModelVersion
-from recs.serving import blend_table, fallback
-from recs.serving.availability import sync_unavailable
-from recs.serving.catalog import sync_catalog_cards
 from recs.training.data import catalog_items, interactions_from_event_log
+from recs.training.precompute import precompute_candidates
+from recs.training.registry import promote_if_better
 
 logger = logging.getLogger(__name__)
-
-# Which serving learner fills which candidate lists.
-CANDIDATE_SOURCES = {
-    "user": "hybrid",
-    "similar_cf": "hybrid",
-    "similar_content": "content",
-    "bought_together": "bought_together",
-    "popular": "popularity",
-    "trending": "trending",
-}
-
-
-# Lists computed and written per chunk of shoppers or products, so memory stays flat.
-PRECOMPUTE_CHUNK = 5000
 
 
 class NoTrainingData(Exception):
@@ -87,27 +65,6 @@ def _save_artifact(learner: Learner, run_id: str) -> tuple[str, str]:
 
 def _when(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, tz=UTC)
-
-
-@transaction.atomic
-def promote(version: ModelVersion) -> None:
-    """Make this version the one that serves its key; the previous one retires."""
-    ModelVersion.objects.filter(key=version.key, status=ModelVersion.Status.SERVING).exclude(
-        pk=version.pk
-    ).update(status=ModelVersion.Status.RETIRED)
-    version.status = ModelVersion.Status.SERVING
-    version.promoted_at = timezone.now()
-    version.save(update_fields=["status", "promoted_at"])
-
-
-def promote_if_better(version: ModelVersion) -> bool:
-    serving = ModelVersion.objects.filter(
-        key=version.key, status=ModelVersion.Status.SERVING
-    ).first()
-    if serving is None or version.primary_metric > serving.primary_metric:
-        promote(version)
-        return True
-    return False
 
 
 def _tune(
@@ -217,172 +174,3 @@ def train_models(
     run.seconds = time.perf_counter() - started
     run.peak_memory_mib = peak_memory_mib()
     return run
-
-
-def load_serving(key: str) -> tuple[ModelVersion, Learner] | None:
-    version = ModelVersion.objects.filter(key=key, status=ModelVersion.Status.SERVING).first()
-    if version is None:
-        return None
-    return version, joblib.load(version.artifact_path)
-
-
-_loaded: dict[str, Learner] = {}
-
-
-def serving_learner(role: str) -> Learner | None:
-    """The serving learner behind a candidate-list role ("user", "similar_cf", ...)."""
-    return serving_learner_by_key(CANDIDATE_SOURCES[role])
-
-
-def serving_learner_by_key(key: str) -> Learner | None:
-    """A learner key's serving version, loaded once per worker process and artifact (a
-    promotion changes the artifact, so the next call loads the new one). Every worker-side
-    scoring call (re-score, sell-out refresh, shadow scoring) takes its model here."""
-    scoring_delay()
-    version = ModelVersion.objects.filter(key=key, status=ModelVersion.Status.SERVING).first()
-    if version is None:
-        return None
-    if version.artifact_sha256 not in _loaded:
-        if len(_loaded) >= len(LEARNERS) * 2:
-            _loaded.clear()
-        _loaded[version.artifact_sha256] = joblib.load(version.artifact_path)
-    return _loaded[version.artifact_sha256]
-
-
-def candidate_cache_is_filled() -> bool:
-    """False after Redis lost its data (a restart without persistence): lists need a refill."""
-    return bool(store.read_meta())
-
-
-def active_users(interactions: Interactions) -> list[str]:
-    """Signed-in shoppers with events in the active window (ACTIVE_USER_DAYS): the ones whose
-    lists are precomputed; anyone else is served from the feature store and the fallbacks."""
-    if not len(interactions):
-        return []
-    since = interactions.timestamps.max() - settings.ACTIVE_USER_DAYS * 86400
-    recent = interactions.since(since)
-    users = recent.users[np.unique(recent.user_codes)] if len(recent) else []
-    return sorted(str(u) for u in users if u and not str(u).startswith("session:"))
-
-
-def active_items(interactions: Interactions, catalog: Sequence[CatalogItem]) -> list[str]:
-    """Products touched in the active window or launched in it: the ones whose neighbour lists
-    are precomputed (an untouched old product has no neighbours to show anyway)."""
-    if not len(interactions):
-        return [item.sku for item in catalog]
-    since = interactions.timestamps.max() - settings.ACTIVE_USER_DAYS * 86400
-    recent = interactions.since(since)
-    touched = {str(s) for s in recent.items[np.unique(recent.item_codes)]} if len(recent) else set()
-    return sorted(touched | {item.sku for item in catalog if item.launched_at >= since})
-
-
-def precompute_candidates(interactions: Interactions | None = None) -> int:
-    """Write every candidate list from the serving versions; returns how many lists.
-
-    Each list runs deep enough to hold its size in available products (see
-    recs.candidates.refresh); the availability set, the catalog version readers watch and the
-    in-process fallback snapshot are refreshed with it."""
-    interactions = interactions_from_event_log() if interactions is None else interactions
-    unavailable = set(unavailable_skus())
-    sync_unavailable()
-    serving = {key: load_serving(key) for key in set(CANDIDATE_SOURCES.values())}
-    written = 0
-    meta = {}
-    skus = active_items(interactions, catalog_items())
-
-    def loaded(role: str):
-        entry = serving.get(CANDIDATE_SOURCES[role])
-        if entry:
-            meta[role] = f"{entry[0].key}#{entry[0].pk}"
-        return entry[1] if entry else None
-
-    def deep(ranked, size):
-        return fill_past_unavailable(ranked, size, unavailable)
-
-    if (entry := serving.get(CANDIDATE_SOURCES["user"])) and entry[0].params.get("served_blend"):
-        meta["blend"] = blend_table.encode(entry[0].params["served_blend"])
-    if learner := loaded("user"):
-        size = settings.USER_CANDIDATES_SIZE
-        for users in batched(
-            active_users(interactions), PRECOMPUTE_CHUNK
-        ):  # held a chunk at a time
-            lists = learner.recommend_many(users, depth_for(size, unavailable))
-            written += store.write_lists(
-                (f"c:user:{user}", deep(ranked, size)) for user, ranked in lists.items()
-            )
-    for role, prefix in (
-        ("similar_cf", "c:similar:cf"),
-        ("similar_content", "c:similar:content"),
-        ("bought_together", "c:fbt"),
-    ):
-        if learner := loaded(role):
-            size = settings.SIMILAR_ITEMS_SIZE
-            for chunk in batched(skus, PRECOMPUTE_CHUNK):
-                lists = learner.similar_items_many(chunk, depth_for(size, unavailable))
-                written += store.write_lists(
-                    (f"{prefix}:{sku}", deep(ranked, size)) for sku, ranked in lists.items()
-                )
-    size = settings.POPULAR_LIST_SIZE
-    if learner := loaded("popular"):
-        segments = [None, *learner.segment_names()]
-        lists = [
-            (
-                f"c:popular:{segment or 'all'}",
-                deep(learner.popular(segment, depth_for(size, unavailable)), size),
-            )
-            for segment in segments
-        ]
-        written += store.write_lists(lists)
-        fallback.write_snapshot(lists[0][1])
-    if learner := loaded("trending"):
-        written += store.write_lists(
-            [("c:trending:all", deep(learner.popular(None, depth_for(size, unavailable)), size))]
-        )
-    if written:
-        store.write_meta(meta)
-        sync_catalog_cards()
-        written += precompute_experiment_lists(interactions)
-    return written
-
-
-def experiment_model_keys() -> list[str]:
-    """Learners named by running or paused experiments whose per-user lists the default
-    candidate lists do not already provide."""
-    from merch.selectors import experiments_config
-    from recs.serving.experiments import as_serving_strategy
-
-    keys = set()
-    for experiment in experiments_config():
-        for variant in experiment.variants:
-            _, model_key = as_serving_strategy(variant.strategy)
-            if model_key and not variant.is_shadow:
-                keys.add(model_key)
-    return sorted(keys)
-
-
-def precompute_experiment_lists(interactions: Interactions | None = None) -> int:
-    """Per-user lists (`c:user@<key>:<user>`) of the learners experiments serve, so that a
-    variant naming a model is served from the cache like everything else."""
-    keys = experiment_model_keys()
-    if not keys:
-        return 0
-    interactions = interactions_from_event_log() if interactions is None else interactions
-    unavailable = set(unavailable_skus())
-    users = active_users(interactions)
-    size = settings.USER_CANDIDATES_SIZE
-    written, meta = 0, {}
-    for key in keys:
-        entry = load_serving(key)
-        if entry is None:
-            continue
-        version, learner = entry
-        for chunk in batched(users, PRECOMPUTE_CHUNK):
-            lists = learner.recommend_many(chunk, depth_for(size, unavailable))
-            written += store.write_lists(
-                (f"c:user@{key}:{user}", fill_past_unavailable(ranked, size, unavailable))
-                for user, ranked in lists.items()
-            )
-        meta[f"user@{key}"] = f"{version.key}#{version.pk}"
-    if meta:
-        store.writer_client().hset(store.META_KEY, mapping=meta)
-    return written

@@ -1,17 +1,9 @@
 """Celery task of the training queue."""
 
-import logging
-
 from celery import shared_task
 
-from recs.training.pipeline import (
-    NoTrainingData,
-    precompute_candidates,
-    precompute_experiment_lists,
-    train_models,
-)
-
-logger = logging.getLogger(__name__)
+from recs.training.pipeline import NoTrainingData, train_models
+from recs.training.precompute import precompute_candidates, precompute_experiment_lists
 
 
 # Acknowledged early on purpose: a training run lost with its worker is simply run again by beat,
@@ -35,14 +27,6 @@ def precompute_candidates_task() -> int:
 def precompute_experiment_lists_task() -> int:
     """Per-user lists of the models that running experiments serve (after an experiment starts)."""
     return precompute_experiment_lists()
-
-
-def queue_experiment_lists(**_signal_kwargs) -> None:
-    """Receiver of merch's experiments_changed: a started variant's model lists get computed."""
-    try:
-        precompute_experiment_lists_task.delay()
-    except Exception:  # the broker is down: the next training run computes them
-        logger.exception("Could not queue the experiment lists")
 
 
 @shared_task(name="recs.training.rebuild_online_features", acks_late=False, ignore_result=True)

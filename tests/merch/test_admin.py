@@ -1,4 +1,4 @@
-"""merch.admin: the merchandiser's screens, filters, bulk actions, list editing, CSV import."""
+"""merch.admin.catalog: product and stock screens, filters, actions, list editing, CSV import."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile

@@ -9,10 +9,29 @@ from django.db import IntegrityError, transaction
 from django.test import Client
 from django.utils import timezone
 
-from merch import selectors, services
 from merch.models import Experiment, ExperimentVariant, Placement
-from merch.selectors import ExperimentConfig, VariantConfig
-from merch.services import PromotionResult, VariantSpec
+from merch.selectors.experiments import (
+    ExperimentConfig,
+    VariantConfig,
+    experiment_by_id,
+    experiment_summaries,
+    experiments_config,
+)
+from merch.services.experiments import (
+    PromotionResult,
+    VariantSpec,
+    create_experiment,
+    delete_experiment,
+    kill_experiment,
+    pause_experiment,
+    promote_winner,
+    ramp_experiment,
+    save_experiment,
+    save_variants,
+    start_experiment,
+    validate_variants,
+)
+from merch.services.merchandising import save_placement
 from merch.signals import experiments_changed, merchandising_changed
 from tests.factories import PlacementFactory
 
@@ -59,13 +78,13 @@ def make_experiment(
     placement: Placement | None = None, variants=(CONTROL, CHALLENGER), **values
 ) -> Experiment:
     values.setdefault("name", "EASE on home")
-    return services.create_experiment(
+    return create_experiment(
         placement=placement or PlacementFactory(key="home"), variants=list(variants), **values
     )
 
 
 def running(placement: Placement | None = None, **values) -> Experiment:
-    return services.start_experiment(make_experiment(placement, **values))
+    return start_experiment(make_experiment(placement, **values))
 
 
 def refusal(call, *args, **kwargs) -> list[str]:
@@ -120,7 +139,7 @@ def test_control_cannot_be_a_shadow(home):
         ExperimentVariant(name="control", strategy="auto", is_control=True, is_shadow=True),
         ExperimentVariant(name="challenger", strategy="ease", traffic_percent=Decimal(2)),
     ]
-    assert refusal(services.validate_variants, Experiment(placement=home), unsaved) == [
+    assert refusal(validate_variants, Experiment(placement=home), unsaved) == [
         "The control is what shoppers see; it cannot be a shadow."
     ]
 
@@ -152,7 +171,7 @@ def test_shadow_variant_takes_no_traffic(home):
         ExperimentVariant(name="control", strategy="auto", is_control=True),
         ExperimentVariant(name="ease", strategy="ease", is_shadow=True, traffic_percent=5),
     ]
-    assert refusal(services.validate_variants, Experiment(placement=home), unsaved) == [
+    assert refusal(validate_variants, Experiment(placement=home), unsaved) == [
         "A shadow variant is never shown, so it takes no traffic; set the traffic of ease to 0."
     ]
     shadowed = make_experiment(
@@ -206,9 +225,9 @@ def test_experiment_that_ends_before_it_starts_is_refused(home):
 
 def test_validate_variants_reads_the_saved_variants_when_given_none(home):
     experiment = make_experiment(home)
-    services.validate_variants(experiment)
+    validate_variants(experiment)
     experiment.variants.filter(is_control=True).update(is_control=False)
-    assert refusal(services.validate_variants, experiment) == [
+    assert refusal(validate_variants, experiment) == [
         "An experiment needs exactly one control variant; this one has 0."
     ]
 
@@ -219,7 +238,7 @@ def test_validate_variants_reads_the_saved_variants_when_given_none(home):
 def test_start_moves_a_draft_to_running_and_records_when(home):
     experiment = make_experiment(home)
     before = timezone.now()
-    returned = services.start_experiment(experiment)
+    returned = start_experiment(experiment)
     assert returned is experiment and experiment.status == Experiment.Status.RUNNING
     stored = Experiment.objects.get(pk=experiment.pk)
     assert stored.status == Experiment.Status.RUNNING and stored.started_at >= before
@@ -229,14 +248,14 @@ def test_start_moves_a_draft_to_running_and_records_when(home):
 @pytest.mark.parametrize(
     "prepare, state",
     [
-        (services.start_experiment, "running"),
-        (services.kill_experiment, "stopped"),
+        (start_experiment, "running"),
+        (kill_experiment, "stopped"),
     ],
 )
 def test_start_refuses_what_is_not_a_draft_or_paused(home, prepare, state):
     experiment = make_experiment(home)
     prepare(experiment)
-    assert refusal(services.start_experiment, experiment) == [
+    assert refusal(start_experiment, experiment) == [
         f"Only a draft or paused experiment can start; this one is {state}."
     ]
 
@@ -244,14 +263,14 @@ def test_start_refuses_what_is_not_a_draft_or_paused(home, prepare, state):
 def test_start_refuses_while_another_experiment_is_live_on_the_placement(home):
     first = running(home, name="Autumn test")
     second = make_experiment(home, name="Winter test")
-    assert refusal(services.start_experiment, second) == [
+    assert refusal(start_experiment, second) == [
         "'Autumn test' is already running on the Home page placement; kill it or promote its "
         "winner before starting this one."
     ]
-    services.pause_experiment(first)
-    assert "'Autumn test' is already paused" in refusal(services.start_experiment, second)[0]
-    services.kill_experiment(first)
-    assert services.start_experiment(second).status == Experiment.Status.RUNNING
+    pause_experiment(first)
+    assert "'Autumn test' is already paused" in refusal(start_experiment, second)[0]
+    kill_experiment(first)
+    assert start_experiment(second).status == Experiment.Status.RUNNING
 
 
 def test_database_allows_one_running_or_paused_experiment_per_placement(home):
@@ -266,7 +285,7 @@ def test_database_allows_one_running_or_paused_experiment_per_placement(home):
 def test_start_refuses_an_experiment_whose_schedule_has_ended(home):
     ended = timezone.now() - timedelta(hours=1)
     experiment = make_experiment(home, starts_at=ended - timedelta(days=1), ends_at=ended)
-    message = refusal(services.start_experiment, experiment)[0]
+    message = refusal(start_experiment, experiment)[0]
     assert message.startswith("Its schedule ended at ")
     assert message.endswith("; move the end later (or clear it) before starting it.")
 
@@ -275,18 +294,18 @@ def test_start_refuses_an_experiment_whose_variants_became_invalid(home):
     experiment = make_experiment(home)
     ExperimentVariant.objects.filter(experiment=experiment).update(traffic_percent=Decimal(0))
     ExperimentVariant.objects.filter(name="challenger").update(traffic_percent=Decimal(100))
-    services.start_experiment(experiment)  # exactly 100 % is fine
-    services.pause_experiment(experiment)
+    start_experiment(experiment)  # exactly 100 % is fine
+    pause_experiment(experiment)
     ExperimentVariant.objects.filter(is_control=True).delete()
-    assert "exactly one control" in refusal(services.start_experiment, experiment)[0]
+    assert "exactly one control" in refusal(start_experiment, experiment)[0]
 
 
 def test_pause_then_resume_keeps_the_first_start_time(home):
     experiment = running(home)
     first_started_at = experiment.started_at
-    services.pause_experiment(experiment)
+    pause_experiment(experiment)
     assert Experiment.objects.get(pk=experiment.pk).status == Experiment.Status.PAUSED
-    services.start_experiment(experiment)
+    start_experiment(experiment)
     stored = Experiment.objects.get(pk=experiment.pk)
     assert stored.status == Experiment.Status.RUNNING and stored.started_at == first_started_at
 
@@ -295,9 +314,9 @@ def test_pause_then_resume_keeps_the_first_start_time(home):
 def test_pause_refuses_anything_but_a_running_experiment(home, state):
     experiment = make_experiment(home)
     if state != "still a draft":
-        services.start_experiment(experiment)
-        (services.pause_experiment if state == "paused" else services.kill_experiment)(experiment)
-    assert refusal(services.pause_experiment, experiment) == [
+        start_experiment(experiment)
+        (pause_experiment if state == "paused" else kill_experiment)(experiment)
+    assert refusal(pause_experiment, experiment) == [
         f"Only a running experiment can be paused; this one is {state}."
     ]
 
@@ -306,21 +325,21 @@ def test_pause_refuses_anything_but_a_running_experiment(home, state):
 def test_kill_stops_at_once_and_sends_everyone_to_the_control(home, pause_first):
     experiment = running(home)
     if pause_first:
-        services.pause_experiment(experiment)
-    assert [config.id for config in selectors.experiments_config()] == [experiment.pk]
-    services.kill_experiment(experiment)
+        pause_experiment(experiment)
+    assert [config.id for config in experiments_config()] == [experiment.pk]
+    kill_experiment(experiment)
     stored = Experiment.objects.get(pk=experiment.pk)
     assert stored.status == Experiment.Status.STOPPED and stored.stopped_at is not None
     assert stored.winner is None
     # Gone from what the render path reads: every shopper gets the placement's default again.
-    assert selectors.experiments_config() == []
+    assert experiments_config() == []
     assert Placement.objects.get(pk=home.pk).default_strategy == "auto"
-    assert refusal(services.kill_experiment, experiment) == ["This experiment is already stopped."]
+    assert refusal(kill_experiment, experiment) == ["This experiment is already stopped."]
 
 
 def test_a_draft_can_be_killed_to_abandon_it(home):
     experiment = make_experiment(home)
-    assert services.kill_experiment(experiment).status == Experiment.Status.STOPPED
+    assert kill_experiment(experiment).status == Experiment.Status.STOPPED
 
 
 # Ramp
@@ -328,16 +347,16 @@ def test_a_draft_can_be_killed_to_abandon_it(home):
 
 def test_ramp_sets_the_only_challenger_and_the_control_takes_the_rest(home):
     experiment = running(home)
-    variant = services.ramp_experiment(experiment, 10)
+    variant = ramp_experiment(experiment, 10)
     assert variant.name == "challenger" and variant.traffic_percent == Decimal(10)
     assert traffic(experiment) == {"control": 0, "challenger": 10}
-    [config] = selectors.experiments_config()
+    [config] = experiments_config()
     assert [(v.name, v.traffic_percent) for v in config.variants] == [
         ("control", 90.0),
         ("challenger", 10.0),
     ]
-    services.ramp_experiment(experiment, Decimal("12.5"), "challenger")
-    services.ramp_experiment(experiment, 100.0)
+    ramp_experiment(experiment, Decimal("12.5"), "challenger")
+    ramp_experiment(experiment, 100.0)
     assert traffic(experiment)["challenger"] == 100
 
 
@@ -345,10 +364,10 @@ def test_ramp_without_a_name_refuses_when_several_variants_take_traffic(home):
     experiment = make_experiment(
         home, [CONTROL, VariantSpec("ease", "ease", 5), VariantSpec("knn", "item_knn", 5)]
     )
-    assert refusal(services.ramp_experiment, experiment, 20) == [
+    assert refusal(ramp_experiment, experiment, 20) == [
         "This experiment has several variants that take traffic (ease, knn); say which one to ramp."
     ]
-    services.ramp_experiment(experiment, 20, variant_name="knn")
+    ramp_experiment(experiment, 20, variant_name="knn")
     assert traffic(experiment) == {"control": 0, "ease": 5, "knn": 20}
 
 
@@ -356,7 +375,7 @@ def test_ramp_refuses_beyond_100_percent_in_total(home):
     experiment = make_experiment(
         home, [CONTROL, VariantSpec("ease", "ease", 30), VariantSpec("knn", "item_knn", 5)]
     )
-    assert refusal(services.ramp_experiment, experiment, 71, "knn") == [
+    assert refusal(ramp_experiment, experiment, 71, "knn") == [
         "That would give the variants other than the control 101 % of traffic; together they can "
         "take at most 100 % (70 % is left for 'knn')."
     ]
@@ -375,21 +394,21 @@ def test_ramp_refuses_the_control_a_shadow_and_unknown_names(home, variant_name,
     experiment = make_experiment(
         home, [CONTROL, CHALLENGER, VariantSpec("shadow", "hybrid", 0, is_shadow=True)]
     )
-    assert refusal(services.ramp_experiment, experiment, 5, variant_name) == [message]
+    assert refusal(ramp_experiment, experiment, 5, variant_name) == [message]
 
 
 def test_ramp_refuses_when_nothing_takes_traffic_and_when_stopped(home):
     shadow_only = make_experiment(home, [CONTROL, VariantSpec("s", "ease", 0, is_shadow=True)])
-    assert "has no variant to ramp" in refusal(services.ramp_experiment, shadow_only, 5)[0]
-    stopped = services.kill_experiment(make_experiment(home))
-    assert refusal(services.ramp_experiment, stopped, 5) == [
+    assert "has no variant to ramp" in refusal(ramp_experiment, shadow_only, 5)[0]
+    stopped = kill_experiment(make_experiment(home))
+    assert refusal(ramp_experiment, stopped, 5) == [
         "A stopped experiment cannot be ramped; create a new one instead."
     ]
 
 
 @pytest.mark.parametrize("percent", [-0.01, 100.01, 1.234, "ten"])
 def test_ramp_refuses_a_share_the_database_cannot_hold(home, percent):
-    assert refusal(services.ramp_experiment, make_experiment(home), percent)
+    assert refusal(ramp_experiment, make_experiment(home), percent)
 
 
 # Promote
@@ -401,10 +420,10 @@ def test_promoting_a_serving_strategy_makes_it_the_placement_default(
     experiment = make_experiment(
         home, [CONTROL, VariantSpec("personal", "personal", 50), VariantSpec("ease", "ease", 10)]
     )
-    services.start_experiment(experiment)
+    start_experiment(experiment)
     winner = experiment.variants.get(name="personal")
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.promote_winner(experiment, winner)
+        result = promote_winner(experiment, winner)
     assert result == PromotionResult(
         experiment_id=experiment.pk, winner="personal", winner_strategy="personal",
         placement_key="home", previous_strategy="auto", default_strategy="personal", note="",
@@ -416,14 +435,14 @@ def test_promoting_a_serving_strategy_makes_it_the_placement_default(
     assert Placement.objects.get(pk=home.pk).default_strategy == "personal"
     assert merchandising_announced == [Placement]
     assert experiment.pk in announced
-    assert selectors.experiments_config() == []
+    assert experiments_config() == []
 
 
 def test_promoting_a_learner_sets_the_placement_to_auto_and_says_why(home):
     home.default_strategy = "popular"
-    services.save_placement(home)
+    save_placement(home)
     experiment = running(home)
-    result = services.promote_winner(experiment, experiment.variants.get(name="challenger"))
+    result = promote_winner(experiment, experiment.variants.get(name="challenger"))
     assert (result.previous_strategy, result.default_strategy) == ("popular", "auto")
     assert result.note.startswith(
         "'ease' is a learner, not a placement strategy, so the Home page placement now uses"
@@ -433,30 +452,30 @@ def test_promoting_a_learner_sets_the_placement_to_auto_and_says_why(home):
 
 def test_promoting_a_learner_key_that_is_also_a_strategy_uses_that_strategy(home):
     experiment = running(home, variants=[CONTROL, VariantSpec("t", "trending", 5)])
-    result = services.promote_winner(experiment, experiment.variants.get(name="t"))
+    result = promote_winner(experiment, experiment.variants.get(name="t"))
     assert (result.default_strategy, result.note) == ("trending", "")
 
 
 def test_promote_refuses_a_draft_a_foreign_variant_and_a_second_promotion(home):
     draft = make_experiment(home)
-    assert refusal(services.promote_winner, draft, draft.variants.first()) == [
+    assert refusal(promote_winner, draft, draft.variants.first()) == [
         "A draft has no results yet; start it before promoting a winner."
     ]
     experiment = running(PlacementFactory(key="cart"))
-    assert refusal(services.promote_winner, experiment, draft.variants.first()) == [
+    assert refusal(promote_winner, experiment, draft.variants.first()) == [
         "Variant 'control' is not part of this experiment."
     ]
-    services.promote_winner(experiment, experiment.variants.get(name="control"))
-    assert refusal(services.promote_winner, experiment, experiment.variants.first()) == [
+    promote_winner(experiment, experiment.variants.get(name="control"))
+    assert refusal(promote_winner, experiment, experiment.variants.first()) == [
         "This experiment already promoted 'control'."
     ]
 
 
 def test_a_killed_experiment_can_promote_its_winner_later_and_keeps_its_stop_time(home):
     experiment = running(home)
-    services.kill_experiment(experiment)
+    kill_experiment(experiment)
     stopped_at = Experiment.objects.get(pk=experiment.pk).stopped_at
-    services.promote_winner(experiment, experiment.variants.get(name="control"))
+    promote_winner(experiment, experiment.variants.get(name="control"))
     stored = Experiment.objects.get(pk=experiment.pk)
     assert stored.stopped_at == stopped_at and stored.winner.name == "control"
 
@@ -467,26 +486,26 @@ def test_a_killed_experiment_can_promote_its_winner_later_and_keeps_its_stop_tim
 def test_placement_and_salt_are_fixed_once_started_but_name_and_schedule_are_not(home):
     experiment = running(home)
     experiment.name, experiment.ends_at = "Renamed", timezone.now() + timedelta(days=7)
-    services.save_experiment(experiment)
+    save_experiment(experiment)
     assert Experiment.objects.get(pk=experiment.pk).name == "Renamed"
     experiment.salt = "0" * 16
-    assert refusal(services.save_experiment, experiment) == [
+    assert refusal(save_experiment, experiment) == [
         "The placement and salt are fixed once an experiment has started: changing them would "
         "move shoppers between variants."
     ]
     draft = make_experiment(home)
     draft.salt, draft.placement = "abc123", PlacementFactory(key="cart")
-    services.save_experiment(draft)
+    save_experiment(draft)
     assert Experiment.objects.get(pk=draft.pk).salt == "abc123"
 
 
 def test_status_changes_only_through_the_transitions(home):
     experiment = make_experiment(home)
     experiment.status = Experiment.Status.RUNNING
-    assert refusal(services.save_experiment, experiment) == [
+    assert refusal(save_experiment, experiment) == [
         "Change an experiment's status through start, pause, kill or promote."
     ]
-    assert refusal(services.save_experiment, Experiment(name="x", placement=home, status="running"))
+    assert refusal(save_experiment, Experiment(name="x", placement=home, status="running"))
 
 
 def test_variants_are_edited_only_while_draft_and_checked_as_a_set(home, announced):
@@ -494,23 +513,23 @@ def test_variants_are_edited_only_while_draft_and_checked_as_a_set(home, announc
     challenger = experiment.variants.get(name="challenger")
     challenger.traffic_percent = Decimal(30)
     extra = ExperimentVariant(name="knn", strategy="item_knn", traffic_percent=Decimal(80))
-    assert "take 110 %" in refusal(services.save_variants, experiment, [challenger, extra])[0]
+    assert "take 110 %" in refusal(save_variants, experiment, [challenger, extra])[0]
     extra.traffic_percent = Decimal(70)
-    saved = services.save_variants(experiment, [challenger, extra])
+    saved = save_variants(experiment, [challenger, extra])
     assert [v.name for v in saved] == ["control", "challenger", "knn"]
-    services.save_variants(experiment, [], deleted=[extra])
+    save_variants(experiment, [], deleted=[extra])
     assert traffic(experiment) == {"control": 0, "challenger": 30}
-    services.start_experiment(experiment)
-    assert refusal(services.save_variants, experiment, [challenger])[0].startswith(
+    start_experiment(experiment)
+    assert refusal(save_variants, experiment, [challenger])[0].startswith(
         "Variants can be edited only while the experiment is a draft; this one is running."
     )
 
 
 def test_only_a_draft_can_be_deleted(home):
     draft, started = make_experiment(home), running(home)
-    services.delete_experiment(draft)
+    delete_experiment(draft)
     assert not Experiment.objects.filter(pk=draft.pk).exists()
-    assert "Only a draft can be deleted" in refusal(services.delete_experiment, started)[0]
+    assert "Only a draft can be deleted" in refusal(delete_experiment, started)[0]
 
 
 # Signals
@@ -521,11 +540,11 @@ def test_every_experiment_service_announces_only_after_commit(
 ):
     steps = [
         lambda: make_experiment(home),
-        lambda: services.ramp_experiment(experiment, 5),
-        lambda: services.start_experiment(experiment),
-        lambda: services.pause_experiment(experiment),
-        lambda: services.start_experiment(experiment),
-        lambda: services.kill_experiment(experiment),
+        lambda: ramp_experiment(experiment, 5),
+        lambda: start_experiment(experiment),
+        lambda: pause_experiment(experiment),
+        lambda: start_experiment(experiment),
+        lambda: kill_experiment(experiment),
     ]
     experiment = None
     for step in steps:
@@ -544,9 +563,9 @@ def test_refused_transitions_and_no_op_ramps_announce_nothing(
 ):
     experiment = make_experiment(home)
     with django_capture_on_commit_callbacks(execute=True):
-        services.ramp_experiment(experiment, 2)  # already 2 %
+        ramp_experiment(experiment, 2)  # already 2 %
         with pytest.raises(ValidationError):
-            services.pause_experiment(experiment)
+            pause_experiment(experiment)
     assert announced == []
 
 
@@ -556,9 +575,9 @@ def test_rolled_back_experiment_changes_are_never_announced(announced, merchandi
     experiment = make_experiment(placement)
     announced.clear()
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.start_experiment(experiment)
-        services.ramp_experiment(experiment, 50)
-        services.promote_winner(experiment, experiment.variants.get(name="challenger"))
+        start_experiment(experiment)
+        ramp_experiment(experiment, 50)
+        promote_winner(experiment, experiment.variants.get(name="challenger"))
         raise RuntimeError("the admin request failed half way")
     assert announced == [] and merchandising_announced == []
     stored = Experiment.objects.get(pk=experiment.pk)
@@ -569,7 +588,7 @@ def test_rolled_back_experiment_changes_are_never_announced(announced, merchandi
 @pytest.mark.django_db(transaction=True)
 def test_committed_start_is_announced_once(announced):
     experiment = make_experiment(PlacementFactory(key="home"))
-    services.start_experiment(experiment)
+    start_experiment(experiment)
     assert announced == [experiment.pk, experiment.pk]  # create, then start
 
 
@@ -587,12 +606,12 @@ def test_experiments_config_is_plain_data_with_epoch_times_in_two_queries(
         starts_at=starts_at,
     )
     paused = running(PlacementFactory(key="cart"), name="Cart BT", variants=[CONTROL])
-    services.pause_experiment(paused)
+    pause_experiment(paused)
     make_experiment(PlacementFactory(key="category"))  # a draft: not served
-    services.kill_experiment(running(PlacementFactory(key="post_purchase")))
+    kill_experiment(running(PlacementFactory(key="post_purchase")))
 
     with django_assert_num_queries(2):
-        configs = selectors.experiments_config()
+        configs = experiments_config()
 
     assert configs == [
         ExperimentConfig(
@@ -618,18 +637,18 @@ def test_experiments_config_is_plain_data_with_epoch_times_in_two_queries(
 
 def test_experiments_config_of_nothing_is_one_query(django_assert_num_queries):
     with django_assert_num_queries(1):
-        assert selectors.experiments_config() == []
+        assert experiments_config() == []
 
 
 def test_experiment_config_is_live_only_while_running_and_inside_its_schedule(home):
     now = timezone.now()
     experiment = running(home, starts_at=now, ends_at=now + timedelta(days=1))
-    [config] = selectors.experiments_config()
+    [config] = experiments_config()
     assert not config.is_live((now - timedelta(seconds=1)).timestamp())
     assert config.is_live(now.timestamp())
     assert not config.is_live((now + timedelta(days=1)).timestamp())  # the end is exclusive
-    services.pause_experiment(experiment)
-    [paused] = selectors.experiments_config()
+    pause_experiment(experiment)
+    [paused] = experiments_config()
     assert not paused.is_live(now.timestamp())
     unscheduled = ExperimentConfig(1, "x", "home", "running", "s", None, None, ())
     assert unscheduled.is_live(0.0) and unscheduled.is_live(now.timestamp())
@@ -639,14 +658,14 @@ def test_experiment_summaries_list_every_experiment_and_by_id_finds_one(
     home, django_assert_num_queries
 ):
     draft = make_experiment(home, name="Draft")
-    stopped = services.kill_experiment(make_experiment(home, name="Stopped"))
+    stopped = kill_experiment(make_experiment(home, name="Stopped"))
     with django_assert_num_queries(2):
-        summaries = selectors.experiment_summaries()
+        summaries = experiment_summaries()
     assert [(s.name, s.status) for s in summaries] == [("Stopped", "stopped"), ("Draft", "draft")]
     with django_assert_num_queries(2):
-        found = selectors.experiment_by_id(draft.pk)
+        found = experiment_by_id(draft.pk)
     assert found == summaries[1] and found.variants[0].name == "control"
-    assert selectors.experiment_by_id(stopped.pk + 1000) is None
+    assert experiment_by_id(stopped.pk + 1000) is None
 
 
 # Admin
@@ -689,7 +708,7 @@ def test_non_staff_users_are_sent_to_the_login_page(client, django_user_model, h
 
 def test_experiment_list_shows_the_traffic_split_and_filters_by_status(admin_client, home):
     live = running(home, name="Home EASE")
-    services.ramp_experiment(live, "2.5")
+    ramp_experiment(live, "2.5")
     draft = make_experiment(PlacementFactory(key="cart"), name="Cart draft")
     response = admin_client.get(EXPERIMENTS_URL)
     assert response.status_code == 200
@@ -913,7 +932,7 @@ def test_promote_form_renders_applies_and_shows_refusals_as_errors(
     assert page_messages(response) == [
         "A draft has no results yet; start it before promoting a winner."
     ]
-    services.delete_experiment(draft)
+    delete_experiment(draft)
 
     experiment = running(home, variants=[CONTROL, VariantSpec("popular", "popular", 50)])
     url = f"{EXPERIMENTS_URL}{experiment.pk}/promote/"

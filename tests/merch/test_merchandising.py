@@ -9,9 +9,15 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from merch import selectors, services
 from merch.models import MerchandisingRule, Placement
-from merch.selectors import CatalogCard, PlacementConfig, RuleConfig
+from merch.selectors.catalog import CatalogCard, available_skus, catalog_cards
+from merch.selectors.merchandising import PlacementConfig, RuleConfig, merchandising_config
+from merch.services.merchandising import (
+    delete_merchandising_rules,
+    save_merchandising_rule,
+    save_placement,
+    set_rules_active,
+)
 from merch.signals import merchandising_changed
 from tests.factories import (
     CategoryFactory,
@@ -152,7 +158,7 @@ def test_rule_is_live_only_while_active_and_inside_its_schedule():
 def test_saved_rule_is_announced_only_after_commit(announced, django_capture_on_commit_callbacks):
     rule = build_rule(action="pin", position=1, multiplier=1.0)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.save_merchandising_rule(rule)
+        save_merchandising_rule(rule)
     assert rule.pk is not None
     assert announced == []
     for callback in callbacks:
@@ -164,9 +170,9 @@ def test_saved_rule_is_announced_only_after_commit(announced, django_capture_on_
 def test_rolled_back_rule_changes_are_never_announced(announced):
     rule = MerchandisingRuleFactory(placement=PlacementFactory(key="home"))
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.save_merchandising_rule(build_rule(placement=rule.placement))
-        services.set_rules_active([rule.pk], is_active=False)
-        services.delete_merchandising_rules([rule.pk])
+        save_merchandising_rule(build_rule(placement=rule.placement))
+        set_rules_active([rule.pk], is_active=False)
+        delete_merchandising_rules([rule.pk])
         raise RuntimeError("the import failed half way")
     assert announced == []
     assert list(MerchandisingRule.objects.values_list("pk", "is_active")) == [(rule.pk, True)]
@@ -174,7 +180,7 @@ def test_rolled_back_rule_changes_are_never_announced(announced):
 
 @pytest.mark.django_db(transaction=True)
 def test_committed_rule_save_is_announced_once(announced):
-    services.save_merchandising_rule(build_rule(placement=PlacementFactory(key="home")))
+    save_merchandising_rule(build_rule(placement=PlacementFactory(key="home")))
     assert announced == [MerchandisingRule]
 
 
@@ -182,7 +188,7 @@ def test_invalid_rule_is_refused_by_the_service_and_nothing_is_saved_or_announce
     announced, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError):
-        services.save_merchandising_rule(build_rule(action="bury", multiplier=3.0))
+        save_merchandising_rule(build_rule(action="bury", multiplier=3.0))
     assert not MerchandisingRule.objects.exists()
     assert announced == []
 
@@ -192,11 +198,11 @@ def test_resaving_an_unchanged_rule_announces_nothing(
 ):
     rule = MerchandisingRuleFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        services.save_merchandising_rule(MerchandisingRule.objects.get(pk=rule.pk))
+        save_merchandising_rule(MerchandisingRule.objects.get(pk=rule.pk))
     assert announced == []
     rule.multiplier = 3.0
     with django_capture_on_commit_callbacks(execute=True):
-        services.save_merchandising_rule(rule)
+        save_merchandising_rule(rule)
     assert announced == [MerchandisingRule]
     assert MerchandisingRule.objects.get(pk=rule.pk).multiplier == 3.0
 
@@ -205,18 +211,18 @@ def test_changed_placement_is_announced_and_an_unchanged_one_is_not(
     announced, django_capture_on_commit_callbacks, home
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        services.save_placement(Placement.objects.get(pk=home.pk))
+        save_placement(Placement.objects.get(pk=home.pk))
     assert announced == []
     home.size = 12
     with django_capture_on_commit_callbacks(execute=True):
-        services.save_placement(home)
+        save_placement(home)
     assert announced == [Placement]
     assert Placement.objects.get(key="home").size == 12
 
 
 def test_placement_with_a_taken_key_is_refused(home):
     with pytest.raises(ValidationError) as raised:
-        services.save_placement(Placement(key="home", name="Another home"))
+        save_placement(Placement(key="home", name="Another home"))
     assert "key" in raised.value.message_dict
 
 
@@ -226,7 +232,7 @@ def test_set_rules_active_counts_only_rules_that_changed_and_announces_once(
     active = MerchandisingRuleFactory()
     inactive = MerchandisingRuleFactory(is_active=False)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        changed = services.set_rules_active([active.pk, inactive.pk], is_active=False)
+        changed = set_rules_active([active.pk, inactive.pk], is_active=False)
     assert changed == 1
     assert len(callbacks) == 1 and announced == [MerchandisingRule]
     assert not MerchandisingRule.objects.filter(is_active=True).exists()
@@ -237,8 +243,8 @@ def test_set_rules_active_with_nothing_to_change_announces_nothing(
 ):
     rule = MerchandisingRuleFactory(is_active=True)
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.set_rules_active([rule.pk], is_active=True) == 0
-        assert services.set_rules_active([], is_active=False) == 0
+        assert set_rules_active([rule.pk], is_active=True) == 0
+        assert set_rules_active([], is_active=False) == 0
     assert announced == []
 
 
@@ -247,19 +253,19 @@ def test_delete_merchandising_rules_returns_how_many_and_announces(
 ):
     doomed, kept = MerchandisingRuleFactory(), MerchandisingRuleFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.delete_merchandising_rules([doomed.pk, 999_999]) == 1
+        assert delete_merchandising_rules([doomed.pk, 999_999]) == 1
     assert list(MerchandisingRule.objects.all()) == [kept]
     assert announced == [MerchandisingRule]
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.delete_merchandising_rules([999_999]) == 0
+        assert delete_merchandising_rules([999_999]) == 0
     assert announced == [MerchandisingRule]
 
 
 def test_rule_ids_that_are_not_integers_are_refused():
     with pytest.raises(ValidationError, match="integers"):
-        services.delete_merchandising_rules(["1", "one"])
+        delete_merchandising_rules(["1", "one"])
     with pytest.raises(ValidationError, match="True or False"):
-        services.set_rules_active([1], is_active="no")
+        set_rules_active([1], is_active="no")
 
 
 # Data migration
@@ -308,7 +314,7 @@ def test_merchandising_config_returns_plain_dataclasses_with_epoch_times_and_onl
     PlacementFactory(key="sidebar", name="Sidebar", is_active=False)
 
     with django_assert_num_queries(2):
-        placements, rules = selectors.merchandising_config()
+        placements, rules = merchandising_config()
 
     assert placements["sidebar"] == PlacementConfig(
         key="sidebar", name="Sidebar", default_strategy="auto", size=8, exclude_purchased=True,
@@ -335,7 +341,7 @@ def test_merchandising_config_leaves_the_schedule_to_the_reader(home):
     now = timezone.now()
     MerchandisingRuleFactory(placement=home, starts_at=now + timedelta(days=1))
     MerchandisingRuleFactory(placement=home, ends_at=now - timedelta(days=1), starts_at=None)
-    _, rules = selectors.merchandising_config()
+    _, rules = merchandising_config()
     assert len(rules) == 2
     assert [rule.is_live(now.timestamp()) for rule in rules] == [False, False]
     assert rules[0].is_live((now + timedelta(days=2)).timestamp())
@@ -361,12 +367,12 @@ def test_available_skus_excludes_inactive_and_sold_out_products_in_one_query(
     ProductFactory(sku="NO-STOCK-ROW")
     asked = ["IN", "SOLD-OUT", "INACTIVE", "NO-STOCK-ROW", "UNKNOWN", "IN"]
     with django_assert_num_queries(1):
-        assert selectors.available_skus(asked) == {"IN"}
+        assert available_skus(asked) == {"IN"}
 
 
 def test_available_skus_of_nothing_asks_the_database_nothing(django_assert_num_queries):
     with django_assert_num_queries(0):
-        assert selectors.available_skus(iter(())) == set()
+        assert available_skus(iter(())) == set()
 
 
 def test_catalog_cards_describe_every_product_in_one_query(django_assert_num_queries):
@@ -381,7 +387,7 @@ def test_catalog_cards_describe_every_product_in_one_query(django_assert_num_que
         launched_at=launched_at,
     )  # fmt: skip
     with django_assert_num_queries(1):
-        cards = selectors.catalog_cards()
+        cards = catalog_cards()
     assert cards == [
         CatalogCard(
             sku="22423", title="Regency Cakestand", price="4.95", currency="GBP", image_url="",
@@ -556,6 +562,7 @@ def test_placement_edited_in_the_list_is_saved_through_the_service(
         data |= {
             f"form-{index}-id": str(placement.pk),
             f"form-{index}-default_strategy": placement.default_strategy,
+            f"form-{index}-anchor": placement.anchor,
             f"form-{index}-size": str(12 if placement.key == "cart" else placement.size),
         }
         if placement.is_active:

@@ -1,4 +1,4 @@
-"""merch.services: stock changes, bulk levels, activation, categories, product upserts."""
+"""merch.services.catalog: stock changes, bulk levels, activation, categories, product upserts."""
 
 from decimal import Decimal
 
@@ -6,8 +6,19 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from merch import services
 from merch.models import Product, Stock
+from merch.services.catalog import (
+    ProductRecord,
+    StockLevel,
+    deactivate_product,
+    get_or_create_category_path,
+    mark_out_of_stock,
+    set_products_active,
+    set_stock,
+    set_stock_levels,
+    update_stock_levels,
+    upsert_products,
+)
 from merch.signals import products_activation_changed, stock_changed
 from tests.factories import ProductFactory, StockFactory
 
@@ -31,7 +42,7 @@ def test_stock_change_is_announced_only_after_commit(
 ):
     stock = StockFactory(on_hand=5)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.set_stock(stock.product, on_hand=0)
+        set_stock(stock.product, on_hand=0)
     assert received_stock_changes == []
     for callback in callbacks:
         callback()
@@ -44,7 +55,7 @@ def test_stock_change_is_announced_only_after_commit(
 def test_rolled_back_stock_change_is_never_announced(received_stock_changes):
     stock = StockFactory(on_hand=5)
     with pytest.raises(RuntimeError), transaction.atomic():
-        services.set_stock(stock.product, on_hand=0)
+        set_stock(stock.product, on_hand=0)
         raise RuntimeError("checkout failed")
     assert received_stock_changes == []
     stock.refresh_from_db()
@@ -54,7 +65,7 @@ def test_rolled_back_stock_change_is_never_announced(received_stock_changes):
 @pytest.mark.django_db(transaction=True)
 def test_committed_stock_change_is_announced_once(received_stock_changes):
     stock = StockFactory(on_hand=5, reserved=1)
-    services.set_stock(stock.product, reserved=5)
+    set_stock(stock.product, reserved=5)
     [change] = received_stock_changes
     assert change.available_quantity == 0 and change.was_available
 
@@ -64,14 +75,14 @@ def test_unchanged_stock_announces_nothing(
 ):
     stock = StockFactory(on_hand=5)
     with django_capture_on_commit_callbacks(execute=True):
-        services.set_stock(stock.product, on_hand=5)
+        set_stock(stock.product, on_hand=5)
     assert received_stock_changes == []
 
 
 def test_negative_stock_is_refused():
     stock = StockFactory(on_hand=5)
     with pytest.raises(ValueError, match="negative"):
-        services.set_stock(stock.product, on_hand=-1)
+        set_stock(stock.product, on_hand=-1)
 
 
 def test_available_quantity_is_on_hand_minus_reserved_never_negative():
@@ -86,11 +97,11 @@ def test_bulk_stock_levels_create_and_update_in_one_announcement(
     changed = StockFactory(on_hand=3)
     fresh = ProductFactory()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        services.set_stock_levels(
+        set_stock_levels(
             [
-                services.StockLevel(kept.product.sku, 3),
-                services.StockLevel(changed.product.sku, 0),
-                services.StockLevel(fresh.sku, 9),
+                StockLevel(kept.product.sku, 3),
+                StockLevel(changed.product.sku, 0),
+                StockLevel(fresh.sku, 9),
             ]
         )
     assert len(callbacks) == 1
@@ -104,9 +115,7 @@ def test_bulk_stock_levels_create_and_update_in_one_announcement(
 def test_bulk_stock_levels_with_unknown_sku_write_nothing():
     stock = StockFactory(on_hand=3)
     with pytest.raises(KeyError, match="NOPE"):
-        services.set_stock_levels(
-            [services.StockLevel(stock.product.sku, 0), services.StockLevel("NOPE", 1)]
-        )
+        set_stock_levels([StockLevel(stock.product.sku, 0), StockLevel("NOPE", 1)])
     stock.refresh_from_db()
     assert stock.on_hand == 3
 
@@ -114,7 +123,7 @@ def test_bulk_stock_levels_with_unknown_sku_write_nothing():
 def test_mark_out_of_stock_keeps_reservations_and_leaves_nothing_to_sell():
     with_reservation = StockFactory(on_hand=10, reserved=2)
     without_stock_row = ProductFactory()
-    services.mark_out_of_stock([with_reservation.product_id, without_stock_row.pk])
+    mark_out_of_stock([with_reservation.product_id, without_stock_row.pk])
     with_reservation.refresh_from_db()
     assert (with_reservation.on_hand, with_reservation.reserved) == (2, 2)
     assert Stock.objects.get(product=without_stock_row).available_quantity == 0
@@ -131,9 +140,7 @@ def test_deactivation_is_announced_with_the_changed_skus(django_capture_on_commi
     products_activation_changed.connect(receiver, weak=False)
     try:
         with django_capture_on_commit_callbacks(execute=True):
-            changed = services.set_products_active(
-                [active.pk, already_inactive.pk], is_active=False
-            )
+            changed = set_products_active([active.pk, already_inactive.pk], is_active=False)
     finally:
         products_activation_changed.disconnect(receiver)
     assert changed == 1
@@ -141,21 +148,21 @@ def test_deactivation_is_announced_with_the_changed_skus(django_capture_on_commi
 
 
 def test_category_path_is_created_once_as_a_tree():
-    leaf = services.get_or_create_category_path(["Home", "Candles & Lights"])
-    again = services.get_or_create_category_path(["Home", "Candles & Lights"])
+    leaf = get_or_create_category_path(["Home", "Candles & Lights"])
+    again = get_or_create_category_path(["Home", "Candles & Lights"])
     assert leaf == again
     assert leaf.path == "home/candles-lights"
     assert leaf.parent.path == "home" and leaf.parent.parent is None
 
 
 def test_upsert_products_creates_then_updates_by_sku():
-    record = services.ProductRecord(
+    record = ProductRecord(
         sku="85123A", title="White Hanging Heart T-Light Holder", price=Decimal("2.55"),
         category_path=("Home", "Candles"),
     )  # fmt: skip
-    assert services.upsert_products([record]).created == ["85123A"]
-    updated = services.ProductRecord(sku="85123A", title="Renamed", price=Decimal("2.95"))
-    assert services.upsert_products([updated]).updated == ["85123A"]
+    assert upsert_products([record]).created == ["85123A"]
+    updated = ProductRecord(sku="85123A", title="Renamed", price=Decimal("2.95"))
+    assert upsert_products([updated]).updated == ["85123A"]
     product = Product.objects.get(sku="85123A")
     assert (product.title, product.price, product.category) == ("Renamed", Decimal("2.95"), None)
 
@@ -183,12 +190,12 @@ def received_product_signals():
 def test_upserting_an_identical_product_changes_nothing_and_announces_nothing(
     received_product_signals, django_capture_on_commit_callbacks
 ):
-    record = services.ProductRecord(
+    record = ProductRecord(
         sku="85123A", title="Holder", price=Decimal("2.55"), category_path=("Home", "Candles"),
         attributes={"colour": "white"},
     )  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.upsert_products([record]).created == ["85123A"]
+        assert upsert_products([record]).created == ["85123A"]
     assert received_product_signals == [
         ("activation", ["85123A"], True),  # a new product: readers learn it has no stock yet
         ("changed", ["85123A"], None),
@@ -196,7 +203,7 @@ def test_upserting_an_identical_product_changes_nothing_and_announces_nothing(
     stored = Product.objects.get(sku="85123A")
     received_product_signals.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.upsert_products([record])
+        result = upsert_products([record])
     assert (result.created, result.updated, result.unchanged) == ([], [], ["85123A"])
     assert received_product_signals == []
     again = Product.objects.get(sku="85123A")
@@ -205,10 +212,8 @@ def test_upserting_an_identical_product_changes_nothing_and_announces_nothing(
 
 def test_upsert_keeps_the_stored_launch_time_when_none_is_given():
     launched = timezone.now() - timezone.timedelta(days=30)
-    services.upsert_products(
-        [services.ProductRecord(sku="S1", title="A", price=Decimal(1), launched_at=launched)]
-    )
-    services.upsert_products([services.ProductRecord(sku="S1", title="B", price=Decimal(1))])
+    upsert_products([ProductRecord(sku="S1", title="A", price=Decimal(1), launched_at=launched)])
+    upsert_products([ProductRecord(sku="S1", title="B", price=Decimal(1))])
     assert Product.objects.get(sku="S1").launched_at == launched
 
 
@@ -217,12 +222,12 @@ def test_upsert_announces_activation_flips_and_changes(
 ):
     on, off = ProductFactory(sku="ON", is_active=True), ProductFactory(sku="OFF", is_active=False)
     records = [
-        services.ProductRecord(sku="ON", title=on.title, price=on.price, is_active=False),
-        services.ProductRecord(sku="OFF", title=off.title, price=off.price, is_active=True),
-        services.ProductRecord(sku="NEW", title="New", price=Decimal(1), is_active=False),
+        ProductRecord(sku="ON", title=on.title, price=on.price, is_active=False),
+        ProductRecord(sku="OFF", title=off.title, price=off.price, is_active=True),
+        ProductRecord(sku="NEW", title="New", price=Decimal(1), is_active=False),
     ]
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.upsert_products(records)
+        result = upsert_products(records)
     assert (sorted(result.updated), result.created) == (["OFF", "ON"], ["NEW"])
     assert received_product_signals == [
         ("activation", ["NEW", "ON"], False),
@@ -233,11 +238,11 @@ def test_upsert_announces_activation_flips_and_changes(
 
 def test_update_stock_levels_reports_unknown_skus_instead_of_failing():
     kept, changed = StockFactory(on_hand=3, reserved=1), StockFactory(on_hand=3, reserved=2)
-    result = services.update_stock_levels(
+    result = update_stock_levels(
         [
-            services.StockLevel(kept.product.sku, 3, 1),
-            services.StockLevel(changed.product.sku, 9, reserved=None),  # keeps its reservation
-            services.StockLevel("NOPE", 1),
+            StockLevel(kept.product.sku, 3, 1),
+            StockLevel(changed.product.sku, 9, reserved=None),  # keeps its reservation
+            StockLevel("NOPE", 1),
         ]
     )
     assert (result.updated, result.unchanged, result.unknown) == (
@@ -251,9 +256,9 @@ def test_update_stock_levels_reports_unknown_skus_instead_of_failing():
 
 def test_deactivate_product_by_sku():
     product = ProductFactory(sku="GONE")
-    assert services.deactivate_product("GONE").is_active is False
-    assert services.deactivate_product("GONE").is_active is False, "idempotent"
+    assert deactivate_product("GONE").is_active is False
+    assert deactivate_product("GONE").is_active is False, "idempotent"
     with pytest.raises(Product.DoesNotExist):
-        services.deactivate_product("NEVER")
+        deactivate_product("NEVER")
     product.refresh_from_db()
     assert not product.is_active

@@ -11,8 +11,8 @@ from django.contrib.sessions.models import Session
 from django.http import HttpRequest
 from django.test import override_settings
 
-from merch import services
 from merch.models import Stock
+from merch.services.catalog import set_products_active, set_stock
 from merch.signals import stock_changed
 from recs.candidates import store
 from recs.serving import catalog, fallback, merchandising
@@ -55,7 +55,7 @@ def shop():
     StockFactory(product=products["sold_out"], on_hand=0)
     StockFactory(product=products["hidden"], on_hand=5)
     StockFactory(product=products["mug"], on_hand=20)
-    services.set_products_active([products["hidden"].pk], is_active=False)
+    set_products_active([products["hidden"].pk], is_active=False)
     return products
 
 
@@ -289,12 +289,12 @@ def test_checkout_takes_stock_through_the_service_and_confirms(
     add(client, "85123A", 2)
     add(client, "37370", 3)
     with (
-        mock.patch("merch.storefront.services.set_stock", wraps=services.set_stock) as set_stock,
+        mock.patch("merch.storefront.services.set_stock", wraps=set_stock) as set_stock_spy,
         django_capture_on_commit_callbacks(execute=False) as callbacks,
     ):
         response = client.post("/checkout/")
     assert response.status_code == 302 and response["Location"] == "/checkout/confirmation/"
-    assert {call.kwargs["on_hand"] for call in set_stock.call_args_list} == {3, 17}
+    assert {call.kwargs["on_hand"] for call in set_stock_spy.call_args_list} == {3, 17}
     assert (on_hand(shop["lantern"]), on_hand(shop["mug"])) == (3, 17)
     assert len(callbacks) == 2, "each stock change is announced at commit"
     assert cart_of(client) == {}
@@ -314,7 +314,7 @@ def test_confirmation_page_sends_purchase_events_with_the_order_id(client, shop)
 def test_sold_out_line_is_refused_and_nothing_else_is_lost(client, shop):
     add(client, "85123A", 2)
     add(client, "84406B", 1)
-    services.set_stock(shop["holder"], on_hand=0)  # sold out while it sat in the cart
+    set_stock(shop["holder"], on_hand=0)  # sold out while it sat in the cart
     received = []
     stock_changed.connect(lambda sender, changes, **kw: received.extend(changes), weak=False)
     response = client.post("/checkout/", follow=True)
@@ -331,7 +331,7 @@ def test_sold_out_line_is_refused_and_nothing_else_is_lost(client, shop):
 
 def test_short_line_is_reduced_to_what_is_left(client, shop):
     add(client, "85123A", 5)
-    services.set_stock(shop["lantern"], on_hand=2)
+    set_stock(shop["lantern"], on_hand=2)
     html = client.post("/checkout/", follow=True).content.decode()
     assert "Only 2 of “Red heart lantern” left" in html
     assert cart_of(client) == {"85123A": 2} and on_hand(shop["lantern"]) == 2

@@ -20,11 +20,11 @@ from tests.private_redis import _free_port, start_redis_server
 
 _event_ids = itertools.count()
 DEFAULT_PLACEMENTS = (
-    ("home", "auto", 8),
-    ("product_detail", "auto", 8),
-    ("cart", "bought_together", 6),
-    ("category", "auto", 8),
-    ("post_purchase", "bought_together", 6),
+    ("home", "auto", 8, "none"),
+    ("product_detail", "auto", 8, "product"),
+    ("cart", "bought_together", 6, "cart"),
+    ("category", "auto", 8, "category"),
+    ("post_purchase", "bought_together", 6, "cart"),
 )
 
 
@@ -42,9 +42,10 @@ def fresh_reader_state():
 @pytest.fixture
 def default_placements(db):
     """The migration's placements; transactional tests truncate tables, these included."""
-    for key, strategy, size in DEFAULT_PLACEMENTS:
+    for key, strategy, size, anchor in DEFAULT_PLACEMENTS:
         Placement.objects.get_or_create(
-            key=key, defaults={"name": key, "default_strategy": strategy, "size": size}
+            key=key,
+            defaults={"name": key, "default_strategy": strategy, "size": size, "anchor": anchor},
         )
 
 

@@ -19,19 +19,20 @@ from redis.cluster import RedisCluster
 from rest_framework.test import APIClient
 
 from merch.models import Placement
-from merch.services import VariantSpec, create_experiment, start_experiment
-from recs import features, redis_clients
+from merch.services.experiments import VariantSpec, create_experiment, start_experiment
+from recs import features, redis_clients, redis_keys
 from recs.api_keys import ApiKey, create_api_key
 from recs.candidates import store
 from recs.erasure import erase_shopper, subject_digest
 from recs.events import services
 from recs.events.records import EventRecord
 from recs.experiments.served import drain_served_log
+from recs.experiments.tasks import queue_shadow_scoring
 from recs.features.rebuild import rebuild_online_store
 from recs.models import ErasureRecord, Event, ServedList, SessionLink, VariantHourlyStats
-from recs.serving.served_log import STREAM_KEY
 from recs.training.data import interactions_from_event_log
-from recs.training.pipeline import precompute_candidates, train_models
+from recs.training.pipeline import train_models
+from recs.training.precompute import precompute_candidates
 from tests.private_redis import _free_port
 from tests.recs.conftest import ranked
 
@@ -132,12 +133,12 @@ def shoppers(experiment, client):
     serve(client, read_key, USER, SESSION_ANON)
     serve(client, read_key, session_id=SESSION_ANON)
     serve(client, read_key, OTHER, OTHER_SESSION)
-    assert drain_served_log() == 3
+    assert drain_served_log(queue_shadow_scoring) == 3
     serve(client, read_key, session_id=SESSION_WEB)  # before the entry that reveals the session
     serve(client, read_key, USER, SESSION_WEB)
     serve(client, read_key, USER, SESSION_APP)
     serve(client, read_key, OTHER, OTHER_SESSION)
-    assert redis_clients.worker_client().xlen(STREAM_KEY) == 4
+    assert redis_clients.worker_client().xlen(redis_keys.SERVED_LOG) == 4
     stats = VariantHourlyStats.objects.create(
         experiment_id=experiment.pk, variant="trending",
         hour=timezone.now().replace(minute=0, second=0, microsecond=0),
@@ -213,7 +214,9 @@ def assert_other_shopper_untouched(client=None) -> None:
         "interaction_count": 2
     }
     assert store.read_list(f"c:user:{OTHER}") and store.read_list(f"c:user@als:{OTHER}")
-    assert any(OTHER.encode() in value for value in redis_values(client, STREAM_KEY.encode()))
+    assert any(
+        OTHER.encode() in value for value in redis_values(client, redis_keys.SERVED_LOG.encode())
+    )
 
 
 # --- the whole erasure

@@ -4,7 +4,7 @@ import pytest
 from django.test import override_settings
 
 from recs import faults
-from recs.training import pipeline
+from recs.training import registry
 
 
 @pytest.fixture
@@ -23,6 +23,6 @@ def test_no_delay_by_default(sleeps):
 @pytest.mark.django_db
 def test_a_worker_taking_up_a_model_waits_the_configured_delay(sleeps):
     with override_settings(SCORING_DELAY_S=1.2):
-        pipeline.serving_learner_by_key("hybrid")
+        registry.serving_learner_by_key("hybrid")
 
     assert sleeps == [1.2]

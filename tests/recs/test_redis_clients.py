@@ -13,22 +13,24 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from merch.models import Placement
-from merch.services import VariantSpec, create_experiment, set_stock, start_experiment
-from recs import features, redis_clients
+from merch.services.catalog import set_stock
+from merch.services.experiments import VariantSpec, create_experiment, start_experiment
+from recs import features, redis_clients, redis_keys
 from recs.api_keys import create_api_key
 from recs.candidates import store
+from recs.candidates.availability import sync_unavailable
 from recs.candidates.refresh import refresh_lists_holding
 from recs.events import services
 from recs.events.records import EventRecord
 from recs.experiments.served import drain_served_log
+from recs.experiments.tasks import queue_shadow_scoring
 from recs.features import online
 from recs.features.enrich import enrich
 from recs.features.rebuild import clear_online_store
 from recs.models import ServedList
-from recs.serving import RecommendationContext, recommend
 from recs.serving import redis as serving_redis
-from recs.serving.availability import UNAVAILABLE_KEY, sync_unavailable
-from recs.serving.served_log import STREAM_KEY
+from recs.serving.recommend import recommend
+from recs.serving.types import RecommendationContext
 from tests.private_redis import _free_port
 from tests.recs.conftest import ranked, skus, touch
 
@@ -159,7 +161,7 @@ def test_recommend_serves_from_a_cluster_with_availability_and_fallbacks(
     assert set(skus(result)[:2]) == {"C2", "C4"}, "neighbours read in the second round trip"
     with django_capture_on_commit_callbacks(execute=True):
         set_stock(shop["C4"], on_hand=0)  # the sell-out receiver writes to the cluster
-    assert on_cluster.sismember(UNAVAILABLE_KEY, "C4")
+    assert on_cluster.sismember(redis_keys.UNAVAILABLE, "C4")
     after = recommend(RecommendationContext(placement="home", session_id="s-1"))
     assert "C4" not in skus(after) and after.source == "content"
     assert sync_unavailable() == 1
@@ -193,8 +195,10 @@ def test_api_and_experiment_logging_on_a_cluster(
     ]  # fmt: skip
     assert all(response.status_code == 200 for response in answers)
     assert all(response.json()["source"] != "fallback" for response in answers)
-    assert on_cluster.xlen(STREAM_KEY) == 10, "served lists logged to the cluster's stream"
-    assert drain_served_log() == 10
+    assert on_cluster.xlen(redis_keys.SERVED_LOG) == 10, (
+        "served lists logged to the cluster's stream"
+    )
+    assert drain_served_log(queue_shadow_scoring) == 10
     assert ServedList.objects.filter(experiment_id=experiment.pk).count() == 10
     assert any(key.startswith(b"throttle:") for key in on_cluster.scan_iter(match="throttle:*"))
 
@@ -212,7 +216,7 @@ def test_sell_out_refresh_and_rebuild_scan_every_node(on_cluster, shop):
     keys = [f"c:similar:content:X{n}" for n in range(30)]
     store.write_lists([(key, ranked("K1", "K2")) for key in keys])
     assert len(nodes_holding(on_cluster, keys)) == 3
-    on_cluster.sadd(UNAVAILABLE_KEY, "K1")
+    on_cluster.sadd(redis_keys.UNAVAILABLE, "K1")
     rewritten = refresh_lists_holding(
         ["K1"], lambda role: Learner() if role == "similar_content" else None
     )

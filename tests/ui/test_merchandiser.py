@@ -5,7 +5,7 @@ import re
 import pytest
 
 from merch.models import Experiment, MerchandisingRule
-from merch.selectors import experiment_by_id
+from merch.selectors.experiments import experiment_by_id
 from recs.candidates import store
 from recs.experiments.simulation import simulate_shoppers
 from tests.ui.conftest import admin_login, carousel, carousel_skus

@@ -232,7 +232,7 @@ class Command(BaseCommand):
             for i, p in enumerate(phases)
         }
         self.say(f"Event queue drained: {drained}")
-        images = self.plot(phases)
+        images = [] if no_report else self.plot(phases)  # plots belong to the report
         body = self.report(world, phases, lost, read_clients, event_rate, event_batch,
                            web_workers, worker_concurrency, images)  # fmt: skip
         self.say()

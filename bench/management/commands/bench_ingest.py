@@ -106,7 +106,7 @@ class Command(BaseCommand):
                     f"{drained(run.drain_s)}"
                 )
         self.load_at_end = os.getloadavg()[0]
-        images = self.plot(sustained)
+        images = [] if no_report else self.plot(sustained)  # plots belong to the report
         body = self.report(bursts, sustained, clients, web_workers, rate, sustained_batch,
                            duration, images)  # fmt: skip
         self.say()

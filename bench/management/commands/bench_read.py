@@ -103,7 +103,7 @@ class Command(BaseCommand):
                     cells.append(cell)
                     self.row(cell)
         self.load_at_end = os.getloadavg()[0]
-        images = self.plot(cells, levels)
+        images = [] if no_report else self.plot(cells, levels)  # plots belong to the report
         body = self.report(world, contexts, cells, levels, web_workers, images)
         self.say()
         self.say(body)

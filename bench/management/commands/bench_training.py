@@ -9,13 +9,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from bench.harness import load_note
 from recs.evaluation.report import add_report_arguments, machine_description, write_section
-from recs.evaluation.scale import (
-    PRECOMPUTE_LIMIT_S,
-    PRECOMPUTE_SAMPLE,
-    budget_lines,
-    run_scale,
-    scale_section,
-)
+from recs.evaluation.scale.precompute import PRECOMPUTE_LIMIT_S, PRECOMPUTE_SAMPLE
+from recs.evaluation.scale.report import budget_lines, scale_section
+from recs.evaluation.scale.run import run_scale
 from recs.learners import LEARNERS
 
 

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from merch.product_input import ProductInSerializer, validate_products
-from merch.services import upsert_products
+from merch.services.catalog import upsert_products
 
 FIELDS = tuple(ProductInSerializer().fields)
 REQUIRED_FIELDS = ("sku", "title", "price")

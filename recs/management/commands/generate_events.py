@@ -4,7 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from recs.datasets.synthetic import SyntheticOptions, generate
+from recs.datasets.synthetic.generate import generate
+from recs.datasets.synthetic.options import SyntheticOptions
 
 DEFAULT_OUTPUT = Path("var/synthetic/events.csv")
 

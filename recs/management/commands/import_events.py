@@ -6,17 +6,9 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from recs.events.importer import (
-    DEFAULT_CHUNK_ROWS,
-    FIELD_ALIASES,
-    FIELDS,
-    FORMATS,
-    ChunkDone,
-    ImportFileError,
-    ImportResult,
-    import_events,
-    parse_mapping,
-)
+from recs.events.importing.readers import FIELD_ALIASES, FORMATS, ImportFileError, parse_mapping
+from recs.events.importing.rows import FIELDS
+from recs.events.importing.run import DEFAULT_CHUNK_ROWS, ChunkDone, ImportResult, import_events
 from recs.features.rebuild import rebuild_online_store
 from recs.models import Event
 

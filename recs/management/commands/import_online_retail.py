@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
 
-from merch.services import set_stock_levels, upsert_products
+from merch.services.catalog import set_stock_levels, upsert_products
 from recs.datasets.online_retail import (
     DATASET_NAME,
     DEFAULT_FILE,

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from merch.selectors import experiment_by_id
+from merch.selectors.experiments import experiment_by_id
 from recs.experiments.simulation import simulate_shoppers
 
 

@@ -4,12 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from recs.learners import LEARNERS
-from recs.training.pipeline import (
-    NoTrainingData,
-    candidate_cache_is_filled,
-    precompute_candidates,
-    train_models,
-)
+from recs.training.pipeline import NoTrainingData, train_models
+from recs.training.precompute import candidate_cache_is_filled, precompute_candidates
 
 
 class Command(BaseCommand):

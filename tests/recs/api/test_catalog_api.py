@@ -6,10 +6,13 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from merch.models import Product, Stock
+from recs import redis_keys
 from recs.api_keys import create_api_key
 from recs.candidates import store
 from recs.candidates.tasks import similar_for_changed_products_task
-from recs.serving import RecommendationContext, catalog, recommend
+from recs.serving import catalog
+from recs.serving.recommend import recommend
+from recs.serving.types import RecommendationContext
 from recs.training.pipeline import train_models
 from tests.factories import ProductFactory, StockFactory
 from tests.recs.conftest import skus
@@ -272,18 +275,18 @@ def test_a_new_product_gets_similar_items_and_its_card_without_training(
 
     result = ask("product_detail", product_sku="LANTERN2", limit=3)
     assert skus(result)[0] == "LANTERN"
-    version = store.writer_client().get(catalog.CATALOG_VERSION_KEY).decode()
+    version = store.writer_client().get(redis_keys.CATALOG_VERSION).decode()
     assert catalog.cards(version)["LANTERN2"].title == "Lantern Thing Glass"
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_new_product_without_stock_is_not_served_until_stock_arrives(api, shop):
-    from recs.serving.availability import UNAVAILABLE_KEY
+    from recs import redis_keys
 
     api.post(PRODUCTS, {"products": [product("FRESH")]}, format="json")
-    assert store.writer_client().sismember(UNAVAILABLE_KEY, "FRESH")
+    assert store.writer_client().sismember(redis_keys.UNAVAILABLE, "FRESH")
     api.post(STOCK, {"stock": [{"sku": "FRESH", "on_hand": 2}]}, format="json")
-    assert not store.writer_client().sismember(UNAVAILABLE_KEY, "FRESH")
+    assert not store.writer_client().sismember(redis_keys.UNAVAILABLE, "FRESH")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,9 +9,9 @@ from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
 from recs.api_keys import create_api_key, revoke_keys
-from recs.events import services
 from recs.events.records import EventRecord
 from recs.events.services import apply_event_batch
+from recs.events.tasks import QueueUnavailable
 from recs.models import Event
 from tests.factories import ProductFactory
 
@@ -215,7 +215,7 @@ def test_when_the_queue_is_down_nothing_is_accepted_and_the_client_may_retry(
     api, products, monkeypatch
 ):
     def broker_down(records):
-        raise services.QueueUnavailable("connection refused")
+        raise QueueUnavailable("connection refused")
 
     monkeypatch.setattr("recs.api.events.enqueue_events", broker_down)
     response = api.post(URL, [view()], format="json")

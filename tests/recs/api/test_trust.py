@@ -259,13 +259,15 @@ def test_pages_carry_a_content_security_policy_without_inline_script(client, adm
 def test_a_forged_click_with_someone_elses_rec_id_counts_for_nobody(shop, settings):
     """rec_ids are handed to anonymous callers; only the shopper it was served to counts."""
     from merch.models import Placement
-    from merch.selectors import experiment_by_id
-    from merch.services import VariantSpec, create_experiment, start_experiment
+    from merch.selectors.experiments import experiment_by_id
+    from merch.services.experiments import VariantSpec, create_experiment, start_experiment
     from recs.events.records import EventRecord
     from recs.events.services import apply_event_batch
     from recs.experiments.served import drain_served_log
+    from recs.experiments.tasks import queue_shadow_scoring
     from recs.models import VariantHourlyStats
-    from recs.serving import RecommendationContext, recommend
+    from recs.serving.recommend import recommend
+    from recs.serving.types import RecommendationContext
 
     settings.SHADOW_SAMPLE_RATE = 0.0
     experiment = create_experiment(
@@ -275,7 +277,7 @@ def test_a_forged_click_with_someone_elses_rec_id_counts_for_nobody(shop, settin
     )  # fmt: skip
     start_experiment(experiment)
     served = recommend(RecommendationContext(placement="home", session_id="s-victim"))
-    drain_served_log()
+    drain_served_log(queue_shadow_scoring)
     from django.utils import timezone
 
     forged = EventRecord(

@@ -2,12 +2,14 @@
 
 import pytest
 
-from merch.services import set_stock
+from merch.services.catalog import set_stock
 from recs.candidates import store
 from recs.candidates.refresh import fill_past_unavailable, refresh_lists_holding
 from recs.candidates.tasks import refresh_lists_task
-from recs.serving import RecommendationContext, recommend
-from recs.training.pipeline import serving_learner, train_models
+from recs.serving.recommend import recommend
+from recs.serving.types import RecommendationContext
+from recs.training.pipeline import train_models
+from recs.training.registry import serving_learner
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,10 +5,12 @@ from datetime import UTC, datetime
 import pytest
 
 from recs.candidates import store
-from recs.candidates.rescore import rescore_user, schedule_rescores
+from recs.candidates.rescore import rescore_user
+from recs.candidates.tasks import schedule_rescores
 from recs.events.records import EventRecord
 from recs.events.services import apply_event_batch
-from recs.training.pipeline import serving_learner, train_models
+from recs.training.pipeline import train_models
+from recs.training.registry import serving_learner
 from tests.recs.conftest import touch
 
 pytestmark = pytest.mark.django_db

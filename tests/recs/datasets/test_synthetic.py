@@ -9,7 +9,9 @@ from itertools import pairwise
 import pytest
 from django.core.management import CommandError, call_command
 
-from recs.datasets.synthetic import CATALOG_COLUMNS, EVENT_COLUMNS, SyntheticOptions, generate
+from recs.datasets.synthetic.files import CATALOG_COLUMNS, EVENT_COLUMNS
+from recs.datasets.synthetic.generate import generate
+from recs.datasets.synthetic.options import SyntheticOptions
 
 OPTIONS = SyntheticOptions(items=600, users=900, events=25_000, days=30, seed=7)
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from recs.evaluation import data
-from recs.evaluation.data import event_kind, load_interactions_csv, load_online_retail
+from recs.evaluation.data import load_interactions_csv, load_online_retail
+from recs.evaluation.events_csv import files
+from recs.evaluation.events_csv.events import event_kind
 from recs.models import Event, SessionLink
 from recs.training.data import interactions_from_event_log
 
@@ -146,7 +147,7 @@ def test_a_price_or_quantity_that_is_not_a_number_names_its_line(tmp_path, colum
 
 
 def test_lines_are_counted_across_chunks(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(files, "CHUNK_ROWS", 4)
     rows = "".join(f"u{i % 3},I{i % 5},view,{T0 + i}\n" for i in range(10))
     path = write(tmp_path, "user_id,item_id,event_type,timestamp\n" + rows + "u,A,view,soon\n")
     with pytest.raises(ValueError, match="line 12: timestamp 'soon' is neither"):
@@ -154,9 +155,9 @@ def test_lines_are_counted_across_chunks(tmp_path, monkeypatch):
 
 
 def test_chunks_share_one_vocabulary(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(files, "CHUNK_ROWS", 2)
     interactions, catalog = load_interactions_csv(write(tmp_path, FULL), progress=False)
-    monkeypatch.setattr(data, "CHUNK_ROWS", 1000)
+    monkeypatch.setattr(files, "CHUNK_ROWS", 1000)
     whole, _ = load_interactions_csv(write(tmp_path, FULL), progress=False)
     assert readable(interactions) == readable(whole)
     for name in ("user_codes", "item_codes", "event_codes", "session_codes", "order_codes"):

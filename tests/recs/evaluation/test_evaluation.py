@@ -6,7 +6,8 @@ import math
 import pytest
 from django.core.management import call_command
 
-from recs.datasets.synthetic import SyntheticOptions, generate
+from recs.datasets.synthetic.generate import generate
+from recs.datasets.synthetic.options import SyntheticOptions
 from recs.evaluation.data import load_interactions_csv
 from recs.evaluation.metrics import coverage, hit_rate_at, ndcg_at, recall_at
 from recs.evaluation.offline import ListScorer, shoppers_to_score, summarise, tier_of

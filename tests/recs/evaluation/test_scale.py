@@ -6,8 +6,9 @@ import pytest
 from django.core.management import call_command
 
 import recs.learners
-from recs.datasets.synthetic import SyntheticOptions, generate
-from recs.evaluation.scale import budget_for
+from recs.datasets.synthetic.generate import generate
+from recs.datasets.synthetic.options import SyntheticOptions
+from recs.evaluation.scale.report import budget_for
 from recs.learners.base import Learner
 
 

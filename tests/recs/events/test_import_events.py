@@ -1,4 +1,4 @@
-"""recs.events.importer and manage.py import_events: history files into the log, resumably."""
+"""recs.events.importing and manage.py import_events: history files into the log, resumably."""
 
 import gzip
 import json
@@ -11,8 +11,10 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from recs.api.events import EventInSerializer
-from recs.events import importer
-from recs.events.importer import ImportFileError, import_events
+from recs.events.importing import rows
+from recs.events.importing.log import link_sessions
+from recs.events.importing.readers import ImportFileError
+from recs.events.importing.run import import_events
 from recs.features import get_online
 from recs.models import Event, ImportCheckpoint, SessionLink
 from tests.factories import ProductFactory
@@ -279,11 +281,11 @@ def test_a_row_is_valid_exactly_when_the_live_api_accepts_the_same_event(item, v
     assert serializer.is_valid() is valid, serializer.errors
     latest = timezone.now() + timedelta(minutes=5)
     if valid:
-        record = importer.validate_row({"event_id": "e1", **item, "ts": ts}, latest=latest)
+        record = rows.validate_row({"event_id": "e1", **item, "ts": ts}, latest=latest)
         assert record == EventInSerializer.to_record(serializer.validated_data)
     else:
-        with pytest.raises(importer._Invalid):
-            importer.validate_row({"event_id": "e1", **item, "ts": ts}, latest=latest)
+        with pytest.raises(rows.InvalidRow):
+            rows.validate_row({"event_id": "e1", **item, "ts": ts}, latest=latest)
 
 
 def test_a_file_that_cannot_be_read_fails_the_command(tmp_path):
@@ -395,7 +397,6 @@ def test_a_crash_inside_a_chunk_rolls_that_chunk_back_and_the_rerun_redoes_it(
     tmp_path, products, monkeypatch
 ):
     path = write(tmp_path, "crash.csv", [HEADER, *many_views(50)])
-    link_sessions = importer.link_sessions
     calls = []
 
     def crash_on_third_chunk(records):
@@ -404,12 +405,12 @@ def test_a_crash_inside_a_chunk_rolls_that_chunk_back_and_the_rerun_redoes_it(
             raise Interrupted  # after the chunk's events were written, before its commit
         return link_sessions(records)
 
-    monkeypatch.setattr(importer, "link_sessions", crash_on_third_chunk)
+    monkeypatch.setattr("recs.events.importing.run.link_sessions", crash_on_third_chunk)
     with pytest.raises(Interrupted):
         import_events(path, chunk_size=10)
     assert Event.objects.count() == 20
     assert ImportCheckpoint.objects.get().rows_done == 20
-    monkeypatch.setattr(importer, "link_sessions", link_sessions)
+    monkeypatch.setattr("recs.events.importing.run.link_sessions", link_sessions)
     result = import_events(path, chunk_size=10)
     assert (result.resumed_from_row, result.stored, Event.objects.count()) == (20, 30, 50)
 

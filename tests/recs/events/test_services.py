@@ -1,4 +1,4 @@
-"""recs.events.services: durable enqueue, exactly-once apply of batches, session linking."""
+"""recs.events services and tasks: durable enqueue, exactly-once apply of batches, session linking."""
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -9,6 +9,7 @@ from django_redis import get_redis_connection
 from recs import features
 from recs.events import services
 from recs.events.records import EventRecord
+from recs.events.tasks import enqueue_events
 from recs.models import Event, SessionLink
 from tests.celery_worker import celery_worker, kill_worker, wait_for
 
@@ -33,7 +34,7 @@ def interactions(entity, entity_id):
 
 
 def test_enqueue_puts_one_message_per_batch_on_the_events_queue():
-    batch_id = services.enqueue_events([record("e1"), record("e2")])
+    batch_id = enqueue_events([record("e1"), record("e2")])
     assert len(batch_id) == 32
     assert get_redis_connection().llen("events") == 1
 
@@ -92,7 +93,7 @@ def test_killing_a_worker_mid_batch_loses_no_event_and_double_counts_none():
         for b in range(3)
     ]
     for batch in batches:
-        services.enqueue_events(batch)
+        enqueue_events(batch)
     # A slow apply and a short visibility timeout, so the kill lands between the log write and
     # the online update, and the unacknowledged batch is redelivered within seconds.
     redelivery_env = {"CELERY_VISIBILITY_TIMEOUT_S": "3", "CELERY_UNACKED_RESTORE_INTERVAL_S": "1"}

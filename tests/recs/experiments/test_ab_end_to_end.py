@@ -5,8 +5,8 @@ must equal the simulation's, and the variant that converts better by constructio
 import pytest
 
 from merch.models import Placement
-from merch.selectors import experiment_by_id
-from merch.services import VariantSpec, create_experiment, start_experiment
+from merch.selectors.experiments import experiment_by_id
+from merch.services.experiments import VariantSpec, create_experiment, start_experiment
 from recs.api_keys import create_api_key
 from recs.candidates import store
 from recs.experiments.report import experiment_report

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from merch.models import Placement
-from merch.selectors import experiment_by_id
-from merch.services import VariantSpec, create_experiment, start_experiment
+from merch.selectors.experiments import experiment_by_id
+from merch.services.experiments import VariantSpec, create_experiment, start_experiment
 from recs.experiments.attribution import rollup_experiment
 from recs.models import Event, ServedList, VariantHourlyStats
 

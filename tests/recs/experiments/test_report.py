@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from scipy import stats
 
-from merch import selectors as merch_selectors
 from merch.models import Placement
-from merch.services import VariantSpec, create_experiment
+from merch.selectors.experiments import ExperimentConfig, VariantConfig, experiment_by_id
+from merch.services.experiments import VariantSpec, create_experiment
 from recs.experiments import report
 from recs.experiments.report import Totals
 from recs.models import VariantHourlyStats
@@ -159,7 +159,7 @@ def experiment(default_placements):
             VariantSpec("knn-shadow", "item_knn", 0, is_shadow=True),
         ],
     )
-    return merch_selectors.experiment_by_id(created.pk)
+    return experiment_by_id(created.pk)
 
 
 def seed(experiment_id: int, variant: str, hour: datetime, **columns) -> VariantHourlyStats:
@@ -264,9 +264,9 @@ def test_variant_with_rollups_but_no_longer_configured_is_still_reported(experim
 
 
 def test_report_without_a_control_has_no_comparisons():
-    config = merch_selectors.ExperimentConfig(
+    config = ExperimentConfig(
         id=1, name="x", placement_key="home", status="running", salt="s", starts_at=None,
-        ends_at=None, variants=(merch_selectors.VariantConfig("a", "auto", 50.0, False, False),),
+        ends_at=None, variants=(VariantConfig("a", "auto", 50.0, False, False),),
     )  # fmt: skip
 
     result = report.build_report(config, [("a", HOUR, Totals(exposed_subjects=3))])

@@ -3,7 +3,7 @@
 import pytest
 
 from merch.models import Experiment, Placement
-from merch.services import (
+from merch.services.experiments import (
     VariantSpec,
     create_experiment,
     kill_experiment,
@@ -11,12 +11,15 @@ from merch.services import (
     ramp_experiment,
     start_experiment,
 )
+from recs import redis_keys
 from recs.candidates import store
 from recs.experiments.served import drain_served_log
 from recs.experiments.shadow import score_shadows
+from recs.experiments.tasks import queue_shadow_scoring
 from recs.models import ServedList
-from recs.serving import RecommendationContext, recommend
-from recs.serving.served_log import STREAM_KEY, context_message
+from recs.serving.recommend import recommend
+from recs.serving.served_log import context_message
+from recs.serving.types import RecommendationContext
 
 pytestmark = pytest.mark.django_db
 
@@ -51,8 +54,11 @@ def ask(session):
 def test_served_lists_of_an_experiment_are_logged_and_drained(trending_test, settings):
     settings.SHADOW_SAMPLE_RATE = 0.0
     results = [ask(f"s-{n}") for n in range(40)]
-    assert store.writer_client().xlen(STREAM_KEY) == 40
-    assert drain_served_log() == 40 and store.writer_client().xlen(STREAM_KEY) == 0
+    assert store.writer_client().xlen(redis_keys.SERVED_LOG) == 40
+    assert (
+        drain_served_log(queue_shadow_scoring) == 40
+        and store.writer_client().xlen(redis_keys.SERVED_LOG) == 0
+    )
     logged = {row.rec_id: row for row in ServedList.objects.all()}
     for result in results:
         row = logged[result.rec_id]
@@ -74,9 +80,9 @@ def test_kill_sends_everyone_to_control_at_once_and_stops_logging(trending_test,
     run(ramp_experiment, trending_test, 100)
     assert ask("s-1").variant == "trending"
     run(kill_experiment, Experiment.objects.get(pk=trending_test.pk))
-    store.writer_client().delete(STREAM_KEY)
+    store.writer_client().delete(redis_keys.SERVED_LOG)
     assert {ask(f"s-{n}").variant for n in range(20)} == {"default"}
-    assert store.writer_client().xlen(STREAM_KEY) == 0
+    assert store.writer_client().xlen(redis_keys.SERVED_LOG) == 0
 
 
 def test_paused_experiment_serves_control_to_everyone(trending_test, run):

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from merch.models import Placement
-from merch.services import VariantSpec, create_experiment, start_experiment
+from merch.services.experiments import VariantSpec, create_experiment, start_experiment
 from recs.models import Event, VariantHourlyStats
 
 pytestmark = pytest.mark.django_db

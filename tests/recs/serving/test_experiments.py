@@ -4,7 +4,8 @@ from collections import Counter
 
 import pytest
 
-from merch.selectors import ExperimentConfig, PlacementConfig, VariantConfig
+from merch.selectors.experiments import ExperimentConfig, VariantConfig
+from merch.selectors.merchandising import PlacementConfig
 from recs.serving.experiments import assign_variant, bucket_of, choose_variant
 from recs.serving.types import RecommendationContext
 

@@ -8,11 +8,13 @@ import pytest
 from django.utils import timezone
 
 from merch.models import MerchandisingRule, Placement
-from merch.services import save_merchandising_rule, save_placement, set_products_active, set_stock
+from merch.services.catalog import set_products_active, set_stock
+from merch.services.merchandising import save_merchandising_rule, save_placement
 from recs.candidates import store
-from recs.serving import RecommendationContext, recommend
+from recs.candidates.availability import sync_unavailable
 from recs.serving import redis as serving_redis
-from recs.serving.availability import sync_unavailable
+from recs.serving.recommend import recommend
+from recs.serving.types import RecommendationContext
 from tests.recs.conftest import ranked, skus, touch
 
 pytestmark = pytest.mark.django_db
@@ -347,8 +349,8 @@ def test_a_list_thinned_out_by_many_sold_out_products_is_still_filled(shop, plac
 def test_a_flash_sale_of_500_skus_is_one_bulk_write_and_one_refresh(
     shop, django_assert_max_num_queries
 ):
-    from merch.services import mark_out_of_stock
-    from recs.serving.availability import UNAVAILABLE_KEY
+    from merch.services.catalog import mark_out_of_stock
+    from recs import redis_keys
     from tests.factories import ProductFactory, StockFactory
 
     skus_on_sale = [
@@ -358,13 +360,13 @@ def test_a_flash_sale_of_500_skus_is_one_bulk_write_and_one_refresh(
     queued = client.llen("scoring")
     with django_assert_max_num_queries(12):
         mark_out_of_stock([product.pk for product in skus_on_sale])
-    flags = client.smismember(UNAVAILABLE_KEY, [product.sku for product in skus_on_sale])
+    flags = client.smismember(redis_keys.UNAVAILABLE, [product.sku for product in skus_on_sale])
     assert all(flags), "every one unavailable once the call returned"
     assert client.llen("scoring") == queued + 1, "one refresh task for the whole sale"
 
 
 def test_a_redis_that_lost_its_data_never_serves_a_sold_out_product(shop):
-    from recs.serving.availability import SYNCED_KEY
+    from recs import redis_keys
 
     sync_unavailable()
     shop["B1"].stock.on_hand = 0
@@ -372,6 +374,8 @@ def test_a_redis_that_lost_its_data_never_serves_a_sold_out_product(shop):
     sync_unavailable()
     assert "B1" not in skus(ask(session_id="new"))
     client = store.writer_client()
-    client.delete("avail:unavailable", SYNCED_KEY)  # a restart without persistence
+    client.delete(
+        redis_keys.UNAVAILABLE, redis_keys.UNAVAILABLE_SYNCED
+    )  # a restart without persistence
     assert "B1" not in skus(ask(session_id="new")), "the set is rebuilt before answering"
-    assert client.exists(SYNCED_KEY)
+    assert client.exists(redis_keys.UNAVAILABLE_SYNCED)

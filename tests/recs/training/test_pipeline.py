@@ -8,7 +8,9 @@ from django.core.management import call_command
 from recs.candidates import store
 from recs.learners import LEARNERS
 from recs.models import ModelVersion
-from recs.training.pipeline import NoTrainingData, precompute_candidates, promote, train_models
+from recs.training.pipeline import NoTrainingData, train_models
+from recs.training.precompute import precompute_candidates
+from recs.training.registry import promote
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("artifact_dir")]
 

@@ -1,4 +1,5 @@
-"""recs.metrics: Prometheus /metrics from Redis and the database, and who may read it."""
+"""recs.observability.prometheus and views: Prometheus /metrics from Redis and the database, and
+who may read it; the selectors' Redis read."""
 
 import time
 from datetime import UTC, datetime
@@ -7,11 +8,10 @@ import pytest
 from django.urls import reverse
 from prometheus_client.parser import text_string_to_metric_families
 
+from recs import redis_keys
 from recs.candidates import store
-from recs.events.services import EVENTS_METRICS_KEY
-from recs.metrics import hour_starts, read_redis_metrics
 from recs.models import ModelVersion, VariantHourlyStats
-from recs.serving.counters import TOTAL_KEY
+from recs.observability.selectors import hour_starts, read_redis_metrics
 from tests.private_redis import _free_port
 
 PUBLIC_ADDRESS = "203.0.113.7"  # TEST-NET-3: neither loopback nor private
@@ -28,7 +28,7 @@ def debug_without_token(settings):
 def seeded(db):
     client = store.writer_client()
     client.hset(
-        TOTAL_KEY,
+        redis_keys.SERVING_TOTALS,
         mapping={
             "requests": 120, "tier:anonymous": 70, "tier:content": 20, "tier:collaborative": 30,
             "source:popular": 70, "source:user": 50, "fallback:user_list_missing": 9,
@@ -37,11 +37,14 @@ def seeded(db):
         },
     )  # fmt: skip
     client.hset(
-        EVENTS_METRICS_KEY,
+        redis_keys.EVENTS_METRICS,
         mapping={"last_lag_s": "0.125", "last_applied_at": f"{time.time():.3f}",
                  "applied_total": 50, "lag_seconds_total": "10.0"},
     )  # fmt: skip
-    client.hset(store.META_KEY, mapping={"user": "hybrid#8", "generated_at": str(time.time() - 90)})
+    client.hset(
+        redis_keys.CANDIDATES_META,
+        mapping={"user": "hybrid#8", "generated_at": str(time.time() - 90)},
+    )
     version = ModelVersion.objects.create(
         key="hybrid", training_run="r1", artifact_path="x", artifact_sha256="0" * 64,
         status=ModelVersion.Status.SERVING,

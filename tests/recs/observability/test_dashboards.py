@@ -1,4 +1,5 @@
-"""recs.dashboards: the experiment results page, the health panel and the admin home's links."""
+"""recs.observability.views, formatting: the experiment results page, the health panel and the
+admin home's links."""
 
 import time
 from datetime import UTC, datetime, timedelta
@@ -8,12 +9,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from merch.models import Placement
-from merch.services import VariantSpec, create_experiment
-from recs import health
+from merch.services.experiments import VariantSpec, create_experiment
+from recs import redis_keys
 from recs.candidates import store
-from recs.events.services import EVENTS_METRICS_KEY
 from recs.models import ModelVersion, VariantHourlyStats
-from recs.serving.counters import HOURLY_KEY
+from recs.observability import heartbeat
 from tests.private_redis import _free_port
 
 HOUR = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -121,7 +121,7 @@ def seed_serving_hours() -> None:
         hour = time.strftime("%Y%m%d%H", time.gmtime(now - back * 3600))
         requests = anonymous + collaborative
         client.hset(
-            HOURLY_KEY.format(hour=hour),
+            redis_keys.serving_hourly(hour),
             mapping={
                 "requests": requests, "tier:anonymous": anonymous,
                 "tier:collaborative": collaborative, "source:popular": anonymous,
@@ -131,13 +131,15 @@ def seed_serving_hours() -> None:
         )  # fmt: skip
     # Older than 24 hours: not counted.
     old = time.strftime("%Y%m%d%H", time.gmtime(now - 30 * 3600))
-    client.hset(HOURLY_KEY.format(hour=old), mapping={"requests": 1000, "tier:anonymous": 1000})
+    client.hset(redis_keys.serving_hourly(old), mapping={"requests": 1000, "tier:anonymous": 1000})
     client.hset(
-        EVENTS_METRICS_KEY,
+        redis_keys.EVENTS_METRICS,
         mapping={"last_lag_s": "0.250", "last_applied_at": f"{now - 5:.3f}",
                  "applied_total": 40, "lag_seconds_total": "20.0"},
     )  # fmt: skip
-    client.hset(store.META_KEY, mapping={"user": "hybrid#8", "generated_at": str(now - 600)})
+    client.hset(
+        redis_keys.CANDIDATES_META, mapping={"user": "hybrid#8", "generated_at": str(now - 600)}
+    )
 
 
 @pytest.fixture
@@ -153,7 +155,7 @@ def test_health_panel_shows_the_last_24_hours_lag_models_and_heartbeat(
     admin_client, serving_version
 ):
     seed_serving_hours()
-    health.record_heartbeat()
+    heartbeat.record_heartbeat()
 
     response = admin_client.get(reverse("recs-health"))
 

@@ -1,0 +1,1 @@
+"""Reads of merch, one module per domain: the only part of merch that recs reads."""

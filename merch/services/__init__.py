@@ -1,0 +1,1 @@
+"""Writes to merch, one module per domain: catalog, merchandising, experiments."""

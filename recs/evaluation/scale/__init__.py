@@ -1,0 +1,1 @@
+"""Training at scale: time and memory of loading a log, fitting every learner, precomputing."""

@@ -1,0 +1,1 @@
+"""Observability, the read and report side: heartbeat, selectors, Prometheus, admin dashboards."""

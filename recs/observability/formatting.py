@@ -1,0 +1,108 @@
+"""How the admin dashboards show numbers: percentages, intervals, durations and the table rows
+built from the selectors' and the experiment report's output."""
+
+from datetime import UTC, datetime
+
+from recs.experiments.report import Comparison, Mean, Rate, VariantResult
+from recs.observability.selectors import Share
+
+DASH = "\u2013"  # an en dash: "no value"
+
+
+def percent(value: float | None, digits: int = 2) -> str:
+    return DASH if value is None else f"{value * 100:.{digits}f} %"
+
+
+def rate_interval(rate: Rate) -> str:
+    if rate.low is None or rate.high is None:
+        return ""
+    return f"{rate.low * 100:.2f} to {rate.high * 100:.2f} %"
+
+
+def number(value: float | None, digits: int = 2) -> str:
+    return DASH if value is None else f"{value:,.{digits}f}"
+
+
+def mean_interval(mean: Mean) -> str:
+    if mean.low is None or mean.high is None:
+        return ""
+    return f"{mean.low:,.2f} to {mean.high:,.2f}"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return DASH
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def epoch_datetime(epoch_s: float | None) -> datetime | None:
+    return None if epoch_s is None else datetime.fromtimestamp(epoch_s, tz=UTC)
+
+
+def share_rows(shares: list[Share]) -> list[dict]:
+    return [
+        {"label": share.label, "count": f"{share.count:,}", "share": percent(share.share, 1)}
+        for share in shares
+    ]
+
+
+def comparison_row(metric: str, comparison: Comparison | None, *, as_percent: bool) -> dict:
+    if comparison is None:
+        return {"metric": metric, "verdict": "not enough data yet", "tone": "neutral"}
+    difference = comparison.difference
+    if difference is None:
+        shown_difference = DASH
+    elif as_percent:
+        shown_difference = f"{difference * 100:+.2f} points"
+    else:
+        shown_difference = f"{difference:+,.2f}"
+    tone = "neutral"
+    if comparison.verdict.startswith("better"):
+        tone = "better"
+    elif comparison.verdict.startswith("worse"):
+        tone = "worse"
+    return {
+        "metric": metric,
+        "difference": shown_difference,
+        "lift": DASH if comparison.relative_lift is None else f"{comparison.relative_lift:+.1%}",
+        "p_value": DASH if comparison.p_value is None else f"{comparison.p_value:.3g}",
+        "verdict": comparison.verdict,
+        "tone": tone,
+    }
+
+
+def variant_row(result: VariantResult) -> dict:
+    return {
+        "name": result.name,
+        "strategy": result.strategy or DASH,
+        "traffic": f"{result.traffic_percent:g} %",
+        "is_control": result.is_control,
+        "in_config": result.in_config,
+        "exposed": f"{result.exposed_subjects:,}",
+        "lists_served": f"{result.lists_served:,}",
+        "impressions": f"{result.impressions:,}",
+        "ctr": percent(result.ctr.value),
+        "ctr_interval": rate_interval(result.ctr),
+        "add_to_cart": percent(result.add_to_cart_rate.value),
+        "add_to_cart_interval": rate_interval(result.add_to_cart_rate),
+        "conversion": percent(result.conversion.value),
+        "conversion_interval": rate_interval(result.conversion),
+        "revenue_per_subject": number(result.revenue_per_subject.value),
+        "revenue_interval": mean_interval(result.revenue_per_subject),
+        "recommended_revenue": number(result.recommended_revenue),
+        "comparisons": []
+        if result.is_control
+        else [
+            comparison_row("CTR", result.ctr_vs_control, as_percent=True),
+            comparison_row("Conversion per shopper", result.conversion_vs_control, as_percent=True),
+            comparison_row("Revenue per shopper", result.revenue_vs_control, as_percent=False),
+        ],
+    }
