@@ -12,7 +12,7 @@ import numpy as np
 from scipy import sparse
 
 from recs.learners.base import CatalogItem, Interactions, Learner
-from recs.learners.collaborative import compact_codes
+from recs.learners.item_matrices import compact_codes
 from recs.learners.popularity import DEFAULT_EVENT_WEIGHTS
 
 # Scores computed at once by recommend_many: block rows x items float32 stays near 200 MB.

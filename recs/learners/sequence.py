@@ -22,7 +22,7 @@ from recs.learners.base import (
     item_columns,
     learner_items,
 )
-from recs.learners.collaborative import (
+from recs.learners.item_matrices import (
     USER_BLOCK,
     compact_codes,
     distinct_pairs,

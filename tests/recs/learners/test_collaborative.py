@@ -6,14 +6,8 @@ import pytest
 from scipy import sparse
 
 from recs.learners.base import CatalogItem, Interactions, keep_top_per_row
-from recs.learners.collaborative import (
-    BoughtTogetherLearner,
-    EASELearner,
-    ItemKNNLearner,
-    cosine_neighbours,
-    distinct_pairs,
-    top_per_row,
-)
+from recs.learners.collaborative import BoughtTogetherLearner, EASELearner, ItemKNNLearner
+from recs.learners.item_matrices import cosine_neighbours, distinct_pairs, top_per_row
 
 DAY = 86400.0
 MINUTE = 60.0
