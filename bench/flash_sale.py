@@ -412,7 +412,7 @@ def run_flash_sale(
     first_wave_s: float = 8.0, wave_interval_s: float = 12.0, refill_limit_s: float = 45.0,
 ) -> FlashSaleResult:  # fmt: skip
     """Readers load pages throughout; each wave sells its products out through the admin's
-    code path (`merch.services.mark_out_of_stock`) in this process; then the readers go on
+    code path (`merch.services.catalog.mark_out_of_stock`) in this process; then the readers go on
     until every short list was rewritten or `refill_limit_s` after the last wave."""
     tracker = RefillTracker(watcher)
     max_seconds = first_wave_s + wave_interval_s * len(waves) + refill_limit_s + 30

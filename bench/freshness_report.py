@@ -225,7 +225,7 @@ def flash_sale_section(result: FlashSaleResult, info: RunInfo) -> list[str]:
         "of anonymous visitors and of customers. Each kept, per answer, when its request was "
         f"sent and the SKUs it held. {len(result.waves)} waves sold out the {sold} best sellers "
         "of the imported history, best first, through the admin's code path "
-        "(`merch.services.mark_out_of_stock`, what the *Mark out of stock* action calls) in the "
+        "(`merch.services.catalog.mark_out_of_stock`, what the *Mark out of stock* action calls) in the "
         f"bench process. {len(result.served):,} answers, p50 {latency.p50_ms:.1f} ms, p99 "
         f"{latency.p99_ms:.1f} ms, statuses {result.statuses}.",
         _replay_line(info.replays.get("flash_sale")),
@@ -308,7 +308,7 @@ def trending_section(bursts: Sequence[Burst], info: RunInfo, track_s: float) -> 
         "its rank in the feature store's live ranking `f:product:trending_score` (the sorted "
         'set the render path reads for "trending now"; asked every 2 ms) and its position in '
         "the answer of a placement serving strategy `trending` (asked every 20 ms; created with "
-        "`merch.services.save_placement`, no per-category cap, `limit=50`; the answer blends "
+        "`merch.services.merchandising.save_placement`, no per-category cap, `limit=50`; the answer blends "
         "the live ranking with the trained `c:trending:all` and drops unavailable products). "
         f"Half-life (`TRENDING_HALF_LIFE_HOURS`): {half_life_note()}. Event weights: click "
         f"{settings.EVENT_WEIGHTS['click']:g}, purchase {settings.EVENT_WEIGHTS['purchase']:g}.",
