@@ -4,6 +4,7 @@ Each write announces itself on commit with merchandising_changed, and only if so
 """
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -25,24 +26,27 @@ def _rule_ids(rule_ids: Iterable[int | str]) -> list[int]:
         raise ValidationError(f"Rule ids must be integers ({error}).") from error
 
 
+Saved = TypeVar("Saved", Placement, MerchandisingRule)
+
+
+def _save_and_announce(instance: Saved) -> Saved:
+    instance.full_clean()
+    if differs_from_stored(instance):
+        instance.save()
+        _announce_merchandising_change(type(instance))
+    return instance
+
+
 @transaction.atomic
 def save_placement(placement: Placement) -> Placement:
     """Validate and save a placement; readers hear about it on commit if anything changed."""
-    placement.full_clean()
-    if differs_from_stored(placement):
-        placement.save()
-        _announce_merchandising_change(Placement)
-    return placement
+    return _save_and_announce(placement)
 
 
 @transaction.atomic
 def save_merchandising_rule(rule: MerchandisingRule) -> MerchandisingRule:
     """Validate and save a rule; readers hear about it on commit if anything changed."""
-    rule.full_clean()
-    if differs_from_stored(rule):
-        rule.save()
-        _announce_merchandising_change(MerchandisingRule)
-    return rule
+    return _save_and_announce(rule)
 
 
 @transaction.atomic
