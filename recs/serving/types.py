@@ -4,9 +4,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-PLACEMENTS = ("home", "product_detail", "cart", "category", "post_purchase")
-TIERS = ("anonymous", "content", "collaborative")
-
 
 @dataclass(frozen=True)
 class RecommendationContext:
