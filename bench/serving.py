@@ -38,9 +38,10 @@ from recs.events.records import EventRecord
 from recs.features import apply_events
 from recs.features.enrich import enrich
 from recs.serving import redis as serving_redis
+from recs.serving.blend_table import TIERS
 from recs.serving.catalog import cards
 from recs.serving.recommend import recommend
-from recs.serving.types import TIERS, RecommendationContext
+from recs.serving.types import RecommendationContext
 from recs.shopper_session import signed_cookie_value
 from recs.templatetags.recs import SESSION_CART_KEY
 from recs.training.pipeline import train_models

@@ -18,6 +18,7 @@ from bench.freshness import TrialPlan, count_fallbacks, plan_trials, reflects, v
 from bench.freshness_report import without_double_blanks
 from bench.stream import answer_skus, purchase_payload, rank_in, replay_offsets
 from bench.trending import click_burst, first_time_within
+from recs import redis_keys
 from recs.candidates import store
 from recs.events.records import EventRecord
 
@@ -130,10 +131,21 @@ def test_refill_is_the_write_after_which_a_list_holds_its_length_again():
     watcher = Watcher()
     tracker = RefillTracker(watcher)
     wave = WaveResult(1, ["B"], called_at=100.0, committed_at=100.5)
-    tracker.add_wave(wave, [ListWatch("c:popular:all", 2, 3), ListWatch("c:fbt:X", 2, 2)], {"B"})
-    store.write_lists([("c:popular:all", [("A", 3.0), ("B", 2.0), ("C", 1.0)])])
-    store.write_lists([("c:fbt:X", [("A", 1.0), ("B", 0.5)])])
-    watcher.writes += [(100.2, "c:popular:all"), (101.5, "c:popular:all"), (102.0, "c:fbt:X")]
+    tracker.add_wave(
+        wave,
+        [
+            ListWatch(redis_keys.POPULAR_ALL, 2, 3),
+            ListWatch(redis_keys.bought_together_list("X"), 2, 2),
+        ],
+        {"B"},
+    )
+    store.write_lists([(redis_keys.POPULAR_ALL, [("A", 3.0), ("B", 2.0), ("C", 1.0)])])
+    store.write_lists([(redis_keys.bought_together_list("X"), [("A", 1.0), ("B", 0.5)])])
+    watcher.writes += [
+        (100.2, redis_keys.POPULAR_ALL),
+        (101.5, redis_keys.POPULAR_ALL),
+        (102.0, redis_keys.bought_together_list("X")),
+    ]
 
     tracker.process()
     tracker.close()
@@ -149,7 +161,7 @@ def test_a_list_never_rewritten_is_reported():
 
     tracker = RefillTracker(Watcher())
     wave = WaveResult(1, ["B"], called_at=1.0, committed_at=1.1)
-    tracker.add_wave(wave, [ListWatch("c:user:1", 2, 3)], {"B"})
+    tracker.add_wave(wave, [ListWatch(redis_keys.user_list("1"), 2, 3)], {"B"})
     tracker.process()
     tracker.close()
 

@@ -13,7 +13,7 @@ from bench.serving import (
     paired_differences,
     ratio,
 )
-from recs.serving.types import TIERS
+from recs.serving.blend_table import TIERS
 
 POOL = ContextPool(
     heavy_users=["17841", "14911", "14606"],

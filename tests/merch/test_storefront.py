@@ -14,6 +14,7 @@ from django.test import override_settings
 from merch.models import Stock
 from merch.services.catalog import set_products_active, set_stock
 from merch.signals import stock_changed
+from recs import redis_keys
 from recs.candidates import store
 from recs.serving import catalog, fallback, merchandising
 from recs.serving import redis as serving_redis
@@ -74,7 +75,9 @@ def add(client, sku: str, quantity: int = 1):
 def with_candidates(*skus: str) -> None:
     """Anonymous shoppers are then served these, most popular first (global popularity)."""
     catalog.sync_catalog_cards()
-    store.write_lists([("c:popular:all", [(sku, float(100 - i)) for i, sku in enumerate(skus)])])
+    store.write_lists(
+        [(redis_keys.POPULAR_ALL, [(sku, float(100 - i)) for i, sku in enumerate(skus)])]
+    )
 
 
 # --- pages

@@ -9,7 +9,7 @@ from redis.cluster import RedisCluster
 
 from bench.redis_cluster import local_redis_cluster
 from merch.models import Placement
-from recs import features, redis_clients
+from recs import features, redis_clients, redis_keys
 from recs.candidates import store
 from recs.events.records import EventRecord
 from recs.features.enrich import enrich
@@ -63,14 +63,14 @@ def shop(default_placements):
             StockFactory(product=products[sku], on_hand=5)
     store.write_lists(
         [
-            ("c:popular:all", ranked("B1", "K1", "C1", "B2", "K2", "C2", "B3", "K3", "C3")),
-            ("c:popular:country:Germany", ranked("K4", "K5", "K6", "C4")),
-            ("c:popular:category:home/candles", ranked("C6", "C5", "C4", "C3")),
-            ("c:similar:cf:C1", ranked("C2", "C3", "K1")),
-            ("c:similar:content:C1", ranked("C4", "C5", "C2")),
-            ("c:similar:content:K1", ranked("K2", "K3", "K4")),
-            ("c:fbt:C1", ranked("B4", "K6")),
-            ("c:user:loyal", ranked("K2", "K3", "C5", "B2", "B3")),
+            (redis_keys.POPULAR_ALL, ranked("B1", "K1", "C1", "B2", "K2", "C2", "B3", "K3", "C3")),
+            (redis_keys.country_popular_list("Germany"), ranked("K4", "K5", "K6", "C4")),
+            (redis_keys.category_popular_list("home/candles"), ranked("C6", "C5", "C4", "C3")),
+            (redis_keys.similar_cf_list("C1"), ranked("C2", "C3", "K1")),
+            (redis_keys.similar_content_list("C1"), ranked("C4", "C5", "C2")),
+            (redis_keys.similar_content_list("K1"), ranked("K2", "K3", "K4")),
+            (redis_keys.bought_together_list("C1"), ranked("B4", "K6")),
+            (redis_keys.user_list("loyal"), ranked("K2", "K3", "C5", "B2", "B3")),
         ]
     )
     store.write_meta({"user": "hybrid#7", "popular": "popularity#3", "similar_cf": "hybrid#7"})

@@ -126,9 +126,19 @@ def shoppers(experiment, client):
     ])  # fmt: skip
     assert SessionLink.objects.filter(session_id=SESSION_ANON, user_id=USER).exists()
     assert features.get_online("user", USER, ["interaction_count"])["interaction_count"] == 4
-    store.write_lists([(f"c:user:{USER}", ranked("K2", "K3")), (f"c:user:{OTHER}", ranked("C4"))])
-    store.write_lists([(f"c:user:{USER}", ranked("K3", "K4"))])  # the first becomes lkg
-    store.write_lists([(f"c:user@als:{USER}", ranked("B1")), (f"c:user@als:{OTHER}", ranked("B2"))])
+    store.write_lists(
+        [
+            (redis_keys.user_list(USER), ranked("K2", "K3")),
+            (redis_keys.user_list(OTHER), ranked("C4")),
+        ]
+    )
+    store.write_lists([(redis_keys.user_list(USER), ranked("K3", "K4"))])  # the first becomes lkg
+    store.write_lists(
+        [
+            (redis_keys.model_user_list("als", USER), ranked("B1")),
+            (redis_keys.model_user_list("als", OTHER), ranked("B2")),
+        ]
+    )
     _, read_key = create_api_key("storefront server", "secret", ["read"])
     serve(client, read_key, USER, SESSION_ANON)
     serve(client, read_key, session_id=SESSION_ANON)
@@ -213,7 +223,9 @@ def assert_other_shopper_untouched(client=None) -> None:
     assert features.get_online("session", OTHER_SESSION, ["interaction_count"]) == {
         "interaction_count": 2
     }
-    assert store.read_list(f"c:user:{OTHER}") and store.read_list(f"c:user@als:{OTHER}")
+    assert store.read_list(redis_keys.user_list(OTHER)) and store.read_list(
+        redis_keys.model_user_list("als", OTHER)
+    )
     assert any(
         OTHER.encode() in value for value in redis_values(client, redis_keys.SERVED_LOG.encode())
     )
@@ -412,7 +424,7 @@ def test_training_and_a_feature_rebuild_after_erasure_do_not_bring_the_shopper_b
 ):
     train_models(["popularity", "hybrid"])  # the serving artifacts know the shopper
     assert USER in set(interactions_from_event_log().users)
-    assert store.read_list(f"c:user:{USER}")
+    assert store.read_list(redis_keys.user_list(USER))
 
     api.delete(URL, **bearer(admin_key))
 
@@ -424,7 +436,9 @@ def test_training_and_a_feature_rebuild_after_erasure_do_not_bring_the_shopper_b
     train_models(["popularity", "hybrid"])
     rebuild_online_store()
     assert_no_trace()
-    assert store.read_list(f"c:user:{OTHER}") or store.read_list("c:user:u1")
+    assert store.read_list(redis_keys.user_list(OTHER)) or store.read_list(
+        redis_keys.user_list("u1")
+    )
 
 
 # --- digest

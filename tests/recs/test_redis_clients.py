@@ -84,8 +84,8 @@ def test_an_event_applied_twice_on_a_cluster_counts_once(on_cluster):
     assert interactions("user", "u-1") == 2 and interactions("session", "s-1") == 2
     product = features.get_online("product", "P2", ["purchases_24h", "trending_score"])
     assert product["purchases_24h"] == 1.0 and product["trending_score"] > 0
-    markers = list(on_cluster.scan_iter(match="ev:*"))
-    feature_keys = list(on_cluster.scan_iter(match="f:*"))
+    markers = list(on_cluster.scan_iter(match=redis_keys.EVENT_MARKER_PREFIX + "*"))
+    feature_keys = list(on_cluster.scan_iter(match=redis_keys.FEATURE_PREFIX + "*"))
     assert len(nodes_holding(on_cluster, feature_keys)) == 3, "the updates span every node"
     for marker in markers:
         assert marker.startswith(b"ev:{"), "a marker is hash-tagged into its slot group"
@@ -109,9 +109,13 @@ def test_a_batch_cut_short_between_slot_groups_completes_once_on_redelivery(
     with pytest.raises(ConnectionError):
         features.apply_events(enrich(records))
     monkeypatch.setattr(online, "_run", real_run)
-    applied_before = len(list(on_cluster.scan_iter(match="ev:*")))
+    applied_before = len(list(on_cluster.scan_iter(match=redis_keys.EVENT_MARKER_PREFIX + "*")))
     assert features.apply_events(enrich(records)) == 5, "each event had a share still to apply"
-    assert 0 < applied_before < len(list(on_cluster.scan_iter(match="ev:*")))
+    assert (
+        0
+        < applied_before
+        < len(list(on_cluster.scan_iter(match=redis_keys.EVENT_MARKER_PREFIX + "*")))
+    )
     assert features.apply_events(enrich(records)) == 0
     user = features.get_online("user", "u-1", ["interaction_count", "cart"])
     assert user == {"interaction_count": 5.0, "cart": {f"P{n}": 1 for n in range(5)}}
@@ -140,13 +144,21 @@ def test_login_replay_on_a_cluster_counts_the_session_history_once(on_cluster):
 @pytest.mark.cluster
 @pytest.mark.django_db
 def test_write_lists_on_a_cluster_keeps_the_previous_list_as_last_known_good(on_cluster):
-    store.write_lists([("c:user:u1", ranked("A", "B")), ("c:popular:all", ranked("P"))])
-    assert store.read_list("c:lkg:user:u1") == []
-    store.write_lists([("c:user:u1", ranked("C")), ("c:user:u2", ranked("D"))])
-    assert [sku for sku, _ in store.read_list("c:lkg:user:u1")] == ["A", "B"]
-    assert [sku for sku, _ in store.read_list("c:user:u1")] == ["C"]
-    store.write_lists([("c:user:u1", ranked("E")), ("c:user:u1", ranked("F"))])
-    assert [sku for sku, _ in store.read_list("c:lkg:user:u1")] == ["E"], "as COPY would"
+    store.write_lists(
+        [(redis_keys.user_list("u1"), ranked("A", "B")), (redis_keys.POPULAR_ALL, ranked("P"))]
+    )
+    assert store.read_list(redis_keys.last_known_good_list("u1")) == []
+    store.write_lists(
+        [(redis_keys.user_list("u1"), ranked("C")), (redis_keys.user_list("u2"), ranked("D"))]
+    )
+    assert [sku for sku, _ in store.read_list(redis_keys.last_known_good_list("u1"))] == ["A", "B"]
+    assert [sku for sku, _ in store.read_list(redis_keys.user_list("u1"))] == ["C"]
+    store.write_lists(
+        [(redis_keys.user_list("u1"), ranked("E")), (redis_keys.user_list("u1"), ranked("F"))]
+    )
+    assert [sku for sku, _ in store.read_list(redis_keys.last_known_good_list("u1"))] == ["E"], (
+        "as COPY would"
+    )
     assert key_slot(b"c:user:u1") != key_slot(b"c:lkg:user:u1"), "so COPY could not work"
 
 
@@ -165,8 +177,10 @@ def test_recommend_serves_from_a_cluster_with_availability_and_fallbacks(
     after = recommend(RecommendationContext(placement="home", session_id="s-1"))
     assert "C4" not in skus(after) and after.source == "content"
     assert sync_unavailable() == 1
-    store.write_lists([("c:user:loyal", ranked("K1"))])  # the old list becomes last-known-good
-    on_cluster.delete("c:user:loyal")  # ...and the new one was lost
+    store.write_lists(
+        [(redis_keys.user_list("loyal"), ranked("K1"))]
+    )  # the old list becomes last-known-good
+    on_cluster.delete(redis_keys.user_list("loyal"))  # ...and the new one was lost
     touch(*["B1"] * 10, user_id="loyal", session_id="s-2")
     loyal = recommend(RecommendationContext(placement="home", user_id="loyal"))
     assert loyal.tier == "collaborative" and loyal.source == "last_known_good"
@@ -213,7 +227,7 @@ def test_sell_out_refresh_and_rebuild_scan_every_node(on_cluster, shop):
         def popular(self, segment, depth):
             return ranked("K1", "K2", "K3", "K4", "K5")[:depth]
 
-    keys = [f"c:similar:content:X{n}" for n in range(30)]
+    keys = [redis_keys.similar_content_list(f"X{n}") for n in range(30)]
     store.write_lists([(key, ranked("K1", "K2")) for key in keys])
     assert len(nodes_holding(on_cluster, keys)) == 3
     on_cluster.sadd(redis_keys.UNAVAILABLE, "K1")
@@ -225,7 +239,7 @@ def test_sell_out_refresh_and_rebuild_scan_every_node(on_cluster, shop):
         assert [sku for sku, _ in store.read_list(key)][:3] == ["K1", "K2", "K3"]
     touch("C1", "C2")
     assert clear_online_store() > 0
-    assert not list(on_cluster.scan_iter(match="f:*"))
+    assert not list(on_cluster.scan_iter(match=redis_keys.FEATURE_PREFIX + "*"))
 
 
 @pytest.mark.cluster

@@ -13,6 +13,7 @@ from django.http import HttpResponse
 from django.template import Context, Template
 from django.test import RequestFactory, override_settings
 
+from recs import redis_keys
 from recs.candidates import store
 from recs.serving import catalog, fallback, merchandising
 from recs.serving import redis as serving_redis
@@ -413,7 +414,7 @@ def test_anonymous_shopper_is_served_global_popularity_through_the_tag():
     for sku in ("P1", "P2", "P3"):
         StockFactory(product=ProductFactory(sku=sku, title=f"Candle {sku}", category=category))
     catalog.sync_catalog_cards()
-    store.write_lists([("c:popular:all", [("P2", 3.0), ("P3", 2.0), ("P1", 1.0)])])
+    store.write_lists([(redis_keys.POPULAR_ALL, [("P2", 3.0), ("P3", 2.0), ("P1", 1.0)])])
     html = render(
         '{% recommendations "home" as recs %}{% recommendation_carousel recs %}',
         request=make_request(),

@@ -6,6 +6,7 @@ import pytest
 
 from merch.models import Experiment, MerchandisingRule
 from merch.selectors.experiments import experiment_by_id
+from recs import redis_keys
 from recs.candidates import store
 from recs.experiments.simulation import simulate_shoppers
 from tests.ui.conftest import admin_login, carousel, carousel_skus
@@ -83,7 +84,9 @@ def test_a_pin_and_an_exclusion_made_in_the_admin_show_in_the_preview_and_the_st
 def test_an_experiment_created_started_ramped_and_killed_in_the_admin_fills_its_dashboard(
     browsing, shop, merchandiser, storefront_key
 ):
-    store.write_lists([("c:trending:all", [("B4", 3.0), ("C6", 2.0), ("K6", 1.0), ("B3", 0.5)])])
+    store.write_lists(
+        [(redis_keys.TRENDING_ALL, [("B4", 3.0), ("C6", 2.0), ("K6", 1.0), ("B3", 0.5)])]
+    )
     admin = browsing.new_page()
     admin_login(admin, merchandiser)
 

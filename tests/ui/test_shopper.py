@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 from django_redis import get_redis_connection
 
-from recs import features
+from recs import features, redis_keys
 from recs.candidates import store
 from recs.events.records import EventRecord
 from recs.events.services import apply_event_batch
@@ -47,7 +47,9 @@ def customer(shop, shop_history) -> User:
     rebuild_online_store()  # the history was only logged: replay it all into the online store
     assert features.get_online("user", CUSTOMER, ["interaction_count"])["interaction_count"] == 13
     train_models()
-    assert store.read_list(f"c:user:{CUSTOMER}"), "training precomputed the customer's list"
+    assert store.read_list(redis_keys.user_list(CUSTOMER)), (
+        "training precomputed the customer's list"
+    )
     return User.objects.create_user(CUSTOMER, password=CUSTOMER_PASSWORD)
 
 
@@ -105,7 +107,7 @@ def test_tiers_follow_the_shopper_from_anonymous_to_content_to_collaborative(
         assert section.get_attribute("data-aisle-tier") == "collaborative"
         # Collaborative filtering: the customer's own list, re-ranked with what they viewed.
         assert section.get_attribute("data-aisle-source") in ("user_list", "viewed_neighbours")
-        own_list = {sku for sku, _ in store.read_list(f"c:user:{CUSTOMER}")}
+        own_list = {sku for sku, _ in store.read_list(redis_keys.user_list(CUSTOMER))}
         shown = carousel_skus(shopper, "home")
         assert own_list & set(shown), "products of the customer's precomputed list"
         assert not {"LANTERN", "CANDLE", "HOLDER"} & set(shown), "what they bought is not shown"

@@ -21,7 +21,7 @@ from bench.harness import (
     write_report_section,
 )
 from recs.evaluation.report import machine_description
-from recs.serving.types import TIERS
+from recs.serving.blend_table import TIERS
 
 REPORT = Path(settings.BASE_DIR) / "docs" / "PERFORMANCE.md"
 

@@ -267,10 +267,10 @@ def test_a_new_product_gets_similar_items_and_its_card_without_training(
     new = product("LANTERN2", title="Lantern Thing Glass", category_path="Home")
     assert api.post(PRODUCTS, {"products": [new]}, format="json").json()["created"] == 1
     assert store.writer_client().llen("scoring") == queued + 1, "the commit queued the lists"
-    assert store.read_list("c:similar:content:LANTERN2") == []
+    assert store.read_list(redis_keys.similar_content_list("LANTERN2")) == []
 
     assert similar_for_changed_products_task.apply(args=[["LANTERN2"]]).get() == 1
-    similar = [sku for sku, _ in store.read_list("c:similar:content:LANTERN2")]
+    similar = [sku for sku, _ in store.read_list(redis_keys.similar_content_list("LANTERN2"))]
     assert similar[0] == "LANTERN" and "LANTERN2" not in similar
 
     result = ask("product_detail", product_sku="LANTERN2", limit=3)

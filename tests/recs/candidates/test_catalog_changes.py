@@ -6,6 +6,7 @@ import io
 import joblib
 import pytest
 
+from recs import redis_keys
 from recs.candidates import store
 from recs.candidates.catalog_changes import write_similar_for_products
 from recs.learners import content
@@ -69,7 +70,7 @@ def test_fold_in_survives_pickling_and_older_models_say_they_cannot(learner):
 def test_lists_are_written_for_the_stored_products_from_the_serving_model(learner):
     ProductFactory(sku="N1", title="Blue heart lantern", price=3)
     assert write_similar_for_products(["N1", "NOT-STORED"], lambda role: learner) == 1
-    assert names(store.read_list("c:similar:content:N1"))[0] in {"A", "B"}
+    assert names(store.read_list(redis_keys.similar_content_list("N1")))[0] in {"A", "B"}
     assert write_similar_for_products(["N1"], lambda role: None) == 0, "before any training"
     del learner.tag_codes
     assert write_similar_for_products(["N1"], lambda role: learner) == 0, "an older model"

@@ -3,6 +3,7 @@
 import pytest
 
 from merch.services.catalog import set_stock
+from recs import redis_keys
 from recs.candidates import store
 from recs.candidates.refresh import fill_past_unavailable, refresh_lists_holding
 from recs.candidates.tasks import refresh_lists_task
@@ -33,7 +34,7 @@ def test_a_sell_out_refills_every_list_that_held_the_product(shop_history, setti
     client = store.writer_client()
     holding = [
         key.decode()
-        for pattern in ("c:similar:content:*", "c:popular:*")
+        for pattern in (redis_keys.similar_content_list("*"), redis_keys.POPULAR_PREFIX + "*")
         for key in client.scan_iter(pattern)
         if "CANDLE" in dict(store.read_list(key.decode()))
     ]

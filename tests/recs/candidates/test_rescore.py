@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from recs import redis_keys
 from recs.candidates import store
 from recs.candidates.rescore import rescore_user
 from recs.candidates.tasks import schedule_rescores
@@ -39,18 +40,18 @@ def test_applied_events_schedule_rescores_but_historic_imports_do_not(shop_histo
 
 def test_rescore_puts_what_the_user_just_touched_to_work(shop_history):
     train_models(["hybrid"])
-    before = [sku for sku, _ in store.read_list("c:user:u0")]  # a bag buyer
+    before = [sku for sku, _ in store.read_list(redis_keys.user_list("u0"))]  # a bag buyer
     assert "LANTERN" in before
     touch(*["LANTERN"] * 10, user_id="u0", session_id="s-u0")
     assert rescore_user("u0", serving_learner) is True
-    after = [sku for sku, _ in store.read_list("c:user:u0")]
+    after = [sku for sku, _ in store.read_list(redis_keys.user_list("u0"))]
     assert "LANTERN" not in after, "the model now knows they have looked at it"
     assert set(after) == {"CANDLE", "HOLDER"}, "its neighbours stay"
-    assert [sku for sku, _ in store.read_list("c:lkg:user:u0")] == before
+    assert [sku for sku, _ in store.read_list(redis_keys.last_known_good_list("u0"))] == before
 
 
 def test_users_below_the_collaborative_tier_are_not_rescored(shop_history):
     train_models(["hybrid"])
     touch("LANTERN", user_id="newbie", session_id="s-n")
     assert rescore_user("newbie", serving_learner) is False
-    assert store.read_list("c:user:newbie") == []
+    assert store.read_list(redis_keys.user_list("newbie")) == []

@@ -7,6 +7,7 @@ import pytest
 from merch.models import Placement
 from merch.selectors.experiments import experiment_by_id
 from merch.services.experiments import VariantSpec, create_experiment, start_experiment
+from recs import redis_keys
 from recs.api_keys import create_api_key
 from recs.candidates import store
 from recs.experiments.report import experiment_report
@@ -28,7 +29,9 @@ def converts(variant: str, n: int) -> bool:
 def test_simulated_ab_test_through_api_and_workers_matches_the_dashboard(
     shop, client, admin_client
 ):
-    store.write_lists([("c:trending:all", [("B4", 3.0), ("C6", 2.0), ("K6", 1.0), ("B3", 0.5)])])
+    store.write_lists(
+        [(redis_keys.TRENDING_ALL, [("B4", 3.0), ("C6", 2.0), ("K6", 1.0), ("B3", 0.5)])]
+    )
     experiment = create_experiment(
         "Trending on home", Placement.objects.get(key="home"),
         [VariantSpec("control", "popular", 0, is_control=True),

@@ -37,7 +37,7 @@ def run(shop, django_capture_on_commit_callbacks):
 
 @pytest.fixture
 def trending_test(run):
-    store.write_lists([("c:trending:all", [("B4", 3.0), ("C6", 2.0), ("K6", 1.0)])])
+    store.write_lists([(redis_keys.TRENDING_ALL, [("B4", 3.0), ("C6", 2.0), ("K6", 1.0)])])
     experiment = run(
         create_experiment, "Trending on home", Placement.objects.get(key="home"),
         [VariantSpec("control", "popular", 0, is_control=True),

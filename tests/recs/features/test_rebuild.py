@@ -5,6 +5,7 @@ import time
 import pytest
 from django.core.management import call_command
 
+from recs import redis_keys
 from recs.events.services import apply_event_batch
 from recs.features import get_online
 from recs.features.skew import check_skew, sample_entities
@@ -45,6 +46,6 @@ def test_rebuild_if_outdated_runs_only_for_an_empty_or_old_store(capsys):
     assert layout_is_current() and "Replayed 1 events" in capsys.readouterr().out
     call_command("rebuild_online_features", "--if-outdated")
     assert "nothing to rebuild" in capsys.readouterr().out
-    redis_client().set("f:layout", "1")  # written by an older release
+    redis_client().set(redis_keys.FEATURE_LAYOUT, "1")  # written by an older release
     call_command("rebuild_online_features", "--if-outdated")
     assert "Replayed 1 events" in capsys.readouterr().out

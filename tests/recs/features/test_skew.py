@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
+from recs import redis_keys
 from recs.events.records import EventRecord
 from recs.events.services import apply_event_batch
 from recs.features.skew import check_skew, sample_entities, values_agree
@@ -71,7 +72,7 @@ def test_a_shuffled_duplicated_stream_has_zero_skew(catalog):
 
 def test_the_check_detects_a_drifted_online_value(catalog, clean_redis):
     apply_event_batch("b", random_stream(300))
-    clean_redis.delete("f:product:trending_score")
+    clean_redis.delete(redis_keys.TRENDING_SCORES)
     report = check_skew(sample_entities(50))
     assert {m.feature for m in report.mismatches} == {"trending_score"}
 
@@ -80,7 +81,7 @@ def test_feature_skew_command_reports_agreement_and_fails_on_drift(catalog, clea
     apply_event_batch("b", random_stream(300))
     call_command("feature_skew", "--sample", "10")
     assert "No skew" in capsys.readouterr().out
-    clean_redis.delete("f:product:trending_score")
+    clean_redis.delete(redis_keys.TRENDING_SCORES)
     with pytest.raises(CommandError, match="mismatches"):
         call_command("feature_skew", "--sample", "10")
 

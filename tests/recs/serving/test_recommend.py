@@ -10,6 +10,7 @@ from django.utils import timezone
 from merch.models import MerchandisingRule, Placement
 from merch.services.catalog import set_products_active, set_stock
 from merch.services.merchandising import save_merchandising_rule, save_placement
+from recs import redis_keys
 from recs.candidates import store
 from recs.candidates.availability import sync_unavailable
 from recs.serving import redis as serving_redis
@@ -249,9 +250,9 @@ def test_no_more_than_max_per_category_while_others_are_available(shop, placemen
 
 
 def test_collaborative_user_without_a_list_gets_the_last_known_good_one(shop):
-    store.write_lists([("c:user:regular", ranked("B2", "B3"))])
-    store.write_lists([("c:user:regular", ranked("K1"))])  # a newer list...
-    store.writer_client().delete("c:user:regular")  # ...that was lost
+    store.write_lists([(redis_keys.user_list("regular"), ranked("B2", "B3"))])
+    store.write_lists([(redis_keys.user_list("regular"), ranked("K1"))])  # a newer list...
+    store.writer_client().delete(redis_keys.user_list("regular"))  # ...that was lost
     touch(*["C1"] * 10, user_id="regular", session_id="s-3")
     result = ask(user_id="regular")
     assert skus(result)[:2] == ["B2", "B3"]
@@ -260,7 +261,7 @@ def test_collaborative_user_without_a_list_gets_the_last_known_good_one(shop):
 
 def test_when_the_strategy_has_nothing_servable_the_chain_fills_the_list(shop, placement_setting):
     placement_setting("home", default_strategy="trending")  # nothing is trending yet
-    store.write_lists([("c:popular:country:Germany", ranked("K4"))])
+    store.write_lists([(redis_keys.country_popular_list("Germany"), ranked("K4"))])
     shop["K4"].stock.on_hand = 0
     shop["K4"].stock.save()
     sync_unavailable()
@@ -272,7 +273,9 @@ def test_when_the_strategy_has_nothing_servable_the_chain_fills_the_list(shop, p
 
 
 def test_empty_cache_still_serves_global_popularity_from_redis(shop):
-    store.writer_client().delete("c:popular:country:Germany", "c:similar:cf:C1")
+    store.writer_client().delete(
+        redis_keys.country_popular_list("Germany"), redis_keys.similar_cf_list("C1")
+    )
     result = ask("product_detail", session_id="new", product_sku="C1", country="Germany")
     assert result.items
 
@@ -340,7 +343,7 @@ def test_a_list_thinned_out_by_many_sold_out_products_is_still_filled(shop, plac
     placement_setting("home", default_strategy="popular", max_per_category=0)
     many = [StockFactory(product=ProductFactory(sku=f"S{n:02d}"), on_hand=0).product.sku
             for n in range(60)]  # fmt: skip
-    store.write_lists([("c:popular:all", ranked(*many, "B1", "B2", "B3"))])
+    store.write_lists([(redis_keys.POPULAR_ALL, ranked(*many, "B1", "B2", "B3"))])
     sync_unavailable()
     assert skus(ask(session_id="new", limit=3)) == ["B1", "B2", "B3"]
 

@@ -5,6 +5,7 @@ import hashlib
 import pytest
 from django.core.management import call_command
 
+from recs import redis_keys
 from recs.candidates import store
 from recs.learners import LEARNERS
 from recs.models import ModelVersion
@@ -55,14 +56,14 @@ def test_training_registers_a_version_per_learner_with_metrics_and_a_verifiable_
 
 def test_training_fills_the_candidate_cache_from_serving_versions(shop_history):
     train_models()
-    user_list = [sku for sku, _ in store.read_list("c:user:u1")]
+    user_list = [sku for sku, _ in store.read_list(redis_keys.user_list("u1"))]
     assert user_list, "an active user gets a precomputed list"
     assert not {"LANTERN", "CANDLE", "HOLDER"} & set(user_list), "bought items are not re-listed"
-    similar = [sku for sku, _ in store.read_list("c:similar:cf:LANTERN")]
+    similar = [sku for sku, _ in store.read_list(redis_keys.similar_cf_list("LANTERN"))]
     assert similar[:2] and set(similar[:2]) <= {"CANDLE", "HOLDER"}
-    assert store.read_list("c:similar:content:TIN")
-    assert [sku for sku, _ in store.read_list("c:popular:all")][:6]
-    assert store.read_list("c:popular:country:United Kingdom")
+    assert store.read_list(redis_keys.similar_content_list("TIN"))
+    assert [sku for sku, _ in store.read_list(redis_keys.POPULAR_ALL)][:6]
+    assert store.read_list(redis_keys.country_popular_list("United Kingdom"))
     meta = store.read_meta()
     assert meta["user"].startswith("hybrid#") and float(meta["generated_at"]) > 0
 
@@ -82,10 +83,10 @@ def test_a_retrained_version_is_promoted_only_when_it_beats_the_serving_one(shop
 
 def test_replacing_a_user_list_keeps_the_previous_one_as_last_known_good(shop_history):
     train_models(["hybrid"])
-    before = store.read_list("c:user:u1")
-    store.write_lists([("c:user:u1", [("TIN", 1.0)])])
-    assert store.read_list("c:user:u1") == [("TIN", 1.0)]
-    assert store.read_list("c:lkg:user:u1") == before
+    before = store.read_list(redis_keys.user_list("u1"))
+    store.write_lists([(redis_keys.user_list("u1"), [("TIN", 1.0)])])
+    assert store.read_list(redis_keys.user_list("u1")) == [("TIN", 1.0)]
+    assert store.read_list(redis_keys.last_known_good_list("u1")) == before
 
 
 def test_precompute_without_serving_versions_writes_nothing(shop_history):
@@ -127,7 +128,7 @@ def test_train_if_untrained_refills_a_lost_cache_without_retraining(shop_history
     store.writer_client().flushdb()  # Redis restarted without persistence
     call_command("train", "--if-untrained")
     assert "refilled" in capsys.readouterr().out
-    assert store.read_list("c:popular:all")
+    assert store.read_list(redis_keys.POPULAR_ALL)
     assert ModelVersion.objects.count() == 1
 
 
@@ -146,4 +147,4 @@ def test_a_learner_that_fails_is_skipped_and_the_last_good_version_keeps_serving
     assert "FloatingPointError: NaN in the factors" in second.failures["popularity"]
     assert [v.key for v in second.versions] == ["content"], "the others still train"
     assert ModelVersion.objects.get(key="popularity", status="serving").pk == good.pk
-    assert first.run_id != second.run_id and store.read_list("c:popular:all")
+    assert first.run_id != second.run_id and store.read_list(redis_keys.POPULAR_ALL)
