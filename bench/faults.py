@@ -19,6 +19,7 @@ import redis as redis_py
 from django.conf import settings
 from django.db import OperationalError
 
+from aisle.conf import aisle_settings
 from bench.events import EventStream, event_tallies
 from bench.harness import BASE_DIR, celery_worker_process, wait_until
 from bench.load import LoadResult, Request, background_load
@@ -97,7 +98,7 @@ class Workers:
 
 def redis_client(timeout_s: float = 0.2) -> redis_py.Redis:
     return redis_py.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        aisle_settings.REDIS_URL, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
     )
 
 
@@ -106,7 +107,7 @@ class RedisRestarter:
     the same options on the same port; the new one is stopped by `close()`."""
 
     def __init__(self) -> None:
-        self.port = urlparse(settings.REDIS_URL).port
+        self.port = urlparse(aisle_settings.REDIS_URL).port
         self.process: subprocess.Popen | None = None
 
     def kill(self) -> int:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
-from django.conf import settings
 from django.db.models import Count
 
+from aisle.conf import aisle_settings
 from bench.harness import LatencySummary
 from bench.load import Request, encode_request, read_response
 from bench.serving import client_ip
@@ -230,7 +230,7 @@ def lists_to_refill(sold: Sequence[str], unavailable_before: set[str]) -> list[L
     sold_set = set(sold)
     watches: list[ListWatch] = []
     for prefix, (_, size_setting) in FAMILIES.items():
-        size = getattr(settings, size_setting)
+        size = getattr(aisle_settings, size_setting)
         keys = list(client.scan_iter(match=prefix + "*", count=SCAN_CHUNK))
         for start in range(0, len(keys), SCAN_CHUNK):
             chunk = keys[start : start + SCAN_CHUNK]

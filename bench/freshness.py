@@ -7,8 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from bench.harness import LatencySummary, wait_until
 from bench.stream import KeyspaceWatcher, StorefrontClient
 from recs import redis_keys
@@ -235,7 +234,7 @@ def run_freshness(
     (each scheduled RESCORE_DEBOUNCE_S after the click). The answers are asked as deep as the
     API allows (SERVING_MAX_LIMIT): the neighbours of one view enter a collaborative shopper's
     list below their own best items (SESSION_RERANK_WEIGHT), not always in a page's first 8."""
-    limit = limit or settings.SERVING_MAX_LIMIT
+    limit = limit or aisle_settings.SERVING_MAX_LIMIT
     client = StorefrontClient(base_url, write_key, client_ip="10.250.0.2")
     trials: list[Trial] = []
     stop_at = time.monotonic() + max_seconds
@@ -247,7 +246,7 @@ def run_freshness(
         time.sleep(PAUSE_BETWEEN_TRIALS_S)
     client.close()
     pending = [t for t in trials if t.valid and t.plan.kind == "collaborative"]
-    rescore_wait_s = settings.RESCORE_DEBOUNCE_S * 3 + 10
+    rescore_wait_s = aisle_settings.RESCORE_DEBOUNCE_S * 3 + 10
 
     def all_rescored() -> bool:
         for t in pending:

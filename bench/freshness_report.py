@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from bench.flash_sale import (
     FlashSaleResult,
     servings_before,
@@ -146,7 +145,7 @@ def freshness_section(result: FreshnessResult, load: LoadResult | None, info: Ru
         _row("one poll, request to answer (ms)", result.polls()),
         _row(
             f"collaborative list `c:user:<id>` rewritten (re-score, debounce "
-            f"{settings.RESCORE_DEBOUNCE_S:g} s)",
+            f"{aisle_settings.RESCORE_DEBOUNCE_S:g} s)",
             result.rescored(),
             unit="s",
         ),
@@ -162,7 +161,7 @@ def freshness_section(result: FreshnessResult, load: LoadResult | None, info: Ru
         "events worker has applied the click; the time is the API's queueing, the worker "
         "picking up the batch and applying it, plus the poll that sees it. The second is the "
         "collaborative model's re-score of the customer's precomputed list: scheduled by the "
-        f"first event and run `RESCORE_DEBOUNCE_S` ({settings.RESCORE_DEBOUNCE_S:g} s) later, "
+        f"first event and run `RESCORE_DEBOUNCE_S` ({aisle_settings.RESCORE_DEBOUNCE_S:g} s) later, "
         "so a burst of clicks costs one re-score. It changes the deeper, model-ranked part of "
         "the list; the click already showed before it.",
         "",
@@ -311,7 +310,7 @@ def trending_section(bursts: Sequence[Burst], info: RunInfo, track_s: float) -> 
         "`merch.services.merchandising.save_placement`, no per-category cap, `limit=50`; the answer blends "
         "the live ranking with the trained `c:trending:all` and drops unavailable products). "
         f"Half-life (`TRENDING_HALF_LIFE_HOURS`): {half_life_note()}. Event weights: click "
-        f"{settings.EVENT_WEIGHTS['click']:g}, purchase {settings.EVENT_WEIGHTS['purchase']:g}.",
+        f"{aisle_settings.EVENT_WEIGHTS['click']:g}, purchase {aisle_settings.EVENT_WEIGHTS['purchase']:g}.",
         _replay_line(info.replays.get("trending")),
         "",
         "| burst (clicks) | product | its score | live score of the 10th / 50th | live top 50 s | "
@@ -362,7 +361,7 @@ def goals(fresh: FreshnessResult | None, flash: FlashSaleResult | None,
         rescored = fresh.rescored()
         lines.append(
             f"| collaborative list re-scored after events (no budget; debounce "
-            f"{settings.RESCORE_DEBOUNCE_S:g} s) | p50 {rescored.p50_ms / 1000:.2f} s, p95 "
+            f"{aisle_settings.RESCORE_DEBOUNCE_S:g} s) | p50 {rescored.p50_ms / 1000:.2f} s, p95 "
             f"{rescored.p95_ms / 1000:.2f} s, {fresh.not_rescored()} missed | "
             f"{'reported' if not fresh.not_rescored() else 'NOT all re-scored'} |"
         )

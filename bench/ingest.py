@@ -4,8 +4,8 @@ import time
 from dataclasses import dataclass, field
 
 import redis as redis_py
-from django.conf import settings
 
+from aisle.conf import aisle_settings
 from bench.events import EventStream, event_tallies
 from bench.harness import celery_worker_process
 from bench.load import LoadResult, background_load, percentile_ms
@@ -73,7 +73,7 @@ class SustainedRun:
 def monitor_client() -> redis_py.Redis:
     """A client of its own with a patient timeout: the project's clients give up after 50 ms,
     which a loaded machine exceeds."""
-    return redis_py.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+    return redis_py.Redis.from_url(aisle_settings.REDIS_URL, socket_timeout=5)
 
 
 def reset_queue_and_metrics() -> None:

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 
+from aisle.conf import aisle_settings
 from bench.load import LoadResult, Request, percentile_ms, run_http_load
 from bench.serving import USER_AGENTS, BenchContext, api_headers, api_query, api_url
 from bench.urls import BARE_PATH, SYNC_MODEL_PATH
@@ -94,7 +95,7 @@ def page_requests(
         sku = bench.context.product_sku or rng.choice(products)
         cookie = (
             f"{settings.SESSION_COOKIE_NAME}={session_keys[bench.context.session_id]}; "
-            f"{settings.SHOPPER_SESSION_COOKIE}={signed_cookie_value(bench.context.session_id)}"
+            f"{aisle_settings.SHOPPER_SESSION_COOKIE}={signed_cookie_value(bench.context.session_id)}"
         )
         requests.append(("GET", f"/p/{sku}/", None, {**shopper_headers(bench), "Cookie": cookie}))
     return requests

@@ -31,6 +31,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from aisle.conf import aisle_settings
 from bench.harness import LatencySummary, free_port
 from recs import redis_keys
 from recs.candidates.store import writer_client
@@ -61,7 +62,9 @@ USER_AGENTS = {
     "tablet": "Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/120.0.0.0 Safari/537.36",
 }
-MAX_SESSION_VIEWS = settings.TIER_COLLABORATIVE_MIN_INTERACTIONS - 1  # stays in the content tier
+MAX_SESSION_VIEWS = (
+    aisle_settings.TIER_COLLABORATIVE_MIN_INTERACTIONS - 1
+)  # stays in the content tier
 PAGE_LIMIT = 8
 
 # A small product page; the same text without the two tag lines is the baseline.
@@ -186,7 +189,7 @@ def pool_from_world(sample_events: int = 20000, seed: int = 7) -> ContextPool:
         Event.objects.exclude(user_id="")
         .values("user_id")
         .annotate(n=Count("id"))
-        .filter(n__gte=settings.TIER_COLLABORATIVE_MIN_INTERACTIONS)
+        .filter(n__gte=aisle_settings.TIER_COLLABORATIVE_MIN_INTERACTIONS)
         .values_list("user_id", flat=True)
     )
     candidates = sorted(counts)
@@ -355,7 +358,7 @@ def page_request(bench: BenchContext, factory: RequestFactory) -> Any:
         HTTP_X_COUNTRY=context.country,
         REMOTE_ADDR=bench.client_ip,
     )
-    request.COOKIES[settings.SHOPPER_SESSION_COOKIE] = signed_cookie_value(context.session_id)
+    request.COOKIES[aisle_settings.SHOPPER_SESSION_COOKIE] = signed_cookie_value(context.session_id)
     session = import_module(settings.SESSION_ENGINE).SessionStore()  # no key: no database
     if context.cart_skus:
         session[SESSION_CART_KEY] = {sku: 1 for sku in context.cart_skus}
@@ -609,7 +612,7 @@ def redis_unreachable() -> Iterator[str]:
     caches["default"]["LOCATION"] = url
     render_path_log = logging.getLogger("recs.serving.recommend")
     level = render_path_log.level
-    with override_settings(REDIS_URL=url, CACHES=caches):
+    with override_settings(AISLE={**settings.AISLE, "REDIS_URL": url}, CACHES=caches):
         serving_redis.reset()
         render_path_log.setLevel(logging.ERROR)
         try:

@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import urlencode, urlparse
 
 import redis
-from django.conf import settings
 
+from aisle.conf import aisle_settings
 from bench.harness import LatencySummary
 from recs import redis_keys
 from recs.events.records import EventRecord
@@ -332,7 +332,7 @@ class KeyspaceWatcher:
     of its own, so a list rewritten by a worker is seen within a millisecond or so."""
 
     def __init__(self, pattern: str = redis_keys.CANDIDATE_LIST_PREFIX + "*") -> None:
-        self.client = redis.Redis.from_url(settings.REDIS_URL)
+        self.client = redis.Redis.from_url(aisle_settings.REDIS_URL)
         db = self.client.connection_pool.connection_kwargs.get("db", 0)
         self.prefix = f"__keyspace@{db}__:"
         self.pattern = pattern

@@ -7,8 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from bench.stream import StorefrontClient, rank_in
 from merch.models import Placement, Product
 from merch.selectors.catalog import available_skus
@@ -53,7 +52,7 @@ def cold_products(count: int) -> list[str]:
 
 def live_scores(top: int) -> list[float]:
     """Current (decayed) trending scores of the live ranking's first `top` products."""
-    half_life_s = settings.TRENDING_HALF_LIFE_HOURS * 3600
+    half_life_s = aisle_settings.TRENDING_HALF_LIFE_HOURS * 3600
     log_now = time.time() / half_life_s
     ranked = writer_client().zrevrange(redis_keys.TRENDING_SCORES, 0, top - 1, withscores=True)
     return [2.0 ** (score - log_now) for _, score in ranked]
@@ -141,10 +140,10 @@ def run_trending(
 
 def event_score(size: int) -> float:
     """A burst's trending score right after it: clicks weigh EVENT_WEIGHTS["click"] each."""
-    return size * settings.EVENT_WEIGHTS.get("click", 0.0)
+    return size * aisle_settings.EVENT_WEIGHTS.get("click", 0.0)
 
 
 def half_life_note() -> str:
-    hours = settings.TRENDING_HALF_LIFE_HOURS
+    hours = aisle_settings.TRENDING_HALF_LIFE_HOURS
     per_minute = 1 - 2 ** (-1 / (hours * 60))
     return f"{hours:g} h (a score loses {per_minute:.2%} a minute; {math.log2(10) * hours:.0f} h to a tenth)"

@@ -6,12 +6,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+
+from aisle.conf import aisle_settings
 
 
 class Category(models.Model):
@@ -52,7 +53,7 @@ class ProductQuerySet(models.QuerySet):
     def new(self, now=None) -> "ProductQuerySet":
         now = now or timezone.now()
         return self.filter(
-            launched_at__gte=now - timezone.timedelta(hours=settings.NEW_PRODUCT_HOURS)
+            launched_at__gte=now - timezone.timedelta(hours=aisle_settings.NEW_PRODUCT_HOURS)
         )
 
 
@@ -268,7 +269,7 @@ def experiment_strategies() -> list[str]:
 
     A learner key that is also a strategy name (trending, bought_together) means that strategy.
     """
-    model_keys = settings.EXPERIMENT_MODEL_KEYS
+    model_keys = aisle_settings.EXPERIMENT_MODEL_KEYS
     return list(dict.fromkeys([*Placement.Strategy.values, *model_keys]))
 
 

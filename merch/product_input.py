@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.conf import settings
 from django.core.validators import RegexValidator, URLValidator
 from django.utils.text import slugify
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from aisle.conf import aisle_settings
 from merch.services.catalog import ProductRecord, StockLevel
 
 SKU_MAX_LENGTH = 32  # Product.sku
@@ -284,7 +284,7 @@ class ProductInSerializer(serializers.Serializer):
             category_path=tuple(data.get("category_path") or ()),
             description=data.get("description") or "",
             brand=data.get("brand") or "",
-            currency=data.get("currency") or settings.DEFAULT_CURRENCY,
+            currency=data.get("currency") or aisle_settings.DEFAULT_CURRENCY,
             attributes=data.get("attributes") or {},
             image_url=data.get("image_url") or "",
             launched_at=data.get("launched_at"),

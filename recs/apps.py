@@ -6,8 +6,12 @@ from django.apps import AppConfig
 class RecsConfig(AppConfig):
     name = "recs"
     verbose_name = "Recommendations"
+    # The migrations are written with 64-bit keys; a host whose DEFAULT_AUTO_FIELD differs must
+    # not get new migrations generated into the installed package.
+    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from aisle import conf  # noqa: F401 - registers the check of the AISLE settings block
         from recs.receivers import connect_receivers
 
         connect_receivers()

@@ -25,6 +25,7 @@ from django.db import models, transaction
 from django.db.models import Max, Q
 from redis.cluster import RedisCluster
 
+from aisle.conf import aisle_settings
 from recs import redis_clients, redis_keys
 from recs.batches import batched
 from recs.events.records import EventRecord
@@ -48,8 +49,8 @@ COUNT_KINDS = (
 
 
 def _digest_key() -> bytes:
-    if settings.ERASURE_DIGEST_KEY:
-        return settings.ERASURE_DIGEST_KEY.encode()
+    if aisle_settings.ERASURE_DIGEST_KEY:
+        return aisle_settings.ERASURE_DIGEST_KEY.encode()
     return hmac.new(settings.SECRET_KEY.encode(), DIGEST_LABEL, hashlib.sha256).digest()
 
 

@@ -2,10 +2,10 @@
 
 import time
 
-from django.conf import settings
+from aisle.conf import aisle_settings
 
 
 def scoring_delay() -> None:
     """Wait SCORING_DELAY_S before a worker scores with a model, to stand for a slow model."""
-    if settings.SCORING_DELAY_S:
-        time.sleep(settings.SCORING_DELAY_S)
+    if aisle_settings.SCORING_DELAY_S:
+        time.sleep(aisle_settings.SCORING_DELAY_S)

@@ -17,11 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
-from django.conf import settings
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.retry import Retry
+
+from aisle.conf import aisle_settings
 
 Client = redis.Redis | RedisCluster
 
@@ -50,8 +51,8 @@ def make_client(
     """A new client for REDIS_URL (or `url`): `redis.Redis` for one server, `RedisCluster`
     when REDIS_CLUSTER (or `cluster`) is on. `fail_fast` gives up on the first connection
     error or timeout instead of retrying, for callers that fall back rather than wait."""
-    url = settings.REDIS_URL if url is None else url
-    cluster = settings.REDIS_CLUSTER if cluster is None else cluster
+    url = aisle_settings.REDIS_URL if url is None else url
+    cluster = aisle_settings.REDIS_CLUSTER if cluster is None else cluster
     options: dict[str, Any] = {
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": connect_timeout,
@@ -81,15 +82,19 @@ def worker_client() -> Client:
     feature store's reads outside the render path): generous timeouts, because a pipeline of
     thousands of lists or a script over 200 events legitimately takes longer than a read budget.
     One per process and configuration (a changed REDIS_URL gets its own)."""
-    key = (settings.REDIS_URL, settings.REDIS_CLUSTER, settings.REDIS_WORKER_TIMEOUT_S)
+    key = (
+        aisle_settings.REDIS_URL,
+        aisle_settings.REDIS_CLUSTER,
+        aisle_settings.REDIS_WORKER_TIMEOUT_S,
+    )
     client = _shared.get(key)
     if client is None:
         with _lock:
             client = _shared.get(key)
             if client is None:
                 client = make_client(
-                    socket_timeout=settings.REDIS_WORKER_TIMEOUT_S,
-                    connect_timeout=settings.REDIS_WORKER_TIMEOUT_S,
+                    socket_timeout=aisle_settings.REDIS_WORKER_TIMEOUT_S,
+                    connect_timeout=aisle_settings.REDIS_WORKER_TIMEOUT_S,
                 )
                 _shared[key] = client
     return client

@@ -2,7 +2,8 @@
 
 One module so that the layout can be read in one place, changed in one place (a cluster's hash
 tags, a new list family), and so that a scan, an erasure or a rebuild finds every key a writer
-made. Builders take the variable parts; constants are the fixed keys.
+made. Builders take the variable parts; constants are the fixed keys. Every key starts with
+AISLE["REDIS_KEY_PREFIX"] (empty by default; left out below), so installs can share a Redis.
 
   Candidate lists (JSON [[sku, score], ...], best first; replaced, never expired)
     c:user:<user>                 top-N of a shopper (serving collaborative model)
@@ -31,19 +32,24 @@ made. Builders take the variable parts; constants are the fixed keys.
     health:worker-heartbeat       the last beat a worker ran
 """
 
+from aisle.conf import aisle_settings
+
+# AISLE["REDIS_KEY_PREFIX"], read once at import: two installs sharing a Redis differ by it.
+PREFIX: str = aisle_settings.REDIS_KEY_PREFIX
+
 # Candidate lists
-CANDIDATE_LIST_PREFIX = "c:"
-USER_LIST_PREFIX = "c:user:"
-LAST_KNOWN_GOOD_PREFIX = "c:lkg:user:"
-MODEL_USER_LIST_PREFIX = "c:user@"
-SIMILAR_CF_PREFIX = "c:similar:cf:"
-SIMILAR_CONTENT_PREFIX = "c:similar:content:"
-BOUGHT_TOGETHER_PREFIX = "c:fbt:"
-POPULAR_PREFIX = "c:popular:"
-TRENDING_PREFIX = "c:trending:"
-POPULAR_ALL = "c:popular:all"
-TRENDING_ALL = "c:trending:all"
-CANDIDATES_META = "c:meta"
+CANDIDATE_LIST_PREFIX = PREFIX + "c:"
+USER_LIST_PREFIX = PREFIX + "c:user:"
+LAST_KNOWN_GOOD_PREFIX = PREFIX + "c:lkg:user:"
+MODEL_USER_LIST_PREFIX = PREFIX + "c:user@"
+SIMILAR_CF_PREFIX = PREFIX + "c:similar:cf:"
+SIMILAR_CONTENT_PREFIX = PREFIX + "c:similar:content:"
+BOUGHT_TOGETHER_PREFIX = PREFIX + "c:fbt:"
+POPULAR_PREFIX = PREFIX + "c:popular:"
+TRENDING_PREFIX = PREFIX + "c:trending:"
+POPULAR_ALL = PREFIX + "c:popular:all"
+TRENDING_ALL = PREFIX + "c:trending:all"
+CANDIDATES_META = PREFIX + "c:meta"
 
 
 def user_list(user_id: str) -> str:
@@ -94,15 +100,15 @@ def hour_popular_list(band: str) -> str:
 
 
 # Availability, and the versions web processes compare with what they hold in memory
-UNAVAILABLE = "avail:unavailable"
-UNAVAILABLE_SYNCED = "avail:synced"
-CATALOG_VERSION = "cat:version"
-MERCH_CONFIG_VERSION = "cfg:merch:version"
+UNAVAILABLE = PREFIX + "avail:unavailable"
+UNAVAILABLE_SYNCED = PREFIX + "avail:synced"
+CATALOG_VERSION = PREFIX + "cat:version"
+MERCH_CONFIG_VERSION = PREFIX + "cfg:merch:version"
 
 # Online feature store
-FEATURE_PREFIX = "f:"
-FEATURE_LAYOUT = "f:layout"
-EVENT_MARKER_PREFIX = "ev:"
+FEATURE_PREFIX = PREFIX + "f:"
+FEATURE_LAYOUT = PREFIX + "f:layout"
+EVENT_MARKER_PREFIX = PREFIX + "ev:"
 
 
 def entity_feature(entity: str, name: str, entity_id: str) -> str:
@@ -133,29 +139,29 @@ def slotted_event_marker(slot_tag: str, marker: str) -> str:
 
 # Work in flight
 def rescore_pending(user_id: str) -> str:
-    return f"rescore:pending:{user_id}"
+    return PREFIX + f"rescore:pending:{user_id}"
 
 
 def heal_lock(what: str) -> str:
     """Held while the repair of `what` ("candidates", "features") is queued or running."""
-    return f"heal:{what}"
+    return PREFIX + f"heal:{what}"
 
 
 # Logs, counters, health
-SERVED_LOG = "served:log"
-EVENTS_METRICS = "m:events"
-SERVING_TOTALS = "m:serving:total"
-WORKER_HEARTBEAT = "health:worker-heartbeat"
+SERVED_LOG = PREFIX + "served:log"
+EVENTS_METRICS = PREFIX + "m:events"
+SERVING_TOTALS = PREFIX + "m:serving:total"
+WORKER_HEARTBEAT = PREFIX + "health:worker-heartbeat"
 
 
 def serving_hourly(hour: int | str) -> str:
-    return f"m:serving:{hour}"
+    return PREFIX + f"m:serving:{hour}"
 
 
 def throttle_count(scope: str, ident: str, window: int | None = None) -> str:
     """The cache key of a caller's request count in a throttle window (django-redis cache)."""
     suffix = "" if window is None else f":{window}"
-    return f"throttle:{scope}:{ident}{suffix}"
+    return PREFIX + f"throttle:{scope}:{ident}{suffix}"
 
 
 def glob_escape(text: str) -> str:

@@ -14,6 +14,8 @@ from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 
+from aisle.conf import aisle_settings
+
 COOKIE_SALT = "aisle.shopper-session"
 _NEW_ATTR = "_aisle_new_session_id"
 _ID_ATTR = "_aisle_session_id"
@@ -31,11 +33,12 @@ def session_id_from_cookie(request: HttpRequest) -> str:
     if issued is not None:
         return issued
     cookies = getattr(request, "COOKIES", None)
-    if not cookies or settings.SHOPPER_SESSION_COOKIE not in cookies:
+    if not cookies or aisle_settings.SHOPPER_SESSION_COOKIE not in cookies:
         return ""
     try:
         value = _signer().unsign(
-            cookies[settings.SHOPPER_SESSION_COOKIE], max_age=settings.SHOPPER_SESSION_COOKIE_AGE_S
+            cookies[aisle_settings.SHOPPER_SESSION_COOKIE],
+            max_age=aisle_settings.SHOPPER_SESSION_COOKIE_AGE_S,
         )
     except signing.BadSignature:  # forged, or older than the cookie's age
         return ""
@@ -74,9 +77,9 @@ def shopper_session_id(request: HttpRequest | None) -> str:
 
 def set_session_cookie(response: HttpResponse, session_id: str) -> None:
     response.set_cookie(
-        settings.SHOPPER_SESSION_COOKIE,
+        aisle_settings.SHOPPER_SESSION_COOKIE,
         signed_cookie_value(session_id),
-        max_age=settings.SHOPPER_SESSION_COOKIE_AGE_S,
+        max_age=aisle_settings.SHOPPER_SESSION_COOKIE_AGE_S,
         secure=settings.SESSION_COOKIE_SECURE,
         httponly=True,
         samesite="Lax",

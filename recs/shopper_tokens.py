@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import jwt
 from django.conf import settings
 
+from aisle.conf import aisle_settings
+
 ALGORITHM = "HS256"
 HEADER = "X-Aisle-Shopper-Token"
 MAX_ID_LENGTH = 64
@@ -33,8 +35,8 @@ class ShopperClaims:
 
 def token_secret() -> bytes:
     """SHOPPER_TOKEN_SECRET, or a key derived from SECRET_KEY for it (never SECRET_KEY itself)."""
-    if settings.SHOPPER_TOKEN_SECRET:
-        return settings.SHOPPER_TOKEN_SECRET.encode()
+    if aisle_settings.SHOPPER_TOKEN_SECRET:
+        return aisle_settings.SHOPPER_TOKEN_SECRET.encode()
     return hmac.new(settings.SECRET_KEY.encode(), b"aisle.shopper-token", hashlib.sha256).digest()
 
 
@@ -44,11 +46,11 @@ def mint_shopper_token(*, user_id: str = "", session_id: str = "", ttl_s: int | 
         raise ValueError("A shopper token names a user_id, a session_id or both.")
     if len(user_id) > MAX_ID_LENGTH or len(session_id) > MAX_ID_LENGTH:
         raise ValueError(f"Ids are at most {MAX_ID_LENGTH} characters.")
-    ttl_s = settings.SHOPPER_TOKEN_TTL_S if ttl_s is None else ttl_s
-    if not 0 < ttl_s <= settings.SHOPPER_TOKEN_MAX_TTL_S:
-        raise ValueError(f"ttl_s must be between 1 and {settings.SHOPPER_TOKEN_MAX_TTL_S}.")
+    ttl_s = aisle_settings.SHOPPER_TOKEN_TTL_S if ttl_s is None else ttl_s
+    if not 0 < ttl_s <= aisle_settings.SHOPPER_TOKEN_MAX_TTL_S:
+        raise ValueError(f"ttl_s must be between 1 and {aisle_settings.SHOPPER_TOKEN_MAX_TTL_S}.")
     now = int(time.time())
-    claims = {"aud": settings.SHOPPER_TOKEN_AUDIENCE, "iat": now, "exp": now + ttl_s}
+    claims = {"aud": aisle_settings.SHOPPER_TOKEN_AUDIENCE, "iat": now, "exp": now + ttl_s}
     if user_id:
         claims["sub"] = user_id
     if session_id:
@@ -63,9 +65,9 @@ def read_shopper_token(token: str) -> ShopperClaims:
             token,
             token_secret(),
             algorithms=[ALGORITHM],
-            audience=settings.SHOPPER_TOKEN_AUDIENCE,
+            audience=aisle_settings.SHOPPER_TOKEN_AUDIENCE,
             options={"require": ["exp", "iat", "aud"]},
-            leeway=settings.SHOPPER_TOKEN_LEEWAY_S,
+            leeway=aisle_settings.SHOPPER_TOKEN_LEEWAY_S,
         )
     except jwt.ExpiredSignatureError as error:
         raise InvalidShopperToken("The shopper token has expired; mint a new one.") from error
@@ -73,9 +75,9 @@ def read_shopper_token(token: str) -> ShopperClaims:
         raise InvalidShopperToken("The shopper token is for another audience.") from error
     except jwt.InvalidTokenError as error:
         raise InvalidShopperToken(f"The shopper token is invalid ({error}).") from error
-    if claims["exp"] - claims["iat"] > settings.SHOPPER_TOKEN_MAX_TTL_S:
+    if claims["exp"] - claims["iat"] > aisle_settings.SHOPPER_TOKEN_MAX_TTL_S:
         raise InvalidShopperToken(
-            f"The shopper token lives longer than {settings.SHOPPER_TOKEN_MAX_TTL_S} s; "
+            f"The shopper token lives longer than {aisle_settings.SHOPPER_TOKEN_MAX_TTL_S} s; "
             "mint shorter-lived ones."
         )
     user_id, session_id = claims.get("sub", ""), claims.get("sid", "")

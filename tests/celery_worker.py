@@ -12,6 +12,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from aisle.conf import aisle_settings
+
 BASE_DIR = Path(settings.BASE_DIR)
 
 
@@ -26,7 +28,7 @@ def worker_environment() -> dict[str, str]:
             f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST'] or '127.0.0.1'}:"
             f"{db['PORT'] or 5432}/{db['NAME']}"
         )
-    env["REDIS_URL"] = settings.REDIS_URL
+    env["REDIS_URL"] = aisle_settings.REDIS_URL
     env.pop("CELERY_BROKER_URL", None)
     return env
 

@@ -3,13 +3,13 @@
 Writes call merch.services.catalog, so that readers hear about them on commit.
 """
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.db import models
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from import_export.admin import ImportExportModelAdmin
 
+from aisle.conf import aisle_settings
 from merch.admin._shared import selected_ids
 from merch.models import Category, Product, Stock
 from merch.resources import ProductResource, StockResource
@@ -68,10 +68,13 @@ class NewProductFilter(admin.SimpleListFilter):
     launched_lookup = "launched_at"
 
     def lookups(self, request, model_admin):
-        return [("yes", f"Launched in the last {settings.NEW_PRODUCT_HOURS} h"), ("no", "Older")]
+        return [
+            ("yes", f"Launched in the last {aisle_settings.NEW_PRODUCT_HOURS} h"),
+            ("no", "Older"),
+        ]
 
     def queryset(self, request, queryset):
-        since = timezone.now() - timezone.timedelta(hours=settings.NEW_PRODUCT_HOURS)
+        since = timezone.now() - timezone.timedelta(hours=aisle_settings.NEW_PRODUCT_HOURS)
         if self.value() == "yes":
             return queryset.filter(**{f"{self.launched_lookup}__gte": since})
         if self.value() == "no":

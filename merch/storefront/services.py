@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 
+from aisle.conf import aisle_settings
 from merch.models import Product, Stock
 from merch.services.catalog import set_stock
 
@@ -93,7 +93,7 @@ def checkout_allowed(address: str) -> bool:
     except Exception:  # the cache is down: selling goes on, the stock limits still hold
         logger.warning("Checkout counter unavailable; not limiting %s", address)
         return True
-    return count <= settings.CHECKOUT_ORDERS_PER_HOUR
+    return count <= aisle_settings.CHECKOUT_ORDERS_PER_HOUR
 
 
 @transaction.atomic
@@ -106,9 +106,9 @@ def place_order(quantities: Mapping[str, int]) -> Order:
     wanted = {sku: quantity for sku, quantity in quantities.items() if quantity > 0}
     if not wanted:
         raise ValueError("The cart is empty.")
-    if sum(wanted.values()) > settings.CHECKOUT_MAX_UNITS:
+    if sum(wanted.values()) > aisle_settings.CHECKOUT_MAX_UNITS:
         raise OrderTooLarge(
-            f"One order takes at most {settings.CHECKOUT_MAX_UNITS} items; "
+            f"One order takes at most {aisle_settings.CHECKOUT_MAX_UNITS} items; "
             "split it or contact the shop."
         )
     # Lock the stock rows first so that two checkouts cannot both sell the last one.

@@ -9,7 +9,6 @@ deactivated here is never served once the response is sent.
 import io
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -17,7 +16,7 @@ from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api_errors import body_size_error, error_response
+from aisle.conf import aisle_settings
 from merch.models import Product
 from merch.product_input import (
     SKU_MAX_LENGTH,
@@ -32,6 +31,7 @@ from merch.selectors.catalog import ProductDetail, product_detail
 from merch.services.catalog import deactivate_product, update_stock_levels, upsert_products
 from recs.api.authentication import requires_secret_scope
 from recs.api.base import AisleAPIView
+from recs.api.errors import body_size_error, error_response
 
 # The rate limit of server keys. If the trust-model work renames this throttle, change this line.
 
@@ -65,8 +65,8 @@ AUTH_ERRORS = {
 BODY_ERRORS = {
     411: _error("No Content-Length"),
     413: _error(
-        f"Body larger than CATALOG_MAX_BODY_BYTES ({settings.CATALOG_MAX_BODY_BYTES}) or more "
-        f"than CATALOG_MAX_BATCH ({settings.CATALOG_MAX_BATCH}) items"
+        f"Body larger than CATALOG_MAX_BODY_BYTES ({aisle_settings.CATALOG_MAX_BODY_BYTES}) or more "
+        f"than CATALOG_MAX_BATCH ({aisle_settings.CATALOG_MAX_BATCH}) items"
     ),
     415: _error("Not application/json"),
 }
@@ -90,7 +90,7 @@ class RejectedItemSerializer(serializers.Serializer):
 
 class ProductBatchInSerializer(serializers.Serializer):
     products = serializers.ListField(
-        child=ProductInSerializer(), min_length=1, max_length=settings.CATALOG_MAX_BATCH
+        child=ProductInSerializer(), min_length=1, max_length=aisle_settings.CATALOG_MAX_BATCH
     )
 
 
@@ -170,7 +170,7 @@ def _json_body(request: Request, size: int) -> Any:
 
 def _batch(request: Request, key: str, noun: str) -> list | Response:
     """The list under `key` in the JSON body, or the error response saying what is wrong."""
-    too_big = body_size_error(request, settings.CATALOG_MAX_BODY_BYTES)
+    too_big = body_size_error(request, aisle_settings.CATALOG_MAX_BODY_BYTES)
     if too_big is not None:
         return too_big
     size = int(request.headers["Content-Length"])
@@ -181,10 +181,10 @@ def _batch(request: Request, key: str, noun: str) -> list | Response:
     items = payload.get(key) if isinstance(payload, dict) else None
     if not isinstance(items, list):
         return error_response(400, "invalid_shape", f'Send {{"{key}": [...]}}.')
-    if len(items) > settings.CATALOG_MAX_BATCH:
+    if len(items) > aisle_settings.CATALOG_MAX_BATCH:
         return error_response(
             413, "batch_too_large",
-            f"{len(items)} {noun} in one batch; send at most {settings.CATALOG_MAX_BATCH}.",
+            f"{len(items)} {noun} in one batch; send at most {aisle_settings.CATALOG_MAX_BATCH}.",
         )  # fmt: skip
     if not items:
         return error_response(400, "empty_batch", "The batch is empty.")
@@ -203,7 +203,7 @@ class ProductsView(CatalogAPIView):
         operation_id="products_upsert",
         summary="Create or update products by SKU",
         description=(
-            f"Up to CATALOG_MAX_BATCH ({settings.CATALOG_MAX_BATCH}) products. Each is validated "
+            f"Up to CATALOG_MAX_BATCH ({aisle_settings.CATALOG_MAX_BATCH}) products. Each is validated "
             "on its own: valid products are created or updated (every field replaced), each "
             "rejected one is listed with its index, SKU and a reason. Idempotent: a product "
             "sent exactly as stored counts as unchanged and is not written. A SKU repeated "
@@ -328,7 +328,7 @@ def _not_found(sku: str) -> Response:
 
 class StockBatchInSerializer(serializers.Serializer):
     stock = serializers.ListField(
-        child=StockLevelInSerializer(), min_length=1, max_length=settings.CATALOG_MAX_BATCH
+        child=StockLevelInSerializer(), min_length=1, max_length=aisle_settings.CATALOG_MAX_BATCH
     )
 
 
@@ -343,7 +343,7 @@ class StockView(CatalogAPIView):
         operation_id="stock_update",
         summary="Set stock levels of many products",
         description=(
-            f"Up to CATALOG_MAX_BATCH ({settings.CATALOG_MAX_BATCH}) levels. Each is validated on "
+            f"Up to CATALOG_MAX_BATCH ({aisle_settings.CATALOG_MAX_BATCH}) levels. Each is validated on "
             "its own; unknown SKUs and bad quantities are rejected with a reason, the others are "
             "written in one transaction. A product with nothing available (on_hand <= reserved) "
             "is never recommended once the response is sent; one back in stock is served again "

@@ -2,14 +2,13 @@
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated, ParseError
 from rest_framework.response import Response
 
-from config.api_errors import body_size_error, error_response
+from aisle.conf import aisle_settings
 from merch.selectors.catalog import existing_skus
 from recs.api.authentication import (
     CanSendEvents,
@@ -17,6 +16,7 @@ from recs.api.authentication import (
     shopper_token_claims,
 )
 from recs.api.base import AisleAPIView
+from recs.api.errors import body_size_error, error_response
 from recs.events.records import EventRecord
 from recs.events.selectors import stored_event_ids
 from recs.events.tasks import QueueUnavailable, enqueue_events
@@ -57,13 +57,13 @@ class EventInSerializer(serializers.Serializer):
 
     def validate_ts(self, value):
         now = timezone.now()
-        if value > now + timedelta(seconds=settings.EVENT_MAX_FUTURE_SKEW_S):
+        if value > now + timedelta(seconds=aisle_settings.EVENT_MAX_FUTURE_SKEW_S):
             raise serializers.ValidationError(
-                f"is more than {settings.EVENT_MAX_FUTURE_SKEW_S} s in the future"
+                f"is more than {aisle_settings.EVENT_MAX_FUTURE_SKEW_S} s in the future"
             )
-        if value < now - timedelta(days=settings.EVENT_MAX_AGE_DAYS):
+        if value < now - timedelta(days=aisle_settings.EVENT_MAX_AGE_DAYS):
             raise serializers.ValidationError(
-                f"is more than {settings.EVENT_MAX_AGE_DAYS} days in the past"
+                f"is more than {aisle_settings.EVENT_MAX_AGE_DAYS} days in the past"
             )
         return value
 
@@ -206,7 +206,7 @@ class EventsView(AisleAPIView):
         ],
     )
     def post(self, request):
-        too_big = body_size_error(request, settings.EVENTS_MAX_BODY_BYTES)
+        too_big = body_size_error(request, aisle_settings.EVENTS_MAX_BODY_BYTES)
         if too_big is not None:
             return too_big
         try:
@@ -220,10 +220,10 @@ class EventsView(AisleAPIView):
             return error_response(
                 400, "invalid_shape", 'Send {"events": [...]} or a JSON list of events.'
             )
-        if len(items) > settings.EVENTS_MAX_BATCH:
+        if len(items) > aisle_settings.EVENTS_MAX_BATCH:
             return error_response(
                 413, "batch_too_large",
-                f"{len(items)} events in one batch; send at most {settings.EVENTS_MAX_BATCH}.",
+                f"{len(items)} events in one batch; send at most {aisle_settings.EVENTS_MAX_BATCH}.",
             )  # fmt: skip
         shopper = self._shopper(request)
         indexed, rejected = self._validate(items, shopper)

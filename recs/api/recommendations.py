@@ -2,11 +2,11 @@
 
 import logging
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from aisle.conf import aisle_settings
 from merch.selectors.catalog import existing_skus
 from recs.api.authentication import ReadableByAnyone, resolve_shopper
 from recs.api.base import AisleAPIView
@@ -37,7 +37,7 @@ class RecommendationsQuerySerializer(serializers.Serializer):
         help_text="Comma-separated SKUs in the cart",
     )  # fmt: skip
     limit = serializers.IntegerField(
-        min_value=1, max_value=settings.SERVING_MAX_LIMIT, required=False,
+        min_value=1, max_value=aisle_settings.SERVING_MAX_LIMIT, required=False,
         help_text="How many items; default the placement's size",
     )  # fmt: skip
     country = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")

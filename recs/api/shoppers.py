@@ -5,9 +5,9 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from config.api_errors import error_response
 from recs.api.authentication import requires_secret_scope, secret_key
 from recs.api.base import AisleAPIView
+from recs.api.errors import error_response
 from recs.erasure import COUNT_KINDS, MAX_ID_LENGTH, erase_shopper
 from recs.redis_clients import CONNECTION_ERRORS
 

@@ -7,10 +7,10 @@ shopper of the shop; per address, a client only uses up its own budget.
 import logging
 import time
 
-from django.conf import settings
 from django_redis.exceptions import ConnectionInterrupted
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
+from aisle.conf import aisle_settings
 from recs import redis_keys
 from recs.api.authentication import is_staff, secret_key
 from recs.api_keys import ApiKey
@@ -34,8 +34,8 @@ def caller_rate(ident: str, address_rate_setting: str) -> str:
     """The rate of a caller_ident: secret keys and staff share SERVER_KEY_THROTTLE_RATE;
     addresses get the view's per-address rate."""
     if ident.startswith("ip-"):
-        return getattr(settings, address_rate_setting)
-    return settings.SERVER_KEY_THROTTLE_RATE
+        return getattr(aisle_settings, address_rate_setting)
+    return aisle_settings.SERVER_KEY_THROTTLE_RATE
 
 
 class ApiThrottle(SimpleRateThrottle):

@@ -9,8 +9,7 @@ product cards reload on their next request, and queues the scoring done here.
 import logging
 from collections.abc import Callable, Sequence
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from recs import redis_keys
 from recs.candidates.refresh import depth_for, fill_past_unavailable, unavailable_now
 from recs.candidates.store import write_lists
@@ -36,7 +35,7 @@ def write_similar_for_products(
     if not items:
         return 0
     unavailable = unavailable_now()
-    size = settings.SIMILAR_ITEMS_SIZE
+    size = aisle_settings.SIMILAR_ITEMS_SIZE
     lists = learner.similar_items_for_new(items, depth_for(size, unavailable))
     return write_lists(
         (redis_keys.similar_content_list(sku), fill_past_unavailable(ranked, size, unavailable))

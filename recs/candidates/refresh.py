@@ -9,8 +9,7 @@ and a product back in stock re-enters its old places as soon as it leaves the un
 import logging
 from collections.abc import Callable, Iterable, Sequence
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from recs import redis_clients, redis_keys
 from recs.candidates.store import decode_list, write_lists, writer_client
 from recs.learners import Learner
@@ -101,7 +100,7 @@ def refresh_lists_holding(
         learner = load_learner(role)
         if learner is None:
             continue
-        size = getattr(settings, size_setting)
+        size = getattr(aisle_settings, size_setting)
         updates = []
         for key, ranked in _keys_holding(prefix, sold_out):
             available = sum(1 for sku, _ in ranked if sku not in unavailable)

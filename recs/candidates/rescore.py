@@ -10,8 +10,7 @@ the list it replaces becomes their last-known-good list.
 import logging
 from collections.abc import Callable, Sequence
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from recs import redis_keys
 from recs.candidates.refresh import depth_for, fill_past_unavailable, unavailable_now
 from recs.candidates.store import read_meta, write_lists, writer_client
@@ -44,7 +43,7 @@ def rescore_user(user_id: str, load_learner: Callable[[str], Learner | None]) ->
     if learner is None:
         return False
     history = rescore_history(features["purchased_products"], features["recently_viewed"])
-    size = settings.USER_CANDIDATES_SIZE
+    size = aisle_settings.USER_CANDIDATES_SIZE
     unavailable = unavailable_now()
     ranked = learner.recommend(user_id, history, depth_for(size, unavailable))
     write_lists([(redis_keys.user_list(user_id), fill_past_unavailable(ranked, size, unavailable))])

@@ -4,8 +4,8 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from celery import shared_task
-from django.conf import settings
 
+from aisle.conf import aisle_settings
 from recs import redis_keys
 from recs.candidates.availability import sync_unavailable
 from recs.candidates.catalog_changes import write_similar_for_products
@@ -92,12 +92,12 @@ def schedule_rescores(user_ids: Iterable[str]) -> int:
     pipe = client.pipeline(transaction=False)
     for user in users:
         # The marker outlives the countdown, so a lost task cannot block re-scores for long.
-        ttl = max(int(settings.RESCORE_DEBOUNCE_S * 10), 10)
+        ttl = max(int(aisle_settings.RESCORE_DEBOUNCE_S * 10), 10)
         pipe.set(redis_keys.rescore_pending(user), "1", nx=True, ex=ttl)
     scheduled = 0
     for user, fresh in zip(users, pipe.execute(), strict=True):
         if fresh:
-            rescore_user_task.apply_async(args=[user], countdown=settings.RESCORE_DEBOUNCE_S)
+            rescore_user_task.apply_async(args=[user], countdown=aisle_settings.RESCORE_DEBOUNCE_S)
             scheduled += 1
     return scheduled
 

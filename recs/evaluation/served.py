@@ -13,8 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.conf import settings
 
+from aisle.conf import aisle_settings
 from merch.selectors.catalog import CatalogCard
 from merch.selectors.merchandising import PlacementConfig
 from recs import redis_keys
@@ -85,7 +85,7 @@ def shopper_states(train: Interactions, shoppers: Sequence[TestShopper]) -> dict
         elif kind == remove_code:
             carts.get(user, {}).pop(item, None)
     for user, state in states.items():
-        state.recent = list(reversed(viewed.get(user, {})))[: settings.RECENTLY_VIEWED_SIZE]
+        state.recent = list(reversed(viewed.get(user, {})))[: aisle_settings.RECENTLY_VIEWED_SIZE]
         state.purchased = list(reversed(bought.get(user, {})))[:500]
         state.cart = list(carts.get(user, {}))
     return states
@@ -145,7 +145,7 @@ class Replay:
         if key not in self._neighbours:
             learner = self.learners.get(role)
             self._neighbours[key] = (
-                learner.similar_items(sku, settings.SIMILAR_ITEMS_SIZE) if learner else []
+                learner.similar_items(sku, aisle_settings.SIMILAR_ITEMS_SIZE) if learner else []
             )
         lists[key] = self._neighbours[key]
 
@@ -190,7 +190,9 @@ class Replay:
             lists[redis_keys.user_list(shopper.user_id)] = user_learner.recommend(
                 shopper.user_id, history, LIST_DEPTH
             )
-        anchors = list(dict.fromkeys([*state.recent, *state.cart]))[: settings.RECENT_CONTEXT_SIZE]
+        anchors = list(dict.fromkeys([*state.recent, *state.cart]))[
+            : aisle_settings.RECENT_CONTEXT_SIZE
+        ]
         for sku in anchors:
             self._similar("similar_cf", redis_keys.similar_cf_list, sku, lists)
             self._similar("similar_content", redis_keys.similar_content_list, sku, lists)

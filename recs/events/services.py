@@ -9,11 +9,11 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from aisle.conf import aisle_settings
 from recs import redis_keys
 from recs.candidates.tasks import schedule_rescores
 from recs.events.records import EventRecord
@@ -108,8 +108,8 @@ def apply_event_batch(
         owned_ids = persist_events(records, batch_id=batch_id)
     owned = [r for r in {r.event_id: r for r in records}.values() if r.event_id in owned_ids]
     link_sessions_to_users({r.session_id: r.user_id for r in owned if r.session_id and r.user_id})
-    if settings.EVENTS_APPLY_DELAY_S:
-        time.sleep(settings.EVENTS_APPLY_DELAY_S)  # fault injection for tests and benchmarks
+    if aisle_settings.EVENTS_APPLY_DELAY_S:
+        time.sleep(aisle_settings.EVENTS_APPLY_DELAY_S)  # fault injection for tests and benchmarks
     applied = online.apply_events(enrich(owned))
     if enqueued_at is not None:
         record_event_lag(time.time() - enqueued_at, len(owned))

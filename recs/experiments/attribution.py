@@ -13,9 +13,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 
+from aisle.conf import aisle_settings
 from merch.selectors.experiments import ExperimentConfig
 from recs.models import Event, ServedList, SessionLink, VariantHourlyStats
 
@@ -69,7 +69,7 @@ def _subjects_of(event: Event, links: dict[str, str]) -> list[str]:
 def rollup_experiment(experiment: ExperimentConfig) -> int:
     """Recompute every hourly row of one experiment from the logs; returns the rows written.
     Idempotent: running it again gives the same rows."""
-    window = timedelta(hours=settings.ATTRIBUTION_WINDOW_HOURS)
+    window = timedelta(hours=aisle_settings.ATTRIBUTION_WINDOW_HOURS)
     served = list(
         ServedList.objects.filter(experiment_id=experiment.id).order_by("served_at", "rec_id")
     )

@@ -9,10 +9,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from django.conf import settings
 from django.db.models import Sum
 from scipy import stats
 
+from aisle.conf import aisle_settings
 from merch.selectors.experiments import ExperimentConfig, VariantConfig
 from recs.models import VariantHourlyStats
 
@@ -31,7 +31,7 @@ Point = tuple[datetime, float | None]
 
 def significance_level() -> float:
     """Below this p-value a difference counts as real (EXPERIMENT_SIGNIFICANCE_LEVEL)."""
-    return float(settings.EXPERIMENT_SIGNIFICANCE_LEVEL)
+    return float(aisle_settings.EXPERIMENT_SIGNIFICANCE_LEVEL)
 
 
 # --- Value objects ---------------------------------------------------------------------------

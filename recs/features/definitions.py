@@ -8,8 +8,7 @@ cannot drift apart; `manage.py feature_skew` proves it.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from recs.features.aggregations import (
     Aggregation,
     BucketedSum,
@@ -31,7 +30,7 @@ ENTITIES = ("user", "session", "product", "segment")
 
 
 def event_weight(event: FeatureEvent) -> float:
-    return settings.EVENT_WEIGHTS.get(event.event_type, 0.0)
+    return aisle_settings.EVENT_WEIGHTS.get(event.event_type, 0.0)
 
 
 def revenue(event: FeatureEvent) -> float:
@@ -78,12 +77,12 @@ def _features() -> list[Feature | DerivedFeature]:
             Feature("interaction_count", entity, INTERACTIONS, BucketedSum(one, None),
                     "All-time views, clicks, add-to-carts and purchases; drives the cold-start tiers."),
             Feature("recently_viewed", entity, VIEWS,
-                    LastN(key=lambda e: e.product_sku, size=settings.RECENTLY_VIEWED_SIZE),
+                    LastN(key=lambda e: e.product_sku, size=aisle_settings.RECENTLY_VIEWED_SIZE),
                     "Most recently viewed or clicked products, newest first."),
             Feature("cart", entity, CART_EVENTS, CartState(),
                     "Products in the cart now: added and not since removed or bought."),
             Feature("category_affinity", entity, INTERACTIONS,
-                    DecayedScore(weight=event_weight, half_life_hours=settings.AFFINITY_HALF_LIFE_HOURS,
+                    DecayedScore(weight=event_weight, half_life_hours=aisle_settings.AFFINITY_HALF_LIFE_HOURS,
                                  key=lambda e: e.category),
                     "Event-weighted, exponentially decayed interest per category."),
         ]  # fmt: skip
@@ -114,11 +113,11 @@ def _features() -> list[Feature | DerivedFeature]:
         DerivedFeature("view_to_purchase_rate_24h", "product", ("purchases_24h", "views_24h"), _rate,
                        "Units bought per view over 24 h (0 without views)."),
         Feature("trending_score", "product", INTERACTIONS,
-                DecayedScore(weight=event_weight, half_life_hours=settings.TRENDING_HALF_LIFE_HOURS),
+                DecayedScore(weight=event_weight, half_life_hours=aisle_settings.TRENDING_HALF_LIFE_HOURS),
                 "Event-weighted score decaying with TRENDING_HALF_LIFE_HOURS; ranks 'trending now'."),
         Feature("popularity", "segment", INTERACTIONS,
-                DecayedScore(weight=event_weight, half_life_hours=settings.POPULARITY_HALF_LIFE_HOURS,
-                             key=lambda e: e.product_sku, top_n=settings.SEGMENT_POPULARITY_SIZE),
+                DecayedScore(weight=event_weight, half_life_hours=aisle_settings.POPULARITY_HALF_LIFE_HOURS,
+                             key=lambda e: e.product_sku, top_n=aisle_settings.SEGMENT_POPULARITY_SIZE),
                 "Per segment (all, country:X, device:Y): decayed, event-weighted score per product."),
     ]  # fmt: skip
 

@@ -5,8 +5,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import redis
-from django.conf import settings
 
+from aisle.conf import aisle_settings
 from recs import redis_clients, redis_keys
 from recs.features.definitions import ENTITIES, DerivedFeature, Feature, resolve, stored_features
 from recs.features.events import FeatureEvent
@@ -215,7 +215,7 @@ def apply_events(
     cluster = redis_clients.is_cluster(client)
     groups = [(suffix, [e for e in group if e in entities]) for suffix, group in _MARKER_GROUPS]
     groups = [(suffix, group) for suffix, group in groups if group]
-    ttl = settings.EVENT_APPLIED_MARKER_TTL_S
+    ttl = aisle_settings.EVENT_APPLIED_MARKER_TTL_S
     fresh: set[int] = set()
     events = list(events)
     for start in range(0, len(events), APPLY_CHUNK_SIZE):

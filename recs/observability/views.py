@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from aisle.conf import aisle_settings
 from merch.selectors.experiments import experiment_by_id
 from recs.experiments.charts import line_chart, percent_format
 from recs.experiments.report import experiment_report
@@ -140,7 +141,7 @@ def access_denied(request: HttpRequest) -> HttpResponse | None:
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and user.is_staff:
         return None
-    token = settings.METRICS_TOKEN
+    token = aisle_settings.METRICS_TOKEN
     if token:
         if constant_time_compare(request.headers.get("Authorization", ""), f"Bearer {token}"):
             return None

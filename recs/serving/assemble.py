@@ -3,8 +3,7 @@ diversity, then the fallback chain for whatever is still missing."""
 
 from collections.abc import Mapping
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from merch.selectors.catalog import CatalogCard
 from merch.selectors.merchandising import PlacementConfig, RuleConfig
 from recs import redis_keys
@@ -21,7 +20,7 @@ Row = tuple[str, float, str, str, bool]
 
 def limit(context: RecommendationContext, placement: PlacementConfig) -> int:
     """How many products the answer holds: what the caller asked, within the server's cap."""
-    return max(1, min(context.limit or placement.size, settings.SERVING_MAX_LIMIT))
+    return max(1, min(context.limit or placement.size, aisle_settings.SERVING_MAX_LIMIT))
 
 
 def fallback_chain(
@@ -29,7 +28,7 @@ def fallback_chain(
 ) -> list[ChainStep]:
     """The steps of docs/ARCHITECTURE.md's fallback chain, `depth` deep (-1: the configured
     depth; None: whole lists)."""
-    depth = settings.SERVING_CANDIDATE_DEPTH if depth == -1 else depth
+    depth = aisle_settings.SERVING_CANDIDATE_DEPTH if depth == -1 else depth
     lists = reads.lists
     chain = []
     if context.user_id:
@@ -84,9 +83,9 @@ def _scored(blend: Blend, ranked: list[str], keep: _Filter, rules, cards, now_s)
             continue
         score = blend.scores[sku] * multipliers.get(sku, 1.0)
         if sku in keep.in_cart or sku in keep.purchased:
-            score *= settings.SERVING_DEMOTION  # already theirs: show other things first
+            score *= aisle_settings.SERVING_DEMOTION  # already theirs: show other things first
         if catalog.is_new(cards[sku], now_s):
-            score *= settings.NEW_PRODUCT_BOOST  # new products get exposure
+            score *= aisle_settings.NEW_PRODUCT_BOOST  # new products get exposure
         _, source, reason = blend.best[sku]
         scored.append((score, sku, source, reason))
     scored.sort(key=lambda row: (-row[0], row[1]))

@@ -9,8 +9,7 @@ different models mix by rank (weighted reciprocal-rank fusion), not by raw score
 import time
 from collections.abc import Mapping, Sequence
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from merch.selectors.catalog import CatalogCard
 from merch.selectors.merchandising import PlacementConfig
 from recs import redis_keys
@@ -143,7 +142,7 @@ class _Parts:
     def bought_together(self) -> None:
         shopper = self.reads.shopper
         anchors = dedupe([self.context.product_sku, *shopper.cart_anchors()])
-        for i, sku in enumerate(anchors[: settings.RECENT_CONTEXT_SIZE]):
+        for i, sku in enumerate(anchors[: aisle_settings.RECENT_CONTEXT_SIZE]):
             self.blend.add(self._list(redis_keys.bought_together_list(sku)), ANCHOR_DECAY**i,
                            "bought_together", f"bought together with {self._title(sku)}")  # fmt: skip
 
@@ -168,7 +167,7 @@ class _Parts:
                 self.fallbacks.append("no_user_list")
             elif tier == "collaborative":
                 self.fallbacks.append("no_user_list")
-        anchors = dedupe([*shopper.recent, *shopper.cart])[: settings.RECENT_CONTEXT_SIZE]
+        anchors = dedupe([*shopper.recent, *shopper.cart])[: aisle_settings.RECENT_CONTEXT_SIZE]
         for i, sku in enumerate(anchors):
             decay, title = ANCHOR_DECAY**i, self._title(sku)
             blend.group = "content"
@@ -228,7 +227,7 @@ def blend_for(
 ) -> tuple[Blend, list[str]]:
     """The blend of one request under the variant's strategy; returns it and the fallback
     steps it took (a shopper without their own list)."""
-    blend = Blend(settings.SERVING_CANDIDATE_DEPTH, record_groups)
+    blend = Blend(aisle_settings.SERVING_CANDIDATE_DEPTH, record_groups)
     parts = _Parts(blend, context, reads, cards, variant.model_key)
     strategy = variant.strategy
     if strategy == "auto":

@@ -9,7 +9,7 @@ which are the hand-set weights the render path had before tuning existed.
 import json
 from functools import lru_cache
 
-from django.conf import settings
+from aisle.conf import aisle_settings
 
 SOURCES = ("user_list", "viewed_neighbours", "content", "trending", "segment")
 TIERS = ("anonymous", "content", "collaborative")
@@ -17,9 +17,9 @@ TIERS = ("anonymous", "content", "collaborative")
 
 def tier_of(interaction_count: int) -> str:
     """The tier router: how many events a shopper has decides how they are served."""
-    if interaction_count >= settings.TIER_COLLABORATIVE_MIN_INTERACTIONS:
+    if interaction_count >= aisle_settings.TIER_COLLABORATIVE_MIN_INTERACTIONS:
         return "collaborative"
-    if interaction_count >= settings.TIER_CONTENT_MIN_INTERACTIONS:
+    if interaction_count >= aisle_settings.TIER_CONTENT_MIN_INTERACTIONS:
         return "content"
     return "anonymous"
 
@@ -32,7 +32,7 @@ def default_table() -> dict[str, dict[str, float]]:
         "collaborative": {
             **zero,
             "user_list": 1.0,
-            "viewed_neighbours": settings.SESSION_RERANK_WEIGHT,
+            "viewed_neighbours": aisle_settings.SESSION_RERANK_WEIGHT,
             "trending": 0.15,
         },
     }

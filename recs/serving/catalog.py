@@ -10,8 +10,7 @@ import logging
 import threading
 import time
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from merch.selectors.catalog import CatalogCard, catalog_cards
 from recs import redis_keys
 from recs.candidates.store import writer_client
@@ -34,7 +33,7 @@ def cards(version: str | None) -> dict[str, CatalogCard]:
     """The cards, reloaded when `version` (read from Redis with the request's other reads; None
     when Redis is down) differs from the loaded one or the copy is too old."""
     global _cards, _version, _loaded_at
-    stale = time.monotonic() - _loaded_at > settings.CATALOG_CACHE_SECONDS
+    stale = time.monotonic() - _loaded_at > aisle_settings.CATALOG_CACHE_SECONDS
     if _cards and not stale and (version is None or version == _version):
         return _cards
     with _lock:
@@ -50,7 +49,7 @@ def cards(version: str | None) -> dict[str, CatalogCard]:
 
 
 def is_new(card: CatalogCard, now_s: float) -> bool:
-    return now_s - card.launched_at < settings.NEW_PRODUCT_HOURS * 3600
+    return now_s - card.launched_at < aisle_settings.NEW_PRODUCT_HOURS * 3600
 
 
 def clear() -> None:

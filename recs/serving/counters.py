@@ -9,8 +9,7 @@ import threading
 import time
 from collections import Counter
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from recs import redis_keys
 from recs.serving.types import Recommendations
 
@@ -47,7 +46,7 @@ def age_bucket(result: Recommendations) -> str:
 def queue_flush(pipe, now_s: float) -> None:
     """Queue the pending deltas on a pipeline (at most every SERVING_METRICS_FLUSH_S)."""
     global _last_flush
-    if not _pending or time.monotonic() - _last_flush < settings.SERVING_METRICS_FLUSH_S:
+    if not _pending or time.monotonic() - _last_flush < aisle_settings.SERVING_METRICS_FLUSH_S:
         return
     with _lock:
         deltas = dict(_pending)

@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from django.conf import settings
+from aisle.conf import aisle_settings
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ _generated_at = 0.0
 
 
 def snapshot_path() -> Path:
-    return Path(settings.MODEL_ARTIFACT_DIR) / "fallback_popular.json"
+    return Path(aisle_settings.MODEL_ARTIFACT_DIR) / "fallback_popular.json"
 
 
 def write_snapshot(ranked: list[tuple[str, float]]) -> None:

@@ -11,8 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from recs import redis_clients, redis_keys
 from recs.candidates.store import decode_list
 from recs.features.definitions import FEATURES
@@ -113,7 +112,7 @@ def read_page(client, context: RecommendationContext, page_category: str, now_s:
         if entity_id:
             read = queue_online_read(pipe, entity, entity_id, SHOPPER_FEATURES[entity], now_s=now_s)
             feature_reads.append((entity, read))
-    depth = settings.SERVING_CANDIDATE_DEPTH
+    depth = aisle_settings.SERVING_CANDIDATE_DEPTH
     # Live segment popularity: only the ranking matters here, so the decayed scores are not
     # read (ranks in log space equal ranks of the current scores).
     segment_names = [
@@ -153,7 +152,7 @@ def shopper_from(context: RecommendationContext, features: dict[str, dict]) -> S
     return Shopper(
         interaction_count=int(own.get("interaction_count", 0)),
         recent=dedupe([*session.get("recently_viewed", []), *user.get("recently_viewed", [])])[
-            : settings.RECENT_CONTEXT_SIZE
+            : aisle_settings.RECENT_CONTEXT_SIZE
         ],
         cart=dedupe([*context.cart_skus, *session.get("cart", {}), *user.get("cart", {})]),
         purchased=list(user.get("purchased_products", [])),
@@ -165,7 +164,7 @@ def read_neighbours(
 ) -> None:
     """Round trip 2 (MGET; per hash slot on a cluster): neighbour lists of what the shopper
     viewed and holds, plus `extra_keys`, added to `lists`."""
-    recent, cart = shopper.recent, shopper.cart_anchors()[: settings.RECENT_CONTEXT_SIZE]
+    recent, cart = shopper.recent, shopper.cart_anchors()[: aisle_settings.RECENT_CONTEXT_SIZE]
     wanted = [
         *(redis_keys.similar_content_list(sku) for sku in recent),
         *(redis_keys.similar_cf_list(sku) for sku in recent),

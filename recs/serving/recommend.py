@@ -14,8 +14,7 @@ import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from merch.selectors.catalog import CatalogCard, available_skus
 from merch.selectors.merchandising import PlacementConfig
 from recs import redis_keys
@@ -176,7 +175,7 @@ def _pick(client, context, placement, reads, blend, rules_now, cards, page_categ
     list of k can plausibly need is checked; a list thinned out by many sold-out products
     checks the rest of every list in one more round trip."""
     k = limit(context, placement)
-    ranked = blend.ranked()[: settings.SERVING_CANDIDATE_DEPTH * 3]
+    ranked = blend.ranked()[: aisle_settings.SERVING_CANDIDATE_DEPTH * 3]
     chain = fallback_chain(context, reads, page_category)
     availability = AvailabilityCheck(client)
 
@@ -281,7 +280,7 @@ def _serve_without_redis(context: RecommendationContext, now_s: float) -> Recomm
     cards = catalog.cards(None)
     page_category = _page_category(context, cards)
     rules_now = merchandising.rules_in_force(rules, placement.key, page_category, now_s)
-    popular = fallback.global_popular()[: settings.SERVING_CANDIDATE_DEPTH]
+    popular = fallback.global_popular()[: aisle_settings.SERVING_CANDIDATE_DEPTH]
     pinned = [r.sku for r in rules_now if r.action == "pin"]
     candidates = dedupe([*(sku for sku, _ in popular), *pinned])
     try:

@@ -7,8 +7,7 @@ and after a failure every request skips Redis for SERVING_REDIS_RETRY_S and fall
 import threading
 import time
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from recs import redis_clients
 
 _client: redis_clients.Client | None = None
@@ -28,8 +27,8 @@ def reader_client() -> redis_clients.Client:
         with _lock:
             if _client is None:
                 _client = redis_clients.make_client(
-                    socket_timeout=settings.REDIS_SOCKET_TIMEOUT_S,
-                    connect_timeout=settings.REDIS_CONNECT_TIMEOUT_S,
+                    socket_timeout=aisle_settings.REDIS_SOCKET_TIMEOUT_S,
+                    connect_timeout=aisle_settings.REDIS_CONNECT_TIMEOUT_S,
                     fail_fast=True,
                     # RESP2: redis-py converts RESP3 replies (scores) once more; measured 0.3 ms
                     # per request on the render path.
@@ -46,7 +45,7 @@ def available() -> bool:
 def trip() -> None:
     """Open the breaker: skip Redis for a moment instead of paying a timeout per request."""
     global _skip_until
-    _skip_until = time.monotonic() + settings.SERVING_REDIS_RETRY_S
+    _skip_until = time.monotonic() + aisle_settings.SERVING_REDIS_RETRY_S
 
 
 def reset() -> None:

@@ -10,8 +10,7 @@ import json
 import logging
 import random
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from recs import redis_keys
 from recs.serving.redis import REDIS_ERRORS
 from recs.serving.types import RecommendationContext, Recommendations
@@ -40,14 +39,14 @@ def record(client, context: RecommendationContext, result: Recommendations, vari
     """Append the served list to the stream; a sampled one also names the shadow variants to
     score for it, which the worker draining the stream queues (no broker call on a page)."""
     entry = entry_of(context, result, variant)
-    if variant.shadows and random.random() < settings.SHADOW_SAMPLE_RATE:
+    if variant.shadows and random.random() < aisle_settings.SHADOW_SAMPLE_RATE:
         entry["shadows"] = [v.name for v in variant.shadows]
         entry["context"] = context_message(context)
     try:
         client.xadd(
             redis_keys.SERVED_LOG,
             {"entry": json.dumps(entry, separators=(",", ":"))},
-            maxlen=settings.SERVED_LOG_MAX_ENTRIES,
+            maxlen=aisle_settings.SERVED_LOG_MAX_ENTRIES,
             approximate=True,
         )
     except REDIS_ERRORS:

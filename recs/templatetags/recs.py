@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import slugify
 
+from aisle.conf import aisle_settings
 from recs.serving.recommend import recommend
 from recs.serving.types import RecommendationContext, Recommendations, RecommendedItem
 from recs.shopper_session import shopper_session_id
@@ -242,7 +243,7 @@ def placeholder_tone(category_path: str) -> int:
 
 def product_url(sku: str) -> str:
     """The product page of the storefront, named by the RECS_PRODUCT_URL_NAME setting."""
-    url_name = settings.RECS_PRODUCT_URL_NAME
+    url_name = aisle_settings.RECS_PRODUCT_URL_NAME
     try:
         return reverse(url_name, args=[sku])
     except NoReverseMatch:
@@ -312,7 +313,7 @@ def aisle_head(context: template.Context) -> SafeString:
         '<meta name="aisle-endpoint" content="{}">\n'
         '<link rel="stylesheet" href="{}">\n'
         '<script src="{}" defer></script>',
-        settings.STOREFRONT_PUBLISHABLE_KEY,
+        aisle_settings.STOREFRONT_PUBLISHABLE_KEY,
         token,
         device_from_user_agent(user_agent),
         shopper_country(request),
@@ -325,4 +326,4 @@ def aisle_head(context: template.Context) -> SafeString:
 @register.filter(name="money")
 def money(price: Any, currency: str = "") -> str:
     """`{{ product.price|money:product.currency }}` -> "£4.95", as the carousel shows prices."""
-    return format_price(price, currency or settings.DEFAULT_CURRENCY)
+    return format_price(price, currency or aisle_settings.DEFAULT_CURRENCY)

@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import joblib
-from django.conf import settings
 from threadpoolctl import threadpool_limits
 
+from aisle.conf import aisle_settings
 from recs.evaluation.offline import failure_reason, peak_memory_mib
 from recs.evaluation.run import SERVED_ROLES, EvaluationRun, learner_factory, run_evaluation
 from recs.evaluation.split import holdout_days_for
@@ -51,11 +51,11 @@ class TrainingRun:
 
 def build_learner(key: str, params: Mapping[str, Any] | None = None) -> Learner:
     """A learner with the project's settings (event weights) and tuned parameters."""
-    return learner_factory(key, settings.EVENT_WEIGHTS)(dict(params or {}))
+    return learner_factory(key, aisle_settings.EVENT_WEIGHTS)(dict(params or {}))
 
 
 def _save_artifact(learner: Learner, run_id: str) -> tuple[str, str]:
-    directory = settings.MODEL_ARTIFACT_DIR
+    directory = aisle_settings.MODEL_ARTIFACT_DIR
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{learner.key}-{run_id}.joblib"
     joblib.dump(learner, path, compress=3)
@@ -78,9 +78,9 @@ def _tune(
         try:
             return run_evaluation(
                 interactions, catalog, keys=needed, holdout_days=holdout,
-                budget=settings.TRAINING_TUNING_BUDGET, seeds=1,
-                max_shoppers=settings.TRAINING_EVALUATION_SHOPPERS,
-                event_weights=settings.EVENT_WEIGHTS, progress=say,
+                budget=aisle_settings.TRAINING_TUNING_BUDGET, seeds=1,
+                max_shoppers=aisle_settings.TRAINING_EVALUATION_SHOPPERS,
+                event_weights=aisle_settings.EVENT_WEIGHTS, progress=say,
                 served=all(k in needed for k in SERVED_ROLES.values()),
             )  # fmt: skip
         except ValueError as error:
@@ -126,7 +126,7 @@ def train_models(
     serving version, precompute. A learner that fails is skipped and reported."""
     started = time.perf_counter()
     keys = list(keys or LEARNERS)
-    holdout_days = settings.TRAINING_HOLDOUT_DAYS if holdout_days is None else holdout_days
+    holdout_days = aisle_settings.TRAINING_HOLDOUT_DAYS if holdout_days is None else holdout_days
     say = progress or (lambda message: None)
     say("loading the event log")
     interactions = interactions_from_event_log()

@@ -7,8 +7,8 @@ it is written a chunk of shoppers or products at a time, so memory stays flat.""
 from collections.abc import Sequence
 
 import numpy as np
-from django.conf import settings
 
+from aisle.conf import aisle_settings
 from merch.selectors.catalog import unavailable_skus
 from recs import redis_keys
 from recs.batches import batched
@@ -35,7 +35,7 @@ def active_users(interactions: Interactions) -> list[str]:
     lists are precomputed; anyone else is served from the feature store and the fallbacks."""
     if not len(interactions):
         return []
-    since = interactions.timestamps.max() - settings.ACTIVE_USER_DAYS * 86400
+    since = interactions.timestamps.max() - aisle_settings.ACTIVE_USER_DAYS * 86400
     recent = interactions.since(since)
     users = recent.users[np.unique(recent.user_codes)] if len(recent) else []
     return sorted(str(u) for u in users if u and not str(u).startswith("session:"))
@@ -46,7 +46,7 @@ def active_items(interactions: Interactions, catalog: Sequence[CatalogItem]) -> 
     are precomputed (an untouched old product has no neighbours to show anyway)."""
     if not len(interactions):
         return [item.sku for item in catalog]
-    since = interactions.timestamps.max() - settings.ACTIVE_USER_DAYS * 86400
+    since = interactions.timestamps.max() - aisle_settings.ACTIVE_USER_DAYS * 86400
     recent = interactions.since(since)
     touched = {str(s) for s in recent.items[np.unique(recent.item_codes)]} if len(recent) else set()
     return sorted(touched | {item.sku for item in catalog if item.launched_at >= since})
@@ -78,7 +78,7 @@ def precompute_candidates(interactions: Interactions | None = None) -> int:
     if (entry := serving.get(CANDIDATE_SOURCES["user"])) and entry[0].params.get("served_blend"):
         meta["blend"] = blend_table.encode(entry[0].params["served_blend"])
     if learner := loaded("user"):
-        size = settings.USER_CANDIDATES_SIZE
+        size = aisle_settings.USER_CANDIDATES_SIZE
         for users in batched(
             active_users(interactions), PRECOMPUTE_CHUNK
         ):  # held a chunk at a time
@@ -92,13 +92,13 @@ def precompute_candidates(interactions: Interactions | None = None) -> int:
         ("bought_together", redis_keys.bought_together_list),
     ):
         if learner := loaded(role):
-            size = settings.SIMILAR_ITEMS_SIZE
+            size = aisle_settings.SIMILAR_ITEMS_SIZE
             for chunk in batched(skus, PRECOMPUTE_CHUNK):
                 lists = learner.similar_items_many(chunk, depth_for(size, unavailable))
                 written += store.write_lists(
                     (list_key(sku), deep(ranked, size)) for sku, ranked in lists.items()
                 )
-    size = settings.POPULAR_LIST_SIZE
+    size = aisle_settings.POPULAR_LIST_SIZE
     if learner := loaded("popular"):
         segments = [None, *learner.segment_names()]
         lists = [
@@ -150,7 +150,7 @@ def precompute_experiment_lists(interactions: Interactions | None = None) -> int
     interactions = interactions_from_event_log() if interactions is None else interactions
     unavailable = set(unavailable_skus())
     users = active_users(interactions)
-    size = settings.USER_CANDIDATES_SIZE
+    size = aisle_settings.USER_CANDIDATES_SIZE
     written, meta = 0, {}
     for key in keys:
         entry = load_serving(key)

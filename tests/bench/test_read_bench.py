@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from django.conf import settings
 
+from aisle.conf import aisle_settings
 from bench.events import EventStream, event_tallies
 from bench.faults import Probe, ReadTallies, Sample, fallback_shares, first_sample_after
 from bench.ingest import LagSample, SustainedRun
@@ -56,7 +57,7 @@ def test_page_requests_present_the_shoppers_stored_session():
         assert target.startswith("/p/") and target.removeprefix("/p/").rstrip("/") in POOL.products
         assert headers["Cookie"] == (
             f"{settings.SESSION_COOKIE_NAME}={keys[bench.context.session_id]}; "
-            f"{settings.SHOPPER_SESSION_COOKIE}={signed_cookie_value(bench.context.session_id)}"
+            f"{aisle_settings.SHOPPER_SESSION_COOKIE}={signed_cookie_value(bench.context.session_id)}"
         )
         if bench.context.product_sku:
             assert target == f"/p/{bench.context.product_sku}/"

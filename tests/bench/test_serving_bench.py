@@ -2,8 +2,7 @@
 
 from collections import Counter
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from bench.harness import LatencySummary
 from bench.serving import (
     PLACEMENTS,
@@ -36,7 +35,7 @@ def test_build_contexts_gives_each_tier_every_placement_with_its_history():
             assert not context.user_id and not bench.views
         elif bench.tier == "content":
             assert not context.user_id
-            assert 1 <= len(bench.views) < settings.TIER_COLLABORATIVE_MIN_INTERACTIONS
+            assert 1 <= len(bench.views) < aisle_settings.TIER_COLLABORATIVE_MIN_INTERACTIONS
         else:
             assert context.user_id in POOL.heavy_users
         assert (context.placement == "product_detail") == bool(context.product_sku)

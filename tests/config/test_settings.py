@@ -7,6 +7,7 @@ import sys
 import pytest
 from django.conf import settings
 
+from aisle.conf import aisle_settings
 from config.celery import app as celery_app
 
 BASE_DIR = str(settings.BASE_DIR)
@@ -83,14 +84,16 @@ def test_without_database_url_the_default_is_a_sqlite_file():
 
 
 def test_tests_use_the_private_redis_not_the_default_one():
-    assert os.environ["AISLE_TEST_REDIS_URL"] == settings.REDIS_URL
-    assert ":6379/" not in settings.REDIS_URL
-    assert settings.CACHES["default"]["LOCATION"] == settings.REDIS_URL
-    assert celery_app.conf.broker_url == settings.REDIS_URL
+    assert os.environ["AISLE_TEST_REDIS_URL"] == aisle_settings.REDIS_URL
+    assert ":6379/" not in aisle_settings.REDIS_URL
+    assert settings.CACHES["default"]["LOCATION"] == aisle_settings.REDIS_URL
+    assert celery_app.conf.broker_url == aisle_settings.REDIS_URL
 
 
 def test_a_redis_cluster_needs_a_plain_redis_for_the_cache_and_the_broker():
-    show = "from django.conf import settings; print(settings.REDIS_CLUSTER, settings.CACHES)"
+    show = (
+        "from django.conf import settings; print(settings.AISLE['REDIS_CLUSTER'], settings.CACHES)"
+    )
     cluster = "redis://10.0.0.1:7000,redis://10.0.0.2:7000"
     refused = run_manage(["shell", "-c", show], REDIS_CLUSTER="true", REDIS_URL=cluster)
     assert refused.returncode != 0 and "set CACHE_URL" in refused.stderr

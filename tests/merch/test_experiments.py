@@ -201,7 +201,7 @@ def test_unknown_strategy_is_refused_and_learner_keys_follow_the_setting(home, s
     assert refusal(make_experiment, home, [CONTROL, VariantSpec("x", "magic", 1)])[0].startswith(
         "Variant 'x', strategy: Unknown strategy 'magic'; choose one of: auto, personal,"
     )
-    settings.EXPERIMENT_MODEL_KEYS = ["ease", "two_tower"]
+    settings.AISLE = {**settings.AISLE, "EXPERIMENT_MODEL_KEYS": ["ease", "two_tower"]}
     assert make_experiment(home, [CONTROL, VariantSpec("x", "two_tower", 1)]).pk
     assert (
         "Unknown strategy 'item_knn'"

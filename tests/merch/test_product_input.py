@@ -45,7 +45,7 @@ def test_a_full_product_becomes_a_record():
 
 
 def test_defaults_of_optional_fields(settings):
-    settings.DEFAULT_CURRENCY = "USD"
+    settings.AISLE = {**settings.AISLE, "DEFAULT_CURRENCY": "USD"}
     record = parse_product(product(description=None, brand=None, image_url=None, attributes=None))
     assert (record.currency, record.is_active, record.launched_at) == ("USD", True, None)
     assert (record.description, record.brand, record.image_url) == ("", "", "")

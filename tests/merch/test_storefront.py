@@ -11,6 +11,7 @@ from django.contrib.sessions.models import Session
 from django.http import HttpRequest
 from django.test import override_settings
 
+from aisle.conf import aisle_settings
 from merch.models import Stock
 from merch.services.catalog import set_products_active, set_stock
 from merch.signals import stock_changed
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.django_db
 def fresh_reader_state(settings, tmp_path):
     """The render path's in-process copies start empty, as in a newly started web process,
     with no fallback snapshot from a local training run."""
-    settings.MODEL_ARTIFACT_DIR = tmp_path
+    settings.AISLE = {**settings.AISLE, "MODEL_ARTIFACT_DIR": tmp_path}
     for module in (catalog, fallback, merchandising):
         module.clear()
     serving_redis.reset()
@@ -195,7 +196,7 @@ def shopper_cookie(client) -> str:
     return session_id_from_cookie(request)
 
 
-@override_settings(STOREFRONT_PUBLISHABLE_KEY="pk_storefront")
+@override_settings(AISLE={**settings.AISLE, "STOREFRONT_PUBLISHABLE_KEY": "pk_storefront"})
 def test_pages_carry_the_publishable_key_and_a_token_of_the_pages_own_shopper(client, shop):
     html = client.get("/").content.decode()
     assert meta_content(html, "aisle-key") == "pk_storefront"
@@ -216,7 +217,7 @@ def test_a_cookieless_page_view_writes_no_session_row(client, shop):
 def test_the_shopper_cookie_is_signed_and_a_forged_one_is_replaced(client, shop):
     client.get("/")
     issued = shopper_cookie(client)
-    client.cookies[settings.SHOPPER_SESSION_COOKIE] = "someone-elses-session-id"
+    client.cookies[aisle_settings.SHOPPER_SESSION_COOKIE] = "someone-elses-session-id"
     html = client.get("/").content.decode()
     claims = read_shopper_token(meta_content(html, "aisle-shopper-token"))
     assert claims.session_id not in ("someone-elses-session-id", issued)
@@ -341,7 +342,7 @@ def test_short_line_is_reduced_to_what_is_left(client, shop):
 
 
 def test_one_address_cannot_empty_the_stock_with_repeated_orders(client, shop, settings):
-    settings.CHECKOUT_ORDERS_PER_HOUR = 2
+    settings.AISLE = {**settings.AISLE, "CHECKOUT_ORDERS_PER_HOUR": 2}
     for _ in range(2):
         add(client, "85123A", 1)
         assert client.post("/checkout/")["Location"] == "/checkout/confirmation/"
@@ -355,7 +356,7 @@ def test_one_address_cannot_empty_the_stock_with_repeated_orders(client, shop, s
 
 
 def test_an_order_larger_than_the_shop_sells_at_once_is_refused(client, shop, settings):
-    settings.CHECKOUT_MAX_UNITS = 4
+    settings.AISLE = {**settings.AISLE, "CHECKOUT_MAX_UNITS": 4}
     add(client, "85123A", 3)
     add(client, "37370", 2)
     html = client.post("/checkout/", follow=True).content.decode()

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 from redis.cluster import RedisCluster
 
+from aisle.conf import aisle_settings
 from bench.redis_cluster import local_redis_cluster
 from merch.models import Placement
 from recs import features, redis_clients, redis_keys
@@ -103,7 +104,7 @@ def doomed_redis(settings, tmp_path):
     """A Redis server of the render path's own, so that a test can stop it for real."""
     port = _free_port()
     server = start_redis_server(port, str(tmp_path))
-    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    settings.AISLE = {**settings.AISLE, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     serving_redis.reset()
     yield server
     server.kill()
@@ -112,9 +113,9 @@ def doomed_redis(settings, tmp_path):
 
 @pytest.fixture
 def artifact_dir(settings, tmp_path):
-    settings.MODEL_ARTIFACT_DIR = tmp_path / "models"
-    settings.TRAINING_HOLDOUT_DAYS = 10
-    return settings.MODEL_ARTIFACT_DIR
+    settings.AISLE = {**settings.AISLE, "MODEL_ARTIFACT_DIR": tmp_path / "models"}
+    settings.AISLE = {**settings.AISLE, "TRAINING_HOLDOUT_DAYS": 10}
+    return aisle_settings.MODEL_ARTIFACT_DIR
 
 
 @pytest.fixture
@@ -150,8 +151,8 @@ def redis_cluster():
 @pytest.fixture
 def on_cluster(redis_cluster, settings):
     """The engine's Redis is the cluster (every node emptied); cache and broker stay plain."""
-    settings.REDIS_CLUSTER = True
-    settings.REDIS_URL = redis_cluster.url
+    settings.AISLE = {**settings.AISLE, "REDIS_CLUSTER": True}
+    settings.AISLE = {**settings.AISLE, "REDIS_URL": redis_cluster.url}
     serving_redis.reset()
     client = redis_clients.worker_client()
     assert isinstance(client, RedisCluster) and len(client.get_primaries()) == 3

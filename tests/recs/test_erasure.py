@@ -18,6 +18,7 @@ from django.utils import timezone
 from redis.cluster import RedisCluster
 from rest_framework.test import APIClient
 
+from aisle.conf import aisle_settings
 from merch.models import Placement
 from merch.services.experiments import VariantSpec, create_experiment, start_experiment
 from recs import features, redis_clients, redis_keys
@@ -88,7 +89,7 @@ def api():
 @pytest.fixture
 def experiment(shop, django_capture_on_commit_callbacks, settings):
     """A live experiment on the home page, so recommendations are logged as served lists."""
-    settings.SHADOW_SAMPLE_RATE = 0.0
+    settings.AISLE = {**settings.AISLE, "SHADOW_SAMPLE_RATE": 0.0}
     with django_capture_on_commit_callbacks(execute=True):
         experiment = create_experiment(
             "Trending on home", Placement.objects.get(key="home"),
@@ -305,14 +306,17 @@ def test_the_command_asks_first_and_a_no_erases_nothing(shoppers, monkeypatch):
 def test_with_redis_down_the_api_says_503_and_the_record_shows_the_erasure_incomplete(
     shoppers, api, admin_key, settings
 ):
-    working_url = settings.REDIS_URL
-    settings.REDIS_URL = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    working_url = aisle_settings.REDIS_URL
+    settings.AISLE = {
+        **settings.AISLE,
+        "REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
+    }  # nothing listens there
     response = api.delete(URL, **bearer(admin_key))
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "unavailable"
     assert ErasureRecord.objects.get().counts == {}, "incomplete, and says so"
 
-    settings.REDIS_URL = working_url
+    settings.AISLE = {**settings.AISLE, "REDIS_URL": working_url}
     assert api.delete(URL, **bearer(admin_key)).json()["counts"]["events"] == 4
     assert_no_trace()
 
@@ -445,10 +449,10 @@ def test_training_and_a_feature_rebuild_after_erasure_do_not_bring_the_shopper_b
 
 
 def test_the_digest_is_keyed_and_never_the_raw_id(settings):
-    settings.ERASURE_DIGEST_KEY = ""
+    settings.AISLE = {**settings.AISLE, "ERASURE_DIGEST_KEY": ""}
     derived = subject_digest(USER)
     assert derived != hashlib.sha256(USER.encode()).hexdigest() and USER not in derived
-    settings.ERASURE_DIGEST_KEY = "a-key-from-the-vault"
+    settings.AISLE = {**settings.AISLE, "ERASURE_DIGEST_KEY": "a-key-from-the-vault"}
     assert subject_digest(USER) != derived
     assert subject_digest(USER) == subject_digest(USER) and len(subject_digest(USER)) == 64
 

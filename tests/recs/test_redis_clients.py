@@ -44,7 +44,7 @@ def test_slot_tags_put_a_key_in_the_slot_they_name():
 
 
 def test_one_server_keeps_a_plain_client(settings):
-    settings.REDIS_CLUSTER = False
+    settings.AISLE = {**settings.AISLE, "REDIS_CLUSTER": False}
     client = redis_clients.make_client(socket_timeout=1, connect_timeout=1)
     assert not redis_clients.is_cluster(client)
 
@@ -192,7 +192,7 @@ def test_recommend_serves_from_a_cluster_with_availability_and_fallbacks(
 def test_api_and_experiment_logging_on_a_cluster(
     on_cluster, shop, client, django_capture_on_commit_callbacks, settings
 ):
-    settings.SHADOW_SAMPLE_RATE = 0.0
+    settings.AISLE = {**settings.AISLE, "SHADOW_SAMPLE_RATE": 0.0}
     with django_capture_on_commit_callbacks(execute=True):
         experiment = create_experiment(
             "Trending on home", Placement.objects.get(key="home"),
@@ -247,8 +247,8 @@ def test_sell_out_refresh_and_rebuild_scan_every_node(on_cluster, shop):
 def test_an_unreachable_cluster_serves_the_fallback(shop, settings):
     from recs.serving import fallback
 
-    settings.REDIS_CLUSTER = True
-    settings.REDIS_URL = f"redis://127.0.0.1:{_free_port()}/0"
+    settings.AISLE = {**settings.AISLE, "REDIS_CLUSTER": True}
+    settings.AISLE = {**settings.AISLE, "REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0"}
     serving_redis.reset()
     fallback.remember_global_popular(ranked("B1", "K1"))
     result = recommend(RecommendationContext(placement="home", session_id="s-1", limit=2))

@@ -17,7 +17,10 @@ def test_a_token_round_trips_its_shopper():
 
 
 def test_a_backend_in_another_language_mints_with_the_shared_secret(settings):
-    settings.SHOPPER_TOKEN_SECRET = "shared-with-the-node-backend-0123456789abcdef"
+    settings.AISLE = {
+        **settings.AISLE,
+        "SHOPPER_TOKEN_SECRET": "shared-with-the-node-backend-0123456789abcdef",
+    }
     now = int(time.time())
     foreign = jwt.encode({"sub": "c-9", "aud": "aisle", "iat": now, "exp": now + 300},
                          "shared-with-the-node-backend-0123456789abcdef", algorithm="HS256")  # fmt: skip

@@ -13,6 +13,7 @@ from django.http import HttpResponse
 from django.template import Context, Template
 from django.test import RequestFactory, override_settings
 
+from aisle.conf import aisle_settings
 from recs import redis_keys
 from recs.candidates import store
 from recs.serving import catalog, fallback, merchandising
@@ -59,7 +60,7 @@ LINUX_FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefo
 def fresh_reader_state(settings, tmp_path):
     """The render path's in-process copies start empty, as in a newly started web process,
     with no fallback snapshot from a local training run."""
-    settings.MODEL_ARTIFACT_DIR = tmp_path
+    settings.AISLE = {**settings.AISLE, "MODEL_ARTIFACT_DIR": tmp_path}
     for module in (catalog, fallback, merchandising):
         module.clear()
     serving_redis.reset()
@@ -160,7 +161,9 @@ def test_tag_gives_an_anonymous_shopper_a_signed_cookie_session_and_no_session_r
     assert second.session_id == first.session_id
     response = ShopperSessionMiddleware(lambda r: HttpResponse())(request)
     response = SessionMiddleware(lambda r: response).process_response(request, response)
-    assert settings.SHOPPER_SESSION_COOKIE in response.cookies, "the id must reach the browser"
+    assert aisle_settings.SHOPPER_SESSION_COOKIE in response.cookies, (
+        "the id must reach the browser"
+    )
     assert settings.SESSION_COOKIE_NAME not in response.cookies, "no Django session for a view"
     assert not request.session.session_key
     returning = make_request()
@@ -391,7 +394,7 @@ def test_money_filter_formats_prices_like_the_carousel(price, currency, shown):
 # --- the page head
 
 
-@override_settings(STOREFRONT_PUBLISHABLE_KEY="pk_demo")
+@override_settings(AISLE={**settings.AISLE, "STOREFRONT_PUBLISHABLE_KEY": "pk_demo"})
 def test_head_carries_the_publishable_key_and_a_token_of_the_pages_shopper():
     request = make_request(**{"User-Agent": IPHONE})
     html = render("{% aisle_head %}", request=request)

@@ -144,7 +144,7 @@ def browsing(browser, live_server, request) -> Iterator[Browsing]:
 def storefront_key(settings, db) -> str:
     """The write key the storefront pages' JS sends events with, as demo.sh sets it."""
     _, plaintext = create_api_key("storefront (browser tests)", "publishable")
-    settings.STOREFRONT_PUBLISHABLE_KEY = plaintext
+    settings.AISLE = {**settings.AISLE, "STOREFRONT_PUBLISHABLE_KEY": plaintext}
     return plaintext
 
 

@@ -123,7 +123,10 @@ def test_with_no_worker_and_redis_unreachable_the_storefront_still_recommends(
     # No worker runs in this test: what the page's JS sent waits in the queue, unapplied.
     wait_for(lambda: get_redis_connection().llen("events") > 0, timeout_s=10)
 
-    settings.REDIS_URL = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    settings.AISLE = {
+        **settings.AISLE,
+        "REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
+    }  # nothing listens there
     serving_redis.reset()
     for path, placement in (("/p/C1/", "product_detail"), ("/c/home/candles/", "category"),
                             ("/", "home")):  # fmt: skip

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from aisle.conf import aisle_settings
 from bench import plots
 from bench import read as bench
 from bench.harness import (
@@ -249,7 +250,7 @@ class Command(BaseCommand):
             "pipelined Redis round trips and an in-process re-rank) and its throttle, so its "
             "ratio to a view that does nothing is well above 2 whenever the floor is a fraction "
             "of a millisecond. A fallback answer on a cache hit means Redis took longer than "
-            f"`REDIS_SOCKET_TIMEOUT_S` ({settings.REDIS_SOCKET_TIMEOUT_S * 1000:g} ms) to answer "
+            f"`REDIS_SOCKET_TIMEOUT_S` ({aisle_settings.REDIS_SOCKET_TIMEOUT_S * 1000:g} ms) to answer "
             "on a loaded machine. The per-request model is what Aisle exists to avoid: the "
             "render path never loads or scores a model.",
             "",

@@ -12,6 +12,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from aisle.conf import aisle_settings
 from bench import serving as bench
 from bench.harness import (
     LatencySummary,
@@ -264,7 +265,7 @@ class Command(BaseCommand):
             f"pays a loopback connect ({http.closed_by_server:,} of {http.requests:,} closed "
             "by the server). Redis down: the reader and the throttle cache pointed at a closed "
             "loopback port in process; the breaker retries once per "
-            f"{settings.SERVING_REDIS_RETRY_S:g} s.",
+            f"{aisle_settings.SERVING_REDIS_RETRY_S:g} s.",
             "",
             f"Command: `{self.command}`",
         ]

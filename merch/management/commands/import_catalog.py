@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from aisle.conf import aisle_settings
 from merch.product_input import ProductInSerializer, validate_products
 from merch.services.catalog import upsert_products
 
@@ -158,7 +158,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size",
             type=int,
-            default=settings.CATALOG_MAX_BATCH,
+            default=aisle_settings.CATALOG_MAX_BATCH,
             help="products per transaction (default CATALOG_MAX_BATCH)",
         )
         parser.add_argument(

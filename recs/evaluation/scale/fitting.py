@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import joblib
-from django.conf import settings
 
+from aisle.conf import aisle_settings
 from recs.evaluation.offline import failure_reason, peak_memory_mib
 from recs.evaluation.run import learner_factory
 from recs.evaluation.scale.measures import MIB, FitMeasure, Say, rss_mib
@@ -49,7 +49,7 @@ def fit_all(
     hybrid adopts its components instead of refitting them). One that raises is reported
     with its reason and the others go on."""
     say = say or (lambda message: None)
-    weights = settings.EVENT_WEIGHTS if event_weights is None else event_weights
+    weights = aisle_settings.EVENT_WEIGHTS if event_weights is None else event_weights
     fitted: dict[str, Learner] = {}
     measures: list[FitMeasure] = []
     with tempfile.TemporaryDirectory(prefix="bench-training-") as directory:

@@ -6,9 +6,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from django.conf import settings
 from django.test import override_settings
 
+from aisle.conf import aisle_settings
 from recs.evaluation.offline import failure_reason, peak_memory_mib
 from recs.evaluation.scale.measures import ListsMeasure, PrecomputeMeasure, Say, rss_mib
 from recs.learners import CatalogItem, Interactions, Learner
@@ -43,7 +43,7 @@ class _Role:
 def _roles(
     fitted: Mapping[str, Learner], users: list[str], skus: list[str]
 ) -> tuple[list[_Role], dict[str, str]]:
-    user_size, similar_size = settings.USER_CANDIDATES_SIZE, settings.SIMILAR_ITEMS_SIZE
+    user_size, similar_size = aisle_settings.USER_CANDIDATES_SIZE, aisle_settings.SIMILAR_ITEMS_SIZE
     roles, skipped = [], {}
     for role in ("user", "similar_cf", "similar_content", "bought_together"):
         key = CANDIDATE_SOURCES[role]
@@ -67,7 +67,7 @@ def _roles(
 
 def _popularity_lists(fitted: Mapping[str, Learner], say: Say) -> tuple[list[ListsMeasure], dict]:
     """The global and per-segment popularity lists and the trending list: few, always all."""
-    size = settings.POPULAR_LIST_SIZE
+    size = aisle_settings.POPULAR_LIST_SIZE
     measures, skipped = [], {}
     for role in ("popular", "trending"):
         key = CANDIDATE_SOURCES[role]
@@ -109,7 +109,7 @@ def measure_precompute(
     sample of at most `sample` users and items, and its full time is extrapolated from the rate
     measured on that sample."""
     say = say or (lambda message: None)
-    days = settings.ACTIVE_USER_DAYS if active_days is None else active_days
+    days = aisle_settings.ACTIVE_USER_DAYS if active_days is None else active_days
     peak_before, rss_before = peak_memory_mib(), rss_mib()
     started = time.perf_counter()
     users, skus = active_shoppers_and_items(interactions, catalog, days)

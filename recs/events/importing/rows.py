@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.conf import settings
-
+from aisle.conf import aisle_settings
 from recs.events.records import EventRecord
 from recs.models import EventType
 
@@ -192,7 +191,9 @@ def validate_row(values: Mapping[str, Any], *, latest: datetime) -> EventRecord:
         except InvalidRow as error:
             errors.append((name, str(error)))
     if "ts" in clean and clean["ts"] > latest:
-        errors.append(("ts", f"is more than {settings.EVENT_MAX_FUTURE_SKEW_S} s in the future"))
+        errors.append(
+            ("ts", f"is more than {aisle_settings.EVENT_MAX_FUTURE_SKEW_S} s in the future")
+        )
     failed = {name for name, _ in errors}
     for name in REQUIRED_FIELDS:
         if name not in clean and name not in failed:

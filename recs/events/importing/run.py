@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from aisle.conf import aisle_settings
 from recs.batches import batched
 from recs.erasure import without_erased_shoppers
 from recs.events.importing.log import KnownProducts, insert_events, link_sessions
@@ -212,7 +212,7 @@ def _import_chunk(
     number: int,
 ) -> ChunkDone:
     """Validate one chunk and commit its events, links and checkpoint together."""
-    latest = timezone.now() + timedelta(seconds=settings.EVENT_MAX_FUTURE_SKEW_S)
+    latest = timezone.now() + timedelta(seconds=aisle_settings.EVENT_MAX_FUTURE_SKEW_S)
     rejects: list[tuple[int, str, list[tuple[str, str]]]] = []
     valid: list[tuple[int, EventRecord]] = []
     for line, values, problem in chunk:

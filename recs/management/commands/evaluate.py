@@ -4,10 +4,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from threadpoolctl import threadpool_limits
 
+from aisle.conf import aisle_settings
 from recs.evaluation.data import load_interactions_csv, load_online_retail
 from recs.evaluation.report import (
     add_report_arguments,
@@ -79,7 +79,7 @@ class Command(BaseCommand):
             try:
                 run = run_evaluation(
                     interactions, items, keys=only, holdout_days=holdout_days, budget=budget,
-                    seeds=seeds, max_shoppers=max_shoppers, event_weights=settings.EVENT_WEIGHTS,
+                    seeds=seeds, max_shoppers=max_shoppers, event_weights=aisle_settings.EVENT_WEIGHTS,
                     progress=say,
                 )  # fmt: skip
             except ValueError as error:

@@ -5,6 +5,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+from aisle.conf import aisle_settings
 from merch.models import Product, Stock
 from recs import redis_keys
 from recs.api_keys import create_api_key
@@ -107,7 +108,7 @@ def test_malformed_json_is_400_and_a_form_is_415(api):
 
 
 def test_a_body_over_the_limit_is_413_before_it_is_read(api, settings):
-    settings.CATALOG_MAX_BODY_BYTES = 200
+    settings.AISLE = {**settings.AISLE, "CATALOG_MAX_BODY_BYTES": 200}
     response = api.post(PRODUCTS, {"products": [product(f"S{n}") for n in range(5)]}, format="json")
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "body_too_large"
@@ -115,7 +116,7 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(api, settings):
 
 
 def test_a_body_over_djangos_upload_limit_but_within_the_catalogs_is_read(api, settings):
-    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE < 3_500_000 < settings.CATALOG_MAX_BODY_BYTES
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE < 3_500_000 < aisle_settings.CATALOG_MAX_BODY_BYTES
     batch = [product(f"P{n}", description="word " * 700) for n in range(1000)]
     response = api.post(PRODUCTS, {"products": batch}, format="json")
     assert response.status_code == 200 and response.json()["created"] == 1000
@@ -293,6 +294,9 @@ def test_a_new_product_without_stock_is_not_served_until_stock_arrives(api, shop
 def test_a_catalog_write_still_answers_when_redis_is_down(api, settings):
     from tests.private_redis import _free_port
 
-    settings.REDIS_URL = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    settings.AISLE = {
+        **settings.AISLE,
+        "REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
+    }  # nothing listens there
     response = api.post(PRODUCTS, {"products": [product("A")]}, format="json")
     assert response.status_code == 200 and Product.objects.filter(sku="A").exists()

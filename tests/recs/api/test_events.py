@@ -138,14 +138,14 @@ def test_the_wrong_shape_is_a_400(api):
 
 
 def test_too_many_events_is_a_413(api, products, settings):
-    settings.EVENTS_MAX_BATCH = 3
+    settings.AISLE = {**settings.AISLE, "EVENTS_MAX_BATCH": 3}
     response = api.post(URL, [view(f"e{n}") for n in range(4)], format="json")
     assert response.status_code == 413
     assert "at most 3" in response.json()["error"]["message"]
 
 
 def test_an_oversize_body_is_a_413(api, settings):
-    settings.EVENTS_MAX_BODY_BYTES = 100
+    settings.AISLE = {**settings.AISLE, "EVENTS_MAX_BODY_BYTES": 100}
     response = api.post(URL, [view(f"e{n}") for n in range(10)], format="json")
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "body_too_large"
@@ -189,7 +189,7 @@ def test_a_staff_session_may_send_events(admin_client, products):
 
 
 def test_a_secret_key_over_its_rate_is_throttled(api, products, settings):
-    settings.SERVER_KEY_THROTTLE_RATE = "2/min"
+    settings.AISLE = {**settings.AISLE, "SERVER_KEY_THROTTLE_RATE": "2/min"}
     cache.clear()
     statuses = [api.post(URL, [view(f"e{n}")], format="json").status_code for n in range(3)]
     assert statuses == [202, 202, 429]

@@ -24,7 +24,7 @@ FUZZ_EXAMPLES = int(os.environ.get("AISLE_FUZZ_EXAMPLES", "25"))
 def test_every_operation_survives_fuzzing_and_answers_as_documented(
     live_server, default_placements, settings, tmp_path
 ):
-    settings.SERVER_KEY_THROTTLE_RATE = "1000000/min"
+    settings.AISLE = {**settings.AISLE, "SERVER_KEY_THROTTLE_RATE": "1000000/min"}
     category = CategoryFactory(name="Candles", slug="candles", path="candles")
     for sku in ("85123A", "22423", "84406B"):
         StockFactory(product=ProductFactory(sku=sku, category=category), on_hand=10)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from aisle.conf import aisle_settings
 from recs.api_keys import create_api_key
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +57,7 @@ def test_a_key_must_have_the_read_scope(client, shop):
 
 
 def test_anonymous_callers_are_throttled_per_address(client, shop, settings):
-    settings.RECOMMENDATIONS_THROTTLE_RATE = "2/min"
+    settings.AISLE = {**settings.AISLE, "RECOMMENDATIONS_THROTTLE_RATE": "2/min"}
     codes = [client.get(URL, {"placement": "home"}).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
 
@@ -66,7 +67,9 @@ def test_redis_down_is_still_a_200_from_the_fallback(client, shop, doomed_redis,
     from tests.recs.conftest import ranked
 
     fallback.remember_global_popular(ranked("B1", "K1"))
-    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": settings.REDIS_URL}}
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": aisle_settings.REDIS_URL}
+    }
     doomed_redis.terminate()
     doomed_redis.wait()
     response = client.get(URL, {"placement": "home", "session_id": "s-1"})

@@ -187,7 +187,7 @@ def test_a_session_only_token_cannot_write_user_level_events(shop, publishable):
 
 
 def test_one_address_cannot_starve_other_shoppers_of_the_public_key(shop, publishable, settings):
-    settings.EVENTS_THROTTLE_RATE = "30/min"
+    settings.AISLE = {**settings.AISLE, "EVENTS_THROTTLE_RATE": "30/min"}
     cache.clear()
     attacker = APIClient(REMOTE_ADDR="203.0.113.66")
     attacker.credentials(HTTP_AUTHORIZATION=f"Bearer {publishable}",
@@ -269,7 +269,7 @@ def test_a_forged_click_with_someone_elses_rec_id_counts_for_nobody(shop, settin
     from recs.serving.recommend import recommend
     from recs.serving.types import RecommendationContext
 
-    settings.SHADOW_SAMPLE_RATE = 0.0
+    settings.AISLE = {**settings.AISLE, "SHADOW_SAMPLE_RATE": 0.0}
     experiment = create_experiment(
         "Home", Placement.objects.get(key="home"),
         [VariantSpec("control", "popular", 0, is_control=True),

@@ -28,8 +28,8 @@ def test_fill_past_unavailable_keeps_walking_until_size_products_are_available()
 def test_a_sell_out_refills_every_list_that_held_the_product(shop_history, settings):
     from merch.models import Product
 
-    settings.SIMILAR_ITEMS_SIZE = 2
-    settings.POPULAR_LIST_SIZE = 2
+    settings.AISLE = {**settings.AISLE, "SIMILAR_ITEMS_SIZE": 2}
+    settings.AISLE = {**settings.AISLE, "POPULAR_LIST_SIZE": 2}
     train_models(["content", "popularity"])
     client = store.writer_client()
     holding = [

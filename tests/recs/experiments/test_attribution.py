@@ -92,7 +92,7 @@ def test_rollup_is_idempotent_and_counts_a_shopper_once(experiment):
 
 
 def test_purchases_outside_the_attribution_window_do_not_count(experiment, settings):
-    settings.ATTRIBUTION_WINDOW_HOURS = 1
+    settings.AISLE = {**settings.AISLE, "ATTRIBUTION_WINDOW_HOURS": 1}
     served("r1", "session:a", "control", ["P1"], exp=experiment.id)
     event(1, "purchase", "a", "P1", 90, price="3.00")
     rollup_experiment(experiment)

@@ -128,7 +128,7 @@ def test_verdict_says_better_worse_or_not_yet_in_plain_words(difference, p_value
 
 
 def test_significance_level_is_a_setting(settings):
-    settings.EXPERIMENT_SIGNIFICANCE_LEVEL = 0.01
+    settings.AISLE = {**settings.AISLE, "EXPERIMENT_SIGNIFICANCE_LEVEL": 0.01}
     assert report.verdict(0.02, 0.03) == "no significant difference yet"
 
 

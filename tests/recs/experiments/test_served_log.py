@@ -52,7 +52,7 @@ def ask(session):
 
 
 def test_served_lists_of_an_experiment_are_logged_and_drained(trending_test, settings):
-    settings.SHADOW_SAMPLE_RATE = 0.0
+    settings.AISLE = {**settings.AISLE, "SHADOW_SAMPLE_RATE": 0.0}
     results = [ask(f"s-{n}") for n in range(40)]
     assert store.writer_client().xlen(redis_keys.SERVED_LOG) == 40
     assert (

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from aisle.conf import aisle_settings
 from recs import features
 from recs.events.records import EventRecord
 from recs.features.enrich import enrich
@@ -88,10 +89,10 @@ def test_cart_follows_the_latest_event_per_product_even_out_of_order():
 
 
 def test_trending_score_halves_every_half_life(settings):
-    half_life = settings.TRENDING_HALF_LIFE_HOURS
+    half_life = aisle_settings.TRENDING_HALF_LIFE_HOURS
     apply(event("e1", hours_ago=0), event("e2", hours_ago=half_life))
     score = features.get_online("product", "P1", ["trending_score"], now_s=NOW)["trending_score"]
-    view_weight = settings.EVENT_WEIGHTS["view"]
+    view_weight = aisle_settings.EVENT_WEIGHTS["view"]
     assert score == pytest.approx(view_weight * 1.5, rel=1e-9)
 
 

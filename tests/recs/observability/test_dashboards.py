@@ -55,7 +55,10 @@ def rollups(experiment):
 @pytest.fixture
 def redis_down(settings):
     """Point the dashboards' Redis client at a port nobody listens on."""
-    settings.REDIS_URL = f"redis://127.0.0.1:{_free_port()}/0"  # clients follow the setting
+    settings.AISLE = {
+        **settings.AISLE,
+        "REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
+    }  # clients follow the setting
 
 
 def dashboard_url(pk: int) -> str:

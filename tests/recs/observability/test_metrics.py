@@ -20,7 +20,7 @@ PUBLIC_ADDRESS = "203.0.113.7"  # TEST-NET-3: neither loopback nor private
 @pytest.fixture(autouse=True)
 def debug_without_token(settings):
     """The local set-up: DEBUG on, no token; the production rules are tested explicitly."""
-    settings.METRICS_TOKEN = ""
+    settings.AISLE = {**settings.AISLE, "METRICS_TOKEN": ""}
     settings.DEBUG = True
 
 
@@ -98,7 +98,10 @@ def test_metrics_expose_serving_counters_lag_cache_models_and_experiments(client
 
 
 def test_metrics_with_redis_down_report_it_and_still_answer(client, seeded, settings):
-    settings.REDIS_URL = f"redis://127.0.0.1:{_free_port()}/0"  # clients follow the setting
+    settings.AISLE = {
+        **settings.AISLE,
+        "REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
+    }  # clients follow the setting
     samples = scrape(client)
 
     assert samples[("aisle_redis_up", ())] == 0
@@ -140,7 +143,7 @@ def test_without_a_token_staff_may_scrape_from_anywhere(admin_client):
 
 
 def test_with_a_token_the_bearer_token_is_required_from_every_address(client, db, settings):
-    settings.METRICS_TOKEN = "s3cret-token"
+    settings.AISLE = {**settings.AISLE, "METRICS_TOKEN": "s3cret-token"}
     url = reverse("metrics")
 
     missing = client.get(url)
@@ -154,7 +157,7 @@ def test_with_a_token_the_bearer_token_is_required_from_every_address(client, db
 
 
 def test_with_a_token_staff_may_still_scrape(admin_client, settings):
-    settings.METRICS_TOKEN = "s3cret-token"
+    settings.AISLE = {**settings.AISLE, "METRICS_TOKEN": "s3cret-token"}
     assert admin_client.get(reverse("metrics")).status_code == 200
 
 
@@ -166,7 +169,7 @@ def test_with_debug_off_an_address_proves_nothing_the_token_is_needed(
     settings.DEBUG = False
     refused = client.get(reverse("metrics"), REMOTE_ADDR=address)
     assert refused.status_code == 403 and b"METRICS_TOKEN" in refused.content
-    settings.METRICS_TOKEN = "s3cret-token"
+    settings.AISLE = {**settings.AISLE, "METRICS_TOKEN": "s3cret-token"}
     assert client.get(reverse("metrics"), REMOTE_ADDR=address).status_code == 401
     ok = client.get(reverse("metrics"), REMOTE_ADDR=address,
                     HTTP_AUTHORIZATION="Bearer s3cret-token")  # fmt: skip
@@ -187,5 +190,5 @@ def test_hour_starts_are_the_last_n_utc_hours_oldest_first():
 
 
 def test_redis_read_is_none_when_redis_is_down(settings):
-    settings.REDIS_URL = f"redis://127.0.0.1:{_free_port()}/0"
+    settings.AISLE = {**settings.AISLE, "REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0"}
     assert read_redis_metrics(hours=2) is None

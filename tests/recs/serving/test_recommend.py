@@ -83,7 +83,7 @@ def test_ten_interactions_switch_to_the_users_collaborative_list(shop):
 
 
 def test_tier_thresholds_are_settings(shop, settings):
-    settings.TIER_CONTENT_MIN_INTERACTIONS = 3
+    settings.AISLE = {**settings.AISLE, "TIER_CONTENT_MIN_INTERACTIONS": 3}
     touch("C1", "C2")
     assert ask(session_id="s-1").tier == "anonymous"
 

@@ -1,9 +1,10 @@
 """The API's JSON parser: DRF's, with nesting bounded so that a hostile body is a 400, never a
 RecursionError (500)."""
 
-from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+
+from aisle.conf import aisle_settings
 
 
 def nesting_depth_exceeds(value: object, limit: int) -> bool:
@@ -25,7 +26,7 @@ def nesting_depth_exceeds(value: object, limit: int) -> bool:
 
 class BoundedJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.JSON_MAX_DEPTH
+        limit = aisle_settings.JSON_MAX_DEPTH
         try:
             data = super().parse(stream, media_type, parser_context)
         except RecursionError as error:
