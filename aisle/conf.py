@@ -9,6 +9,7 @@ default below. A key the block holds that Aisle does not know is a system check 
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import BaseCache, caches
 from django.core.checks import Error, register
 
 DEFAULTS: dict[str, Any] = {
@@ -133,6 +134,12 @@ class AisleSettings:
 
 
 aisle_settings = AisleSettings()
+
+
+def aisle_cache() -> BaseCache:
+    """The Django cache Aisle keeps API-key lookups and API throttle counters in
+    (AISLE["CACHE_ALIAS"]); across several web processes it must be a shared one (Redis)."""
+    return caches[aisle_settings.CACHE_ALIAS]
 
 
 @register()

@@ -11,9 +11,10 @@ import contextlib
 import hashlib
 import secrets
 
-from django.core.cache import cache
 from django.db import models
 from django.utils import timezone
+
+from aisle.conf import aisle_cache
 
 KEY_PREFIX_LENGTH = 8
 AUTH_CACHE_SECONDS = 60
@@ -125,7 +126,7 @@ def authenticate_key(plaintext: str) -> ApiKey | None:
         return None
     key_hash = hash_key(plaintext)
     try:
-        key = cache.get(_cache_key(key_hash))
+        key = aisle_cache().get(_cache_key(key_hash))
     except Exception:  # the cache (Redis) is down: the database still answers
         key = None
     if key is None:
@@ -146,7 +147,7 @@ def authenticate_key(plaintext: str) -> ApiKey | None:
 
 def _cache_quietly(key_hash: str, key: ApiKey) -> None:
     with contextlib.suppress(Exception):  # a cold cache only costs a query
-        cache.set(_cache_key(key_hash), key, AUTH_CACHE_SECONDS)
+        aisle_cache().set(_cache_key(key_hash), key, AUTH_CACHE_SECONDS)
 
 
 def revoke_keys(keys: list[ApiKey]) -> int:
@@ -154,5 +155,5 @@ def revoke_keys(keys: list[ApiKey]) -> int:
     revoked = ApiKey.objects.filter(pk__in=[k.pk for k in keys], is_active=True).update(
         is_active=False
     )
-    cache.delete_many([_cache_key(k.key_hash) for k in keys])
+    aisle_cache().delete_many([_cache_key(k.key_hash) for k in keys])
     return revoked

@@ -8,10 +8,9 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
 
-from aisle.conf import aisle_settings
+from aisle.conf import aisle_cache, aisle_settings
 from merch.models import Product, Stock
 from merch.services.catalog import set_stock
 
@@ -88,6 +87,7 @@ def checkout_allowed(address: str) -> bool:
     script must not be able to empty the shop's stock. Counted in the cache; fails open."""
     key = f"checkout:{address}:{int(time.time() // 3600)}"
     try:
+        cache = aisle_cache()
         added = cache.add(key, 1, timeout=3600)
         count = 1 if added else cache.incr(key)
     except Exception:  # the cache is down: selling goes on, the stock limits still hold

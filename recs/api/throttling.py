@@ -10,7 +10,7 @@ import time
 from django_redis.exceptions import ConnectionInterrupted
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
-from aisle.conf import aisle_settings
+from aisle.conf import aisle_cache, aisle_settings
 from recs import redis_keys
 from recs.api.authentication import is_staff, secret_key
 from recs.api_keys import ApiKey
@@ -42,6 +42,10 @@ class ApiThrottle(SimpleRateThrottle):
     """DRF's sliding-window throttle, keyed and rated by `caller_ident`/`caller_rate`; the
     per-address rate setting is the view's `throttle_rate_setting`. Fails open when its
     counters cannot be read."""
+
+    @property
+    def cache(self):
+        return aisle_cache()
 
     def get_rate(self):
         return None  # set per request in allow_request

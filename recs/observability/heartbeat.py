@@ -1,7 +1,7 @@
 """The worker heartbeat: the beat-scheduled task that records it and the reads that age it."""
 
-# One fresh timestamp proves that beat, the broker and a worker all run. The value lives in
-# Django's cache (Redis), so every web process reads the same one.
+# One fresh timestamp proves that beat, the broker and a worker all run. The value lives in the
+# engine's Redis, so every web process reads the same one whatever the project's cache is.
 
 import logging
 import time
@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 from celery import shared_task
 from django.conf import settings
-from django.core.cache import cache
 
-from recs import redis_keys
+from recs import redis_clients, redis_keys
 
 logger = logging.getLogger(__name__)
 
@@ -23,12 +22,12 @@ BEAT_ENTRY = "record-beat-heartbeat"  # its CELERY_BEAT_SCHEDULE entry
 @shared_task(name="recs.health.record_heartbeat", ignore_result=True)
 def record_heartbeat() -> None:
     """Beat schedules this; a fresh value proves that beat, the broker and a worker all run."""
-    cache.set(redis_keys.WORKER_HEARTBEAT, time.time(), timeout=None)
+    redis_clients.worker_client().set(redis_keys.WORKER_HEARTBEAT, repr(time.time()))
 
 
 def seconds_since_heartbeat() -> float | None:
     """How long ago a worker last ran the heartbeat task, or None if it never did."""
-    last = cache.get(redis_keys.WORKER_HEARTBEAT)
+    last = redis_clients.worker_client().get(redis_keys.WORKER_HEARTBEAT)
     return None if last is None else max(time.time() - float(last), 0.0)
 
 
@@ -45,7 +44,7 @@ def heartbeat_status() -> Heartbeat:
     interval_s = float(schedule.get("schedule", 30.0))
     try:
         age_s = seconds_since_heartbeat()
-    except Exception:  # the cache backend raises its own errors when Redis is down
+    except redis_clients.CONNECTION_ERRORS:
         logger.warning("Heartbeat unreadable", exc_info=True)
         return Heartbeat("unavailable", None, interval_s)
     if age_s is None:

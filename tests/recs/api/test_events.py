@@ -8,6 +8,7 @@ from django.core.cache import cache
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
+from aisle.conf import aisle_cache
 from recs.api_keys import create_api_key, revoke_keys
 from recs.events.records import EventRecord
 from recs.events.services import apply_event_batch
@@ -200,12 +201,10 @@ def test_a_secret_key_over_its_rate_is_throttled(api, products, settings):
 def test_a_slow_throttle_cache_lets_the_batch_in_rather_than_failing(api, products, monkeypatch):
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    from recs.api.throttling import ApiThrottle
-
     def slow_get(*args, **kwargs):
         raise RedisTimeoutError("Timeout reading from socket")
 
-    monkeypatch.setattr(ApiThrottle.cache, "get", slow_get)
+    monkeypatch.setattr(aisle_cache(), "get", slow_get)
     response = api.post(URL, [view("e-slow")], format="json")
     assert response.status_code == 202
     assert response.json()["accepted"] == 1
