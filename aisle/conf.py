@@ -62,6 +62,12 @@ DEFAULTS: dict[str, Any] = {
     "MODEL_ARTIFACT_DIR": None,
     "TRAINING_HOLDOUT_DAYS": 30.0,
     "TRAINING_INTERVAL_HOURS": 24.0,
+    # Periodic work (aisle.celery.beat_schedule): rebuild of the sold-out set from the catalog,
+    # drain of the served-list log, experiment rollups, the worker heartbeat.
+    "AVAILABILITY_SYNC_INTERVAL_S": 60.0,
+    "SERVED_LOG_DRAIN_INTERVAL_S": 5.0,
+    "EXPERIMENT_ROLLUP_INTERVAL_S": 300.0,
+    "HEARTBEAT_INTERVAL_S": 30.0,
     "TRAINING_TUNING_BUDGET": 4,
     "TRAINING_EVALUATION_SHOPPERS": 2000,
     "USER_CANDIDATES_SIZE": 200,

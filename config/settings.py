@@ -5,7 +5,8 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
-from kombu import Queue
+
+from aisle import celery as aisle_celery
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -180,12 +181,8 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES = [Queue(name) for name in ("default", "events", "scoring", "training")]
-CELERY_TASK_ROUTES = {
-    "recs.events.*": {"queue": "events"},
-    "recs.scoring.*": {"queue": "scoring"},
-    "recs.training.*": {"queue": "training"},
-}
+CELERY_TASK_QUEUES = aisle_celery.task_queues()
+CELERY_TASK_ROUTES = aisle_celery.TASK_ROUTES
 # A message taken by a worker that died unacknowledged is redelivered after visibility_timeout.
 # Late-acked tasks (event batches) are short and idempotent, so a few minutes is safe; long
 # tasks (training) ack early instead and are re-run by beat. Sweeps for such messages run every
@@ -197,33 +194,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-CELERY_BEAT_SCHEDULE = {
-    "train-models": {
-        "task": "recs.training.train_models",
-        "schedule": env.float("TRAINING_INTERVAL_HOURS", default=24.0) * 3600,
-        "options": {"queue": "training"},
-    },
-    "sync-availability": {
-        "task": "recs.scoring.sync_availability",
-        "schedule": env.float("AVAILABILITY_SYNC_INTERVAL_S", default=60.0),
-        "options": {"queue": "scoring", "expires": 60},
-    },
-    "drain-served-log": {
-        "task": "recs.experiments.drain_served_log",
-        "schedule": env.float("SERVED_LOG_DRAIN_INTERVAL_S", default=5.0),
-        "options": {"queue": "default", "expires": 30},
-    },
-    "rollup-experiments": {
-        "task": "recs.experiments.rollup",
-        "schedule": env.float("EXPERIMENT_ROLLUP_INTERVAL_S", default=300.0),
-        "options": {"queue": "scoring", "expires": 600},
-    },
-    "record-beat-heartbeat": {
-        "task": "recs.health.record_heartbeat",
-        "schedule": env.float("HEARTBEAT_INTERVAL_S", default=30.0),
-        "options": {"queue": "default", "expires": 60},
-    },
-}
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- API
@@ -319,6 +289,10 @@ AISLE = {
     "MODEL_ARTIFACT_DIR": Path(env("MODEL_ARTIFACT_DIR", default=str(VAR_DIR / "models"))),
     "TRAINING_HOLDOUT_DAYS": env.float("TRAINING_HOLDOUT_DAYS", default=30.0),
     "TRAINING_INTERVAL_HOURS": env.float("TRAINING_INTERVAL_HOURS", default=24.0),
+    "AVAILABILITY_SYNC_INTERVAL_S": env.float("AVAILABILITY_SYNC_INTERVAL_S", default=60.0),
+    "SERVED_LOG_DRAIN_INTERVAL_S": env.float("SERVED_LOG_DRAIN_INTERVAL_S", default=5.0),
+    "EXPERIMENT_ROLLUP_INTERVAL_S": env.float("EXPERIMENT_ROLLUP_INTERVAL_S", default=300.0),
+    "HEARTBEAT_INTERVAL_S": env.float("HEARTBEAT_INTERVAL_S", default=30.0),
     # Configurations each learner tries on the validation split per training run (evaluate: --budget),
     # and how many shoppers of each period score them (a seeded sample beyond that).
     "TRAINING_TUNING_BUDGET": env.int("TRAINING_TUNING_BUDGET", default=4),
@@ -409,6 +383,8 @@ AISLE = {
         ],
     ),
 }
+
+CELERY_BEAT_SCHEDULE = aisle_celery.beat_schedule(AISLE)
 
 # --- Production hardening: on whenever DEBUG is off; each can still be set from the environment.
 # A proxy's X-Forwarded-Proto is trusted only when TRUSTED_PROXY_SSL_HEADER names the header the

@@ -9,7 +9,12 @@ from recs.experiments.shadow import score_shadows
 from recs.serving.types import RecommendationContext
 
 
-@shared_task(name="recs.scoring.score_shadows", acks_late=True, ignore_result=True, expires=600)
+@shared_task(
+    name="recs.scoring.score_shadows",
+    acks_late=True,
+    ignore_result=True,
+    expires=600,
+)
 def score_shadows_task(context: dict, served: dict, shadow_names: list[str]) -> int:
     """Score an experiment's shadow variants for one served request (queue `scoring`)."""
     return score_shadows(RecommendationContext(**context), served, shadow_names)

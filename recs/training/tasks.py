@@ -17,19 +17,31 @@ def train_models_task() -> str:
     return f"run {run.run_id}: {len(run.versions)} versions, promoted {run.promoted}"
 
 
-@shared_task(name="recs.training.precompute_candidates", acks_late=False, ignore_result=True)
+@shared_task(
+    name="recs.training.precompute_candidates",
+    acks_late=False,
+    ignore_result=True,
+)
 def precompute_candidates_task() -> int:
     """Rewrite the candidate lists from the serving versions (after a promotion)."""
     return precompute_candidates()
 
 
-@shared_task(name="recs.training.precompute_experiment_lists", acks_late=False, ignore_result=True)
+@shared_task(
+    name="recs.training.precompute_experiment_lists",
+    acks_late=False,
+    ignore_result=True,
+)
 def precompute_experiment_lists_task() -> int:
     """Per-user lists of the models that running experiments serve (after an experiment starts)."""
     return precompute_experiment_lists()
 
 
-@shared_task(name="recs.training.rebuild_online_features", acks_late=False, ignore_result=True)
+@shared_task(
+    name="recs.training.rebuild_online_features",
+    acks_late=False,
+    ignore_result=True,
+)
 def rebuild_online_features_task() -> int:
     """Replay the event log into the online store (after Redis lost it); on the training queue
     because it takes minutes on a large log."""

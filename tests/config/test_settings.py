@@ -110,6 +110,16 @@ def test_each_kind_of_work_has_its_own_queue():
     assert {"events", "scoring", "training", "default"} <= queue_names
 
 
+def test_every_task_is_routed_to_its_queue_by_aisles_routes():
+    celery_app.loader.import_default_modules()
+    expected = {"recs.events": "events", "recs.scoring": "scoring", "recs.training": "training"}
+    tasks = {name: task for name, task in celery_app.tasks.items() if name.startswith("recs.")}
+    assert len(tasks) >= 13
+    for name, task in tasks.items():
+        route = celery_app.amqp.router.route(task._get_exec_options(), name, (), {})
+        assert route["queue"].name == expected.get(name.rsplit(".", 1)[0], "default"), name
+
+
 def test_every_beat_entry_names_a_registered_task():
     celery_app.loader.import_default_modules()
     for entry in settings.CELERY_BEAT_SCHEDULE.values():

@@ -1,0 +1,63 @@
+"""What a project's Celery setup needs from Aisle, in one line each: the queues, which task goes
+to which (by the task name's prefix, so slow training never delays events) and the beat
+schedule of its periodic work.
+
+    CELERY_TASK_QUEUES = aisle.celery.task_queues()
+    CELERY_TASK_ROUTES = aisle.celery.TASK_ROUTES  (or {**aisle.celery.TASK_ROUTES, ...})
+    CELERY_BEAT_SCHEDULE = {**aisle.celery.beat_schedule(AISLE), ...the project's own entries}
+
+Workers consume the queues: `celery -A <project> worker -Q default,events,scoring,training`
+(or one worker per queue, so slow training never delays events).
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from kombu import Queue
+
+from aisle.conf import DEFAULTS
+
+QUEUES = ("default", "events", "scoring", "training")
+# Every Aisle task is named recs.<kind>.<job>; anything not routed here runs on `default`.
+TASK_ROUTES = {
+    "recs.events.*": {"queue": "events"},
+    "recs.scoring.*": {"queue": "scoring"},
+    "recs.training.*": {"queue": "training"},
+}
+
+
+def task_queues() -> list[Queue]:
+    return [Queue(name) for name in QUEUES]
+
+
+def beat_schedule(block: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The periodic tasks, their intervals from the project's AISLE block (or the defaults).
+    Takes the block itself because it is called while the settings module is being read."""
+    conf = {**DEFAULTS, **(block or {})}
+    return {
+        "train-models": {
+            "task": "recs.training.train_models",
+            "schedule": float(conf["TRAINING_INTERVAL_HOURS"]) * 3600,
+            "options": {"queue": "training"},
+        },
+        "sync-availability": {
+            "task": "recs.scoring.sync_availability",
+            "schedule": float(conf["AVAILABILITY_SYNC_INTERVAL_S"]),
+            "options": {"queue": "scoring", "expires": 60},
+        },
+        "drain-served-log": {
+            "task": "recs.experiments.drain_served_log",
+            "schedule": float(conf["SERVED_LOG_DRAIN_INTERVAL_S"]),
+            "options": {"queue": "default", "expires": 30},
+        },
+        "rollup-experiments": {
+            "task": "recs.experiments.rollup",
+            "schedule": float(conf["EXPERIMENT_ROLLUP_INTERVAL_S"]),
+            "options": {"queue": "scoring", "expires": 600},
+        },
+        "record-beat-heartbeat": {
+            "task": "recs.health.record_heartbeat",
+            "schedule": float(conf["HEARTBEAT_INTERVAL_S"]),
+            "options": {"queue": "default", "expires": 60},
+        },
+    }
