@@ -32,6 +32,18 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_CURRENCY": "GBP",
     "CATALOG_MAX_BATCH": 1000,
     "CATALOG_MAX_BODY_BYTES": 8 * 1024 * 1024,
+    # The shop's own product model as the catalog's source (merch/catalog_source.py): None =
+    # Aisle's own catalog is the source (the catalog API, import_catalog, the admin). Else:
+    #   "model": "shop.Product"  (app_label.ModelName)
+    #   "fields": {Aisle field: attribute path on the instance ("category.slug_path"; a method
+    #              is called) or dotted path to a callable(instance)}; sku, title, price
+    #              required; also category_path, description, brand, currency, attributes,
+    #              image_url, launched_at, is_active, url (the product page)
+    #   "stock": attribute path or dotted callable(instance) -> units available (optional)
+    #   "queryset": dotted path to a callable() -> the QuerySet to sync (optional; default all)
+    # Saves and deletes of the model are followed on commit; run `manage.py sync_catalog` after
+    # bulk changes (QuerySet.update() and bulk_create send no signals).
+    "CATALOG_SOURCE": None,
     # --- Event ingestion
     "EVENTS_MAX_BATCH": 500,
     "EVENTS_MAX_BODY_BYTES": 1024 * 1024,

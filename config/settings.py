@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "axes",
     "merch",
     "recs",
+    "storefront",  # the demo shop: part of the demo project, not of the installed apps
     "bench",  # the benchmark harness and bench_* commands; the product apps never import it
 ]
 
@@ -209,25 +210,8 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Aisle API",
-    "DESCRIPTION": "Real-time personalization for Django storefronts.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {
-            "shopperToken": {
-                "type": "apiKey",
-                "in": "header",
-                "name": "X-Aisle-Shopper-Token",
-                "description": "A signed shopper token (JWT) naming the shopper: README, Security.",
-            }
-        }
-    },
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        "recs.api.schema.enumerate_placements",
-    ],
-    # Swagger UI assets are served from the installed sidecar package: no CDN at run time.
+    # Swagger UI assets are served from the installed sidecar package: no CDN at run time. (The
+    # API schema's own title, security schemes and hooks are set on its view: recs/urls.py.)
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -71,6 +71,14 @@ class Product(models.Model):
     currency = models.CharField(max_length=3, default="GBP")
     attributes = models.JSONField(default=dict, blank=True)
     image_url = models.URLField(max_length=500, blank=True)
+    url = models.CharField(
+        "product page URL",
+        max_length=500,
+        blank=True,
+        help_text="Where recommendations link the product: a path (/shop/red-lantern-12/) or an "
+        "http(s) URL, for pages reverse() cannot build from the SKU. Blank = the page named by "
+        "RECS_PRODUCT_URL_NAME. Kept from the shop's own catalog by AISLE['CATALOG_SOURCE'].",
+    )
     is_active = models.BooleanField("active", default=True)
     launched_at = models.DateTimeField(
         default=timezone.now, help_text="When the product went on sale; drives the 'new' tier."

@@ -1,13 +1,16 @@
 """The layout's rules, checked on the code's own imports (module level and inside functions):
-no import cycle among product modules, nothing in the product imports the bench app, and every
-Redis key is spelled in recs/redis_keys.py only."""
+no import cycle among product modules, nothing in the product imports the bench app, the
+installed apps import nothing of the demo project, and every Redis key is spelled in
+recs/redis_keys.py only."""
 
 import ast
 import re
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-PRODUCT = ("config", "merch", "recs")
+# The installed apps (what the wheel ships) and the demo project around them.
+APPS = ("aisle", "merch", "recs")
+PRODUCT = (*APPS, "config", "storefront")
 
 
 def module_files(roots=(*PRODUCT, "bench")) -> dict[str, Path]:
@@ -103,6 +106,18 @@ def test_nothing_in_the_product_imports_the_bench_app():
     graph = import_graph(module_files())
     offenders = {m: sorted(t for t in targets if t.split(".")[0] == "bench")
                  for m, targets in graph.items() if m.split(".")[0] in PRODUCT}  # fmt: skip
+    assert {m: t for m, t in offenders.items() if t} == {}
+
+
+def test_the_installed_apps_import_nothing_of_the_demo_project():
+    """A shop installs aisle, merch and recs into its own project: they must not need ours."""
+    graph = import_graph(module_files())
+    demo = ("bench", "config", "storefront")
+    offenders = {
+        module: sorted(t for t in targets if t.split(".")[0] in demo)
+        for module, targets in graph.items()
+        if module.split(".")[0] in APPS
+    }
     assert {m: t for m, t in offenders.items() if t} == {}
 
 

@@ -98,13 +98,15 @@ class CatalogCard:
     brand: str
     launched_at: float
     is_active: bool
+    # The product's own page when it has one (a host catalog's URL); blank: the storefront's.
+    url: str = ""
 
 
 def catalog_cards() -> list[CatalogCard]:
     """A card for every product (active or not), in one query."""
     rows = Product.objects.order_by("sku").values_list(
         "sku", "title", "price", "currency", "image_url", "category__path", "brand",
-        "launched_at", "is_active",
+        "launched_at", "is_active", "url",
     )  # fmt: skip
     return [
         CatalogCard(
@@ -117,9 +119,11 @@ def catalog_cards() -> list[CatalogCard]:
             brand=brand,
             launched_at=launched_at.timestamp(),
             is_active=is_active,
+            url=url,
         )
         for (
-            sku, title, price, currency, image_url, category_path, brand, launched_at, is_active
+            sku, title, price, currency, image_url, category_path, brand, launched_at, is_active,
+            url,
         ) in rows
     ]  # fmt: skip
 

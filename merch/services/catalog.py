@@ -211,7 +211,9 @@ def get_or_create_category_path(names: Sequence[str]) -> Category:
 @dataclass(frozen=True)
 class ProductRecord:
     """A product as an importer describes it: every field is replaced on upsert, except that a
-    missing `launched_at` keeps the stored one (now, for a new product)."""
+    missing `launched_at` keeps the stored one (now, for a new product), and a `url` of None
+    keeps the stored page URL (blank, for a new product): only the shop's own catalog
+    (merch.catalog_source) knows its product pages."""
 
     sku: str
     title: str
@@ -224,6 +226,7 @@ class ProductRecord:
     image_url: str = ""
     launched_at: Any = None
     is_active: bool = True
+    url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -237,7 +240,7 @@ class UpsertResult:
 
 _UPSERT_FIELDS = [
     "title", "description", "category", "brand", "price", "currency", "attributes",
-    "image_url", "launched_at", "is_active",
+    "image_url", "launched_at", "is_active", "url",
 ]  # fmt: skip
 
 
@@ -272,6 +275,8 @@ def upsert_products(records: Iterable[ProductRecord]) -> UpsertResult:
             "image_url": record.image_url,
             "is_active": record.is_active,
         }
+        if record.url is not None:
+            values["url"] = record.url
         product = existing.get(sku)
         if product is None:
             product = Product(sku=sku, launched_at=record.launched_at or now, **values)

@@ -10,7 +10,7 @@ import io
 from typing import Any
 
 from django.db import IntegrityError
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.request import Request
@@ -32,6 +32,7 @@ from merch.services.catalog import deactivate_product, update_stock_levels, upse
 from recs.api.authentication import requires_secret_scope
 from recs.api.base import AisleAPIView
 from recs.api.errors import body_size_error, error_response
+from recs.api.schema import extend_schema
 
 # The rate limit of server keys. If the trust-model work renames this throttle, change this line.
 

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated, ParseError
 from rest_framework.response import Response
@@ -17,6 +17,7 @@ from recs.api.authentication import (
 )
 from recs.api.base import AisleAPIView
 from recs.api.errors import body_size_error, error_response
+from recs.api.schema import extend_schema
 from recs.events.records import EventRecord
 from recs.events.selectors import stored_event_ids
 from recs.events.tasks import QueueUnavailable, enqueue_events

@@ -2,7 +2,7 @@
 
 import logging
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -10,6 +10,7 @@ from aisle.conf import aisle_settings
 from merch.selectors.catalog import existing_skus
 from recs.api.authentication import ReadableByAnyone, resolve_shopper
 from recs.api.base import AisleAPIView
+from recs.api.schema import extend_schema
 from recs.api.throttling import RenderPathThrottle
 from recs.serving.catalog import cards
 from recs.serving.recommend import recommend
@@ -71,6 +72,7 @@ class RecommendedItemSerializer(serializers.Serializer):
     category_path = serializers.CharField()
     is_new = serializers.BooleanField()
     pinned = serializers.BooleanField()
+    url = serializers.CharField(help_text="The shop's page of the product; empty when unknown.")
 
 
 class RecommendationsOutSerializer(serializers.Serializer):

@@ -1,6 +1,24 @@
-"""OpenAPI post-processing: the schema lists the placements that exist when it is generated."""
+"""The API's OpenAPI description, whatever the project's REST_FRAMEWORK settings say: operations
+annotated on drf-spectacular's own AutoSchema, and the placements that exist listed in the schema."""
+
+from collections.abc import Callable
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import extend_schema as spectacular_extend_schema
 
 from merch.selectors.merchandising import placement_keys
+
+
+def extend_schema(**kwargs: Any) -> Callable:
+    """drf-spectacular's `extend_schema` for a view method, built on drf-spectacular's AutoSchema
+    rather than on the project's DEFAULT_SCHEMA_CLASS (DRF's default cannot describe a view)."""
+
+    def decorator(method: Callable) -> Callable:
+        method.schema = AutoSchema  # drf-spectacular takes a method's `schema` as its base
+        return spectacular_extend_schema(**kwargs)(method)
+
+    return decorator
 
 
 def enumerate_placements(result: dict, generator, request, public) -> dict:

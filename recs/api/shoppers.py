@@ -1,13 +1,14 @@
 """DELETE /api/v1/shoppers/{user_id}: erase a shopper (right to erasure), for the shop's servers."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from recs.api.authentication import requires_secret_scope, secret_key
 from recs.api.base import AisleAPIView
 from recs.api.errors import error_response
+from recs.api.schema import extend_schema
 from recs.erasure import COUNT_KINDS, MAX_ID_LENGTH, erase_shopper
 from recs.redis_clients import CONNECTION_ERRORS
 

@@ -24,10 +24,15 @@ def limit(context: RecommendationContext, placement: PlacementConfig) -> int:
 
 
 def fallback_chain(
-    context: RecommendationContext, reads: Reads, page_category: str, depth: int | None = -1
+    context: RecommendationContext,
+    reads: Reads,
+    page_category: str,
+    cards: Mapping[str, CatalogCard],
+    depth: int | None = -1,
 ) -> list[ChainStep]:
     """The steps of docs/ARCHITECTURE.md's fallback chain, `depth` deep (-1: the configured
-    depth; None: whole lists)."""
+    depth; None: whole lists). The last, the newest products (of the page's category first),
+    is what a shop without any history yet shows."""
     depth = aisle_settings.SERVING_CANDIDATE_DEPTH if depth == -1 else depth
     lists = reads.lists
     chain = []
@@ -46,6 +51,10 @@ def fallback_chain(
     chain.append(("global_popular",
                   lists.get(redis_keys.POPULAR_ALL, []) or fallback.global_popular(),
                   "popular right now"))  # fmt: skip
+    if page_category:
+        chain.append(("newest", catalog.newest(cards, page_category),
+                      f"new in {category_label(page_category)}"))  # fmt: skip
+    chain.append(("newest", catalog.newest(cards), "new in"))
     return [(step, ranked[:depth], reason) for step, ranked, reason in chain]
 
 
@@ -142,6 +151,7 @@ def _item(
         category_path=card.category_path,
         is_new=catalog.is_new(card, now_s),
         pinned=source == "pin",
+        url=card.url,
     )
 
 

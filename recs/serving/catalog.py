@@ -22,6 +22,9 @@ _lock = threading.Lock()
 _cards: dict[str, CatalogCard] = {}
 _version: str | None = None
 _loaded_at = 0.0
+# Newest-first lists of the loaded copy, by category path ("" = all): the cold-start step.
+_newest: tuple[int, dict[str, list[tuple[str, float]]]] = (0, {})
+NEWEST_DEPTH = 200
 
 
 def sync_catalog_cards() -> int:
@@ -48,10 +51,37 @@ def cards(version: str | None) -> dict[str, CatalogCard]:
     return _cards
 
 
+def newest(cards: dict[str, CatalogCard], category_path: str = "") -> list[tuple[str, float]]:
+    """The newest active products first, of a category subtree when given: what a shop with no
+    history yet (no trained list, no popularity) is shown. Computed once per loaded copy of the
+    cards and category; availability is checked by the caller like any other list."""
+    global _newest
+    if _newest[0] != id(cards):
+        _newest = (id(cards), {})
+    by_category = _newest[1]
+    if category_path not in by_category:
+        prefix = category_path.rstrip("/") + "/"
+        chosen = [
+            card
+            for card in cards.values()
+            if card.is_active
+            and (
+                not category_path
+                or card.category_path == category_path
+                or card.category_path.startswith(prefix)
+            )
+        ]
+        chosen.sort(key=lambda card: (-card.launched_at, card.sku))
+        by_category[category_path] = [
+            (card.sku, card.launched_at) for card in chosen[:NEWEST_DEPTH]
+        ]
+    return by_category[category_path]
+
+
 def is_new(card: CatalogCard, now_s: float) -> bool:
     return now_s - card.launched_at < aisle_settings.NEW_PRODUCT_HOURS * 3600
 
 
 def clear() -> None:
-    global _cards, _version, _loaded_at
-    _cards, _version, _loaded_at = {}, None, 0.0
+    global _cards, _version, _loaded_at, _newest
+    _cards, _version, _loaded_at, _newest = {}, None, 0.0, (0, {})

@@ -176,7 +176,7 @@ def _pick(client, context, placement, reads, blend, rules_now, cards, page_categ
     checks the rest of every list in one more round trip."""
     k = limit(context, placement)
     ranked = blend.ranked()[: aisle_settings.SERVING_CANDIDATE_DEPTH * 3]
-    chain = fallback_chain(context, reads, page_category)
+    chain = fallback_chain(context, reads, page_category, cards)
     availability = AvailabilityCheck(client)
 
     def assemble_checked():
@@ -197,7 +197,7 @@ def _pick(client, context, placement, reads, blend, rules_now, cards, page_categ
     if len(items) < k:
         blend.deepen()
         ranked = blend.ranked()
-        chain = fallback_chain(context, reads, page_category, depth=None)
+        chain = fallback_chain(context, reads, page_category, cards, depth=None)
         availability.check([*ranked, *(sku for _, rows, _ in chain for sku, _ in rows)])
         items, used, source = assemble_checked()
     return items, used, source
@@ -216,7 +216,7 @@ def _answer(
         tier=tier,
         source=source,
         variant=variant.name,
-        model_version=meta.get(role, "feature-store" if source else ""),
+        model_version=meta.get(role) or _unmodelled_version(source),
         rec_id=uuid.uuid4().hex,
         generated_at=float(meta.get("generated_at", 0) or 0),
         fallbacks=dedupe(fallbacks),
@@ -227,6 +227,13 @@ def _answer(
     if variant.experiment_id is not None:
         served_log.record(client, context, result, variant)
     return result
+
+
+def _unmodelled_version(source: str) -> str:
+    """What served a list no model wrote: the catalog (newest products), the feature store."""
+    if source == "newest":
+        return "catalog"
+    return "feature-store" if source else ""
 
 
 def rank_offline(
@@ -262,7 +269,7 @@ def rank_offline(
         context, placement, variant, tier, reads, cards, context.category_path, record_groups=True
     )
     blend.deepen()
-    chain = fallback_chain(context, reads, context.category_path, depth=None)
+    chain = fallback_chain(context, reads, context.category_path, cards, depth=None)
     items, _, _ = assemble(
         context, placement, shopper, blend, blend.ranked(), chain, [], cards, set(unavailable),
         now_s, limit(context, placement),
@@ -282,14 +289,18 @@ def _serve_without_redis(context: RecommendationContext, now_s: float) -> Recomm
     rules_now = merchandising.rules_in_force(rules, placement.key, page_category, now_s)
     popular = fallback.global_popular()[: aisle_settings.SERVING_CANDIDATE_DEPTH]
     pinned = [r.sku for r in rules_now if r.action == "pin"]
-    candidates = dedupe([*(sku for sku, _ in popular), *pinned])
+    newest_skus = [
+        sku for sku, _ in catalog.newest(cards)[: aisle_settings.SERVING_CANDIDATE_DEPTH]
+    ]
+    candidates = dedupe([*(sku for sku, _ in popular), *pinned, *newest_skus])
     try:
         available = available_skus(candidates) if candidates else set()
     except Exception:  # the database is down too: serving nothing beats serving sold-out items
         logger.exception("Catalog unavailable while Redis is down; serving an empty list")
         available = set()
     unavailable = set(candidates) - available
-    chain = [("global_popular", popular, "popular right now")]
+    newest = catalog.newest(cards)[: aisle_settings.SERVING_CANDIDATE_DEPTH]
+    chain = [("global_popular", popular, "popular right now"), ("newest", newest, "new in")]
     items, _, _ = assemble(
         context, placement, Shopper(), Blend(0), [], chain, rules_now, cards, unavailable, now_s,
         limit(context, placement),

@@ -43,6 +43,7 @@ class RecommendedItem:
     category_path: str = ""
     is_new: bool = False
     pinned: bool = False
+    url: str = ""  # the shop's own page of the product, when its catalog gave one
 
 
 @dataclass

@@ -22,6 +22,7 @@ from django.utils.safestring import SafeString
 from django.utils.text import slugify
 
 from aisle.conf import aisle_settings
+from merch.catalog_source import product_sku
 from recs.serving.recommend import recommend
 from recs.serving.types import RecommendationContext, Recommendations, RecommendedItem
 from recs.shopper_session import shopper_session_id
@@ -146,7 +147,7 @@ def build_context(
         placement=placement,
         user_id=user_id if user_id is not None else shopper_user_id(request),
         session_id=session_id if session_id is not None else shopper_session_id(request),
-        product_sku=str(getattr(product, "sku", product) or ""),
+        product_sku=product_sku(product),
         cart_skus=tuple(str(sku) for sku in cart)
         if cart is not None
         else _session_cart_skus(request),
@@ -241,8 +242,13 @@ def placeholder_tone(category_path: str) -> int:
     return zlib.crc32(top.encode()) % PLACEHOLDER_PALETTE_SIZE
 
 
-def product_url(sku: str) -> str:
-    """The product page of the storefront, named by the RECS_PRODUCT_URL_NAME setting."""
+def product_url(item: RecommendedItem) -> str:
+    """The product's page: the URL its catalog card carried into the answer (a shop's own
+    catalog knows pages that reverse() cannot build from a SKU, e.g. slug and id), else the
+    page named by the RECS_PRODUCT_URL_NAME setting."""
+    if item.url:
+        return item.url
+    sku = item.sku
     url_name = aisle_settings.RECS_PRODUCT_URL_NAME
     try:
         return reverse(url_name, args=[sku])
@@ -258,7 +264,7 @@ def _card(item: RecommendedItem, position: int) -> dict[str, Any]:
         "price": format_price(item.price, item.currency),
         "reason": item.reason,
         "is_new": item.is_new,
-        "url": product_url(item.sku),
+        "url": product_url(item),
         "image_url": item.image_url,
         "initials": initials(item.title or item.sku),
         "tone": placeholder_tone(item.category_path),
@@ -296,7 +302,7 @@ def aisle_head(context: template.Context) -> SafeString:
     request = context.get("request")
     user_agent = request.headers.get("User-Agent", "") if request is not None else ""
     try:
-        endpoint = reverse("api-events")
+        endpoint = reverse("aisle:api-events")
     except NoReverseMatch:
         endpoint = "/api/v1/events"
     session_id = shopper_session_id(request)

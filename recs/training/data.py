@@ -45,7 +45,8 @@ def interactions_from_event_log() -> Interactions:
     sessions = pd.Series(session_ids, dtype=object).fillna("")
     users = pd.Series(user_ids, dtype=object).fillna("")
     anonymous = users == ""
-    users[anonymous] = sessions[anonymous].map(links).fillna("")
+    # object dtype: with no linked session at all the mapped column would be float NaN
+    users[anonymous] = sessions[anonymous].map(links).astype(object).fillna("")
     unlinked = users == ""
     users[unlinked] = "session:" + sessions[unlinked]
     user_codes, user_vocabulary = column_codes(users)

@@ -41,7 +41,9 @@ class Command(BaseCommand):
                 run = train_models(keys, holdout_days=holdout_days, progress=progress)
             except NoTrainingData as error:
                 raise CommandError(
-                    f"{error} Import data first: manage.py import_online_retail"
+                    f"{error} Send events (POST /api/v1/events, or the tag's page script) or "
+                    "import history (manage.py import_events); until then pages show the newest "
+                    "products in stock."
                 ) from error
         self.stdout.write(f"Run {run.run_id}: {run.interactions:,} interactions, {run.seconds:.1f} s, "
                           f"peak memory {run.peak_memory_mib:,.0f} MiB, {run.candidate_lists:,} candidate lists.")  # fmt: skip

@@ -62,7 +62,7 @@ def redis_down(settings):
 
 
 def dashboard_url(pk: int) -> str:
-    return reverse("recs-experiment-dashboard", args=[pk])
+    return reverse("aisle:recs-experiment-dashboard", args=[pk])
 
 
 # --- Experiment dashboard --------------------------------------------------------------------
@@ -160,7 +160,7 @@ def test_health_panel_shows_the_last_24_hours_lag_models_and_heartbeat(
     seed_serving_hours()
     heartbeat.record_heartbeat()
 
-    response = admin_client.get(reverse("recs-health"))
+    response = admin_client.get(reverse("aisle:recs-health"))
 
     assert response.status_code == 200
     snapshot = response.context["snapshot"]
@@ -186,7 +186,7 @@ def test_health_panel_shows_the_last_24_hours_lag_models_and_heartbeat(
 
 
 def test_health_panel_renders_with_redis_down(admin_client, serving_version, redis_down):
-    response = admin_client.get(reverse("recs-health"))
+    response = admin_client.get(reverse("aisle:recs-health"))
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -196,7 +196,7 @@ def test_health_panel_renders_with_redis_down(admin_client, serving_version, red
 
 
 def test_health_panel_without_any_traffic_says_so(admin_client, db):
-    response = admin_client.get(reverse("recs-health"))
+    response = admin_client.get(reverse("aisle:recs-health"))
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -207,7 +207,7 @@ def test_health_panel_without_any_traffic_says_so(admin_client, db):
 
 
 def test_health_panel_is_staff_only(client, db):
-    response = client.get(reverse("recs-health"))
+    response = client.get(reverse("aisle:recs-health"))
     assert response.status_code == 302
 
 
@@ -219,7 +219,7 @@ def test_admin_home_links_to_the_dashboards(admin_client):
 
     html = response.content.decode()
     assert "Dashboards" in html
-    assert reverse("recs-health") in html
-    assert reverse("recs-preview") in html
+    assert reverse("aisle:recs-health") in html
+    assert reverse("aisle:recs-preview") in html
     assert reverse("admin:merch_experiment_changelist") in html
     assert "app-recs" in html  # the apps are still listed

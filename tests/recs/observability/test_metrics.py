@@ -62,7 +62,7 @@ def seeded(db):
 
 
 def scrape(client, **extra) -> dict[tuple[str, tuple], float]:
-    response = client.get(reverse("metrics"), **extra)
+    response = client.get(reverse("aisle:metrics"), **extra)
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("text/plain; version=")
     return {
@@ -128,23 +128,23 @@ def test_metrics_of_a_fresh_install_are_zero_not_errors(client, db):
                 "::ffff:10.0.0.8"],
 )  # fmt: skip
 def test_without_a_token_loopback_and_private_addresses_may_scrape(client, db, address):
-    assert client.get(reverse("metrics"), REMOTE_ADDR=address).status_code == 200
+    assert client.get(reverse("aisle:metrics"), REMOTE_ADDR=address).status_code == 200
 
 
 def test_without_a_token_public_addresses_are_refused(client, db):
-    assert client.get(reverse("metrics"), REMOTE_ADDR=PUBLIC_ADDRESS).status_code == 403
-    assert client.get(reverse("metrics"), REMOTE_ADDR="172.32.0.1").status_code == 403
-    assert client.get(reverse("metrics"), REMOTE_ADDR="2001:db8::1").status_code == 403
-    assert client.get(reverse("metrics"), REMOTE_ADDR="not an address").status_code == 403
+    assert client.get(reverse("aisle:metrics"), REMOTE_ADDR=PUBLIC_ADDRESS).status_code == 403
+    assert client.get(reverse("aisle:metrics"), REMOTE_ADDR="172.32.0.1").status_code == 403
+    assert client.get(reverse("aisle:metrics"), REMOTE_ADDR="2001:db8::1").status_code == 403
+    assert client.get(reverse("aisle:metrics"), REMOTE_ADDR="not an address").status_code == 403
 
 
 def test_without_a_token_staff_may_scrape_from_anywhere(admin_client):
-    assert admin_client.get(reverse("metrics"), REMOTE_ADDR=PUBLIC_ADDRESS).status_code == 200
+    assert admin_client.get(reverse("aisle:metrics"), REMOTE_ADDR=PUBLIC_ADDRESS).status_code == 200
 
 
 def test_with_a_token_the_bearer_token_is_required_from_every_address(client, db, settings):
     settings.AISLE = {**settings.AISLE, "METRICS_TOKEN": "s3cret-token"}
-    url = reverse("metrics")
+    url = reverse("aisle:metrics")
 
     missing = client.get(url)
     assert missing.status_code == 401
@@ -158,7 +158,7 @@ def test_with_a_token_the_bearer_token_is_required_from_every_address(client, db
 
 def test_with_a_token_staff_may_still_scrape(admin_client, settings):
     settings.AISLE = {**settings.AISLE, "METRICS_TOKEN": "s3cret-token"}
-    assert admin_client.get(reverse("metrics")).status_code == 200
+    assert admin_client.get(reverse("aisle:metrics")).status_code == 200
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "::1"])
@@ -167,17 +167,17 @@ def test_with_debug_off_an_address_proves_nothing_the_token_is_needed(
 ):
     """Behind a same-host proxy every request comes from loopback."""
     settings.DEBUG = False
-    refused = client.get(reverse("metrics"), REMOTE_ADDR=address)
+    refused = client.get(reverse("aisle:metrics"), REMOTE_ADDR=address)
     assert refused.status_code == 403 and b"METRICS_TOKEN" in refused.content
     settings.AISLE = {**settings.AISLE, "METRICS_TOKEN": "s3cret-token"}
-    assert client.get(reverse("metrics"), REMOTE_ADDR=address).status_code == 401
-    ok = client.get(reverse("metrics"), REMOTE_ADDR=address,
+    assert client.get(reverse("aisle:metrics"), REMOTE_ADDR=address).status_code == 401
+    ok = client.get(reverse("aisle:metrics"), REMOTE_ADDR=address,
                     HTTP_AUTHORIZATION="Bearer s3cret-token")  # fmt: skip
     assert ok.status_code == 200
 
 
 def test_metrics_accept_only_get(client, db):
-    assert client.post(reverse("metrics")).status_code == 405
+    assert client.post(reverse("aisle:metrics")).status_code == 405
 
 
 # --- Reads -----------------------------------------------------------------------------------

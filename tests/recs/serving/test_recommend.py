@@ -382,3 +382,45 @@ def test_a_redis_that_lost_its_data_never_serves_a_sold_out_product(shop):
     )  # a restart without persistence
     assert "B1" not in skus(ask(session_id="new")), "the set is rebuilt before answering"
     assert client.exists(redis_keys.UNAVAILABLE_SYNCED)
+
+
+# --- cold start: a shop with a catalog and no history yet
+
+
+@pytest.fixture
+def new_shop(default_placements):
+    """Products with stock and launch dates, and not one list or event: the first hour."""
+    from tests.factories import CategoryFactory, ProductFactory, StockFactory
+
+    lamps = CategoryFactory(name="Lamps", slug="lamps", path="home/lamps")
+    mugs = CategoryFactory(name="Mugs", slug="mugs", path="kitchen/mugs")
+    now = timezone.now()
+    for sku, category, days_old, on_hand in [
+        ("L1", lamps, 30, 3), ("L2", lamps, 2, 3), ("L3", lamps, 1, 0), ("M1", mugs, 5, 3),
+        ("M2", mugs, 0.5, 3), ("M3", mugs, 60, 3),
+    ]:  # fmt: skip
+        launched_at = now - timedelta(days=days_old)
+        product = ProductFactory(sku=sku, category=category, launched_at=launched_at)
+        StockFactory(product=product, on_hand=on_hand)
+    sync_unavailable()
+
+
+def test_a_shop_without_history_shows_its_newest_products_in_stock(new_shop):
+    result = ask(session_id="first-visitor", limit=4)
+    assert skus(result) == ["M2", "L2", "M1", "L1"], "newest first; the sold-out L3 left out"
+    assert result.source == "newest" and "newest" in result.fallbacks
+    assert result.model_version == "catalog"
+    assert all(item.reason == "new in" for item in result.items)
+
+
+def test_a_category_page_without_history_leads_with_that_categorys_newest(new_shop):
+    result = ask("category", session_id="first-visitor", category_path="home/lamps", limit=3)
+    assert skus(result) == ["L2", "L1", "M2"], "the category's own in-stock products first"
+    assert result.items[0].reason == "new in Lamps"
+
+
+def test_with_redis_down_and_no_snapshot_a_new_shop_still_shows_its_newest(new_shop, doomed_redis):
+    doomed_redis.terminate()
+    doomed_redis.wait()
+    result = ask(session_id="first-visitor", limit=3)
+    assert result.source == "fallback" and skus(result) == ["M2", "L2", "M1"]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from recs import demo
+from storefront import demo
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""recs.demo / manage.py setup_demo: the demo's logins and storefront key, safe to re-run."""
+"""storefront.demo / manage.py setup_demo: the demo's logins and storefront key, safe to re-run."""
 
 import pytest
 from django.contrib.auth import get_user_model

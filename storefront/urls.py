@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from merch.storefront import views
+from storefront import views
 
 app_name = "storefront"
 

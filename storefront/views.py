@@ -10,16 +10,16 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_POST
 
-from merch.storefront import selectors
-from merch.storefront.cart import MAX_LINE_QUANTITY, SessionCart
-from merch.storefront.services import (
+from recs.client_address import client_address
+from storefront import selectors
+from storefront.cart import MAX_LINE_QUANTITY, SessionCart
+from storefront.services import (
     Order,
     OrderRefused,
     OrderTooLarge,
     checkout_allowed,
     place_order,
 )
-from recs.client_address import client_address
 
 PRODUCTS_PER_PAGE = 24
 LAST_ORDER_SESSION_KEY = "last_order"

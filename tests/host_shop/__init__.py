@@ -1,0 +1,1 @@
+"""A host shop's own catalog, installed only for tests: what AISLE["CATALOG_SOURCE"] follows."""
