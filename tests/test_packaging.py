@@ -7,6 +7,7 @@ event sent to the API the same page is served from the content tier."""
 import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import zipfile
 from pathlib import Path
@@ -195,8 +196,10 @@ HOST_FILES = {
 
 
 @pytest.fixture(scope="module")
-def installed_wheel(tmp_path_factory) -> Path:
-    """The wheel built from this checkout, installed into a directory of its own."""
+def installed_wheel(tmp_path_factory) -> tuple[Path, Path]:
+    """The wheel built from this checkout, and a fresh virtualenv it is installed into with pip.
+    The venv takes the third-party dependencies from this test environment (a .pth file naming
+    its site-packages: no download); `pip check` then proves the wheel declares them rightly."""
     work = tmp_path_factory.mktemp("wheel")
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", str(BASE_DIR), "--no-deps",
@@ -205,17 +208,21 @@ def installed_wheel(tmp_path_factory) -> Path:
     )  # fmt: skip
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     (wheel,) = (work / "dist").glob("aisle-*.whl")
-    site = work / "site"
-    install = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(site), str(wheel)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert install.returncode == 0, install.stderr[-2000:]
-    return wheel
+    venv = work / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    (venv_site,) = (venv / "lib").glob("python3*/site-packages")
+    (venv_site / "test_environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    for args in (["install", "--no-deps", str(wheel)], ["check"]):
+        result = subprocess.run(
+            [str(python), "-m", "pip", *args], capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return wheel, python
 
 
 def test_the_wheel_holds_the_apps_with_their_templates_and_not_the_demo(installed_wheel):
-    names = zipfile.ZipFile(installed_wheel).namelist()
+    names = zipfile.ZipFile(installed_wheel[0]).namelist()
     assert {name.split("/")[0] for name in names} - {"aisle-0.1.0.dist-info"} == {
         "aisle", "merch", "recs",
     }  # fmt: skip
@@ -237,7 +244,7 @@ def test_a_host_project_installs_syncs_renders_and_personalises(installed_wheel,
         path = host / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip())
-    site = installed_wheel.parent.parent / "site"
+    _, python = installed_wheel
     env = {
         key: value
         for key, value in os.environ.items()
@@ -245,16 +252,16 @@ def test_a_host_project_installs_syncs_renders_and_personalises(installed_wheel,
     }
     env |= {
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "PYTHONPATH": os.pathsep.join([str(host), str(site)]),
+        "PYTHONPATH": str(host),
         "HOST_REDIS_URL": os.environ["AISLE_TEST_REDIS_URL"],
     }
     where = subprocess.run(
-        [sys.executable, "-c", "import recs, merch, aisle; print(recs.__file__)"],
+        [str(python), "-c", "import recs, merch, aisle; print(recs.__file__)"],
         cwd=host, env=env, capture_output=True, text=True,
     )  # fmt: skip
-    assert where.stdout.startswith(str(site)), "the apps come from the wheel, not the checkout"
+    assert where.stdout.startswith(str(python.parent.parent)), "the apps come from the wheel"
     result = subprocess.run(
-        [sys.executable, "steps.py"], cwd=host, env=env, capture_output=True, text=True, timeout=300
+        [str(python), "steps.py"], cwd=host, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
