@@ -7,6 +7,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from aisle import celery as aisle_celery
+from aisle.conf import DEFAULTS as AISLE_DEFAULTS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -217,157 +218,44 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# --- Aisle (aisle.conf: every key optional, documented there with its default)
+# --- Aisle: every setting of aisle/conf.py (which documents each with its default) that the
+# environment sets under the same name, read like its default's type; the others keep it.
+
+
+def _aisle_from_environment() -> dict:
+    block = {}
+    for name, default in AISLE_DEFAULTS.items():
+        if name not in env.ENVIRON:
+            continue
+        if isinstance(default, bool):
+            block[name] = env.bool(name)
+        elif isinstance(default, int):
+            block[name] = env.int(name)
+        elif isinstance(default, float):
+            block[name] = env.float(name)
+        elif isinstance(default, list):
+            block[name] = env.list(name)
+        elif isinstance(default, dict) or name == "CATALOG_SOURCE":
+            block[name] = env.json(name)
+        else:
+            block[name] = env(name)
+    return block
+
+
 AISLE = {
-    # --- Redis: the engine's data (candidate lists, online features, availability, counters);
-    # with REDIS_CLUSTER on, REDIS_URL names startup nodes of a Redis Cluster, comma-separated.
+    # The demo keeps its models under var/, and these share values with the settings above.
+    "MODEL_ARTIFACT_DIR": VAR_DIR / "models",
     "REDIS_URL": _redis_url,
     "REDIS_CLUSTER": _redis_cluster,
-    "REDIS_KEY_PREFIX": env("REDIS_KEY_PREFIX", default=""),
     "REDIS_SOCKET_TIMEOUT_S": _socket_timeout_s,
     "REDIS_CONNECT_TIMEOUT_S": _connect_timeout_s,
-    # Background writers (training, list refreshes) write large pipelines: they may wait longer.
-    "REDIS_WORKER_TIMEOUT_S": env.float("REDIS_WORKER_TIMEOUT_S", default=10.0),
-    # --- Catalog
-    # A product launched within this many hours counts as new (admin filter, new-product tier).
-    "NEW_PRODUCT_HOURS": env.int("NEW_PRODUCT_HOURS", default=72),
-    "DEFAULT_CURRENCY": env("DEFAULT_CURRENCY", default="GBP"),
-    # --- Event ingestion
-    "EVENTS_MAX_BATCH": env.int("EVENTS_MAX_BATCH", default=500),
-    "EVENTS_MAX_BODY_BYTES": env.int("EVENTS_MAX_BODY_BYTES", default=1024 * 1024),
-    "EVENT_MAX_FUTURE_SKEW_S": env.int("EVENT_MAX_FUTURE_SKEW_S", default=300),
-    "EVENT_MAX_AGE_DAYS": env.int("EVENT_MAX_AGE_DAYS", default=30),
-    # Requests per client address (publishable keys, shopper tokens); secret keys count per key.
-    "EVENTS_THROTTLE_RATE": env("EVENTS_THROTTLE_RATE", default="600/min"),
-    "SERVER_KEY_THROTTLE_RATE": env("SERVER_KEY_THROTTLE_RATE", default="60000/min"),
-    # JSON request bodies nested deeper than this are refused with a 400.
-    "JSON_MAX_DEPTH": env.int("JSON_MAX_DEPTH", default=32),
-    # --- Catalog and stock API
-    "CATALOG_MAX_BATCH": env.int("CATALOG_MAX_BATCH", default=1000),
-    "CATALOG_MAX_BODY_BYTES": env.int("CATALOG_MAX_BODY_BYTES", default=8 * 1024 * 1024),
-    # How long the online store remembers that an event was applied; must exceed the longest
-    # redelivery delay of a batch (the broker's visibility timeout), so a redelivered batch is a no-op.
-    "EVENT_APPLIED_MARKER_TTL_S": env.int("EVENT_APPLIED_MARKER_TTL_S", default=2 * 3600 * 24),
-    # Fault injection: seconds a worker waits between storing a batch and applying it online.
-    "EVENTS_APPLY_DELAY_S": env.float("EVENTS_APPLY_DELAY_S", default=0.0),
-    # Fault injection: seconds a worker waits each time it takes up a model to score with
-    # (re-score, sell-out refresh, shadow scoring); bench_faults sets 1.2 to slow "the model".
-    "SCORING_DELAY_S": env.float("SCORING_DELAY_S", default=0.0),
-    # --- Feature store
-    # Half-life of the exponentially decayed trending score, in hours.
-    "TRENDING_HALF_LIFE_HOURS": env.float("TRENDING_HALF_LIFE_HOURS", default=6.0),
-    # Half-life of segment popularity and of a shopper's category affinity, in hours.
-    "POPULARITY_HALF_LIFE_HOURS": env.float("POPULARITY_HALF_LIFE_HOURS", default=168.0),
-    "AFFINITY_HALF_LIFE_HOURS": env.float("AFFINITY_HALF_LIFE_HOURS", default=336.0),
-    # Implicit-feedback weight of each event type (purchase > add_to_cart > click > view).
+    # Implicit-feedback weight of each event type, one variable each.
     "EVENT_WEIGHTS": {
-        "view": env.float("EVENT_WEIGHT_VIEW", default=1.0),
-        "click": env.float("EVENT_WEIGHT_CLICK", default=2.0),
-        "add_to_cart": env.float("EVENT_WEIGHT_ADD_TO_CART", default=4.0),
-        "purchase": env.float("EVENT_WEIGHT_PURCHASE", default=8.0),
+        kind: env.float(f"EVENT_WEIGHT_{kind.upper()}", default=weight)
+        for kind, weight in AISLE_DEFAULTS["EVENT_WEIGHTS"].items()
     },
-    "RECENTLY_VIEWED_SIZE": env.int("RECENTLY_VIEWED_SIZE", default=20),
-    # How many of a segment's most popular products the online store returns.
-    "SEGMENT_POPULARITY_SIZE": env.int("SEGMENT_POPULARITY_SIZE", default=200),
-    # --- Training
-    "MODEL_ARTIFACT_DIR": Path(env("MODEL_ARTIFACT_DIR", default=str(VAR_DIR / "models"))),
-    "TRAINING_HOLDOUT_DAYS": env.float("TRAINING_HOLDOUT_DAYS", default=30.0),
-    "TRAINING_INTERVAL_HOURS": env.float("TRAINING_INTERVAL_HOURS", default=24.0),
-    "AVAILABILITY_SYNC_INTERVAL_S": env.float("AVAILABILITY_SYNC_INTERVAL_S", default=60.0),
-    "SERVED_LOG_DRAIN_INTERVAL_S": env.float("SERVED_LOG_DRAIN_INTERVAL_S", default=5.0),
-    "EXPERIMENT_ROLLUP_INTERVAL_S": env.float("EXPERIMENT_ROLLUP_INTERVAL_S", default=300.0),
-    "HEARTBEAT_INTERVAL_S": env.float("HEARTBEAT_INTERVAL_S", default=30.0),
-    # Configurations each learner tries on the validation split per training run (evaluate: --budget),
-    # and how many shoppers of each period score them (a seeded sample beyond that).
-    "TRAINING_TUNING_BUDGET": env.int("TRAINING_TUNING_BUDGET", default=4),
-    "TRAINING_EVALUATION_SHOPPERS": env.int("TRAINING_EVALUATION_SHOPPERS", default=2000),
-    # Precomputed candidates: per active user, per item, per segment list.
-    "USER_CANDIDATES_SIZE": env.int("USER_CANDIDATES_SIZE", default=200),
-    "SIMILAR_ITEMS_SIZE": env.int("SIMILAR_ITEMS_SIZE", default=50),
-    "POPULAR_LIST_SIZE": env.int("POPULAR_LIST_SIZE", default=200),
-    # A user counts as active (gets a precomputed list) with an event this recent, relative to the
-    # newest event in the log (so that a historic demo data set still has active users); products
-    # touched or launched in the same window get precomputed neighbour lists.
-    "ACTIVE_USER_DAYS": env.float("ACTIVE_USER_DAYS", default=365.0),
-    # --- Shoppers: who a request may personalise for (README, "Security")
-    # The publishable key the storefront pages' JS sends events with (public: it can only send
-    # events for the shopper of the page's signed shopper token).
-    "STOREFRONT_PUBLISHABLE_KEY": env("STOREFRONT_PUBLISHABLE_KEY", default=""),
-    # Shopper tokens (JWT, HS256): the shared secret a shop's backend mints them with (default:
-    # derived from SECRET_KEY), their audience, lifetime, longest accepted lifetime, clock leeway.
-    "SHOPPER_TOKEN_SECRET": env("SHOPPER_TOKEN_SECRET", default=""),
-    "SHOPPER_TOKEN_AUDIENCE": env("SHOPPER_TOKEN_AUDIENCE", default="aisle"),
-    "SHOPPER_TOKEN_TTL_S": env.int("SHOPPER_TOKEN_TTL_S", default=4 * 3600),
-    "SHOPPER_TOKEN_MAX_TTL_S": env.int("SHOPPER_TOKEN_MAX_TTL_S", default=24 * 3600),
-    "SHOPPER_TOKEN_LEEWAY_S": env.int("SHOPPER_TOKEN_LEEWAY_S", default=30),
-    # The signed cookie that carries an anonymous shopper's session id (recs.shopper_session).
-    "SHOPPER_SESSION_COOKIE": env("SHOPPER_SESSION_COOKIE", default="aisle_sid"),
-    "SHOPPER_SESSION_COOKIE_AGE_S": env.int(
-        "SHOPPER_SESSION_COOKIE_AGE_S", default=365 * 24 * 3600
-    ),
-    # Keyed digests of erased shoppers' ids (ErasureRecord) use this key (default: from SECRET_KEY).
-    "ERASURE_DIGEST_KEY": env("ERASURE_DIGEST_KEY", default=""),
-    # The demo shop's checkout: orders per client address per hour, and units per order.
-    "CHECKOUT_ORDERS_PER_HOUR": env.int("CHECKOUT_ORDERS_PER_HOUR", default=10),
-    "CHECKOUT_MAX_UNITS": env.int("CHECKOUT_MAX_UNITS", default=200),
-    # The URL name the recommendation carousel links products to (takes the SKU).
-    "RECS_PRODUCT_URL_NAME": env("RECS_PRODUCT_URL_NAME", default="storefront:product"),
-    # --- Serving (the render path)
-    # After a Redis failure, requests skip Redis for this long and serve the fallback at once.
-    "SERVING_REDIS_RETRY_S": env.float("SERVING_REDIS_RETRY_S", default=0.25),
-    # Product cards are held in each web process and reloaded after this long at the latest.
-    "CATALOG_CACHE_SECONDS": env.float("CATALOG_CACHE_SECONDS", default=300.0),
-    # Tier router: interactions needed for content-based and for collaborative recommendations.
-    "TIER_CONTENT_MIN_INTERACTIONS": env.int("TIER_CONTENT_MIN_INTERACTIONS", default=1),
-    "TIER_COLLABORATIVE_MIN_INTERACTIONS": env.int(
-        "TIER_COLLABORATIVE_MIN_INTERACTIONS", default=10
-    ),
-    # Weight of the neighbours of what a collaborative-tier shopper just viewed, against their own
-    # list (1.0): the session re-rank.
-    "SESSION_RERANK_WEIGHT": env.float("SESSION_RERANK_WEIGHT", default=0.6),
-    # How many of the shopper's latest viewed / carted products steer the session re-rank.
-    "RECENT_CONTEXT_SIZE": env.int("RECENT_CONTEXT_SIZE", default=5),
-    # How deep each candidate list is read, and the largest list a request may ask for.
-    "SERVING_CANDIDATE_DEPTH": env.int("SERVING_CANDIDATE_DEPTH", default=50),
-    "SERVING_MAX_LIMIT": env.int("SERVING_MAX_LIMIT", default=50),
-    # Score multipliers: products launched within NEW_PRODUCT_HOURS; products already in the cart
-    # or bought (where the placement does not hide them).
-    "NEW_PRODUCT_BOOST": env.float("NEW_PRODUCT_BOOST", default=1.5),
-    "SERVING_DEMOTION": env.float("SERVING_DEMOTION", default=0.3),
-    # How often a web process adds its serving counters to the shared Redis totals.
-    "SERVING_METRICS_FLUSH_S": env.float("SERVING_METRICS_FLUSH_S", default=1.0),
-    # A shopper's events re-score their collaborative list once per this many seconds at most.
-    "RESCORE_DEBOUNCE_S": env.float("RESCORE_DEBOUNCE_S", default=2.0),
-    # Read requests per client address (secret keys count per key, at SERVER_KEY_THROTTLE_RATE).
-    "RECOMMENDATIONS_THROTTLE_RATE": env("RECOMMENDATIONS_THROTTLE_RATE", default="1200/min"),
-    # --- Experiments
-    # Share of experiment requests whose shadow variants are scored (off the render path).
-    "SHADOW_SAMPLE_RATE": env.float("SHADOW_SAMPLE_RATE", default=1.0),
-    # The served-list stream in Redis is capped (a worker drains it into the database).
-    "SERVED_LOG_MAX_ENTRIES": env.int("SERVED_LOG_MAX_ENTRIES", default=1_000_000),
-    # Clicks, carts and purchases up to this long after a list was served count for its variant.
-    "ATTRIBUTION_WINDOW_HOURS": env.float("ATTRIBUTION_WINDOW_HOURS", default=24.0),
-    # Experiment verdicts call a difference significant below this p-value.
-    "EXPERIMENT_SIGNIFICANCE_LEVEL": env.float("EXPERIMENT_SIGNIFICANCE_LEVEL", default=0.05),
-    # /metrics requires `Authorization: Bearer <token>` (or a staff login); with DEBUG on and no
-    # token set, loopback and private addresses may scrape it too.
-    "METRICS_TOKEN": env("METRICS_TOKEN", default=""),
-    # Learner keys an experiment variant may name.
-    "EXPERIMENT_MODEL_KEYS": env.list(
-        "EXPERIMENT_MODEL_KEYS",
-        default=[
-            "popularity",
-            "trending",
-            "demographic",
-            "content",
-            "item_knn",
-            "ease",
-            "bought_together",
-            "hybrid",
-        ],
-    ),
+    **_aisle_from_environment(),
 }
-
 CELERY_BEAT_SCHEDULE = aisle_celery.beat_schedule(AISLE)
 
 # --- Production hardening: on whenever DEBUG is off; each can still be set from the environment.
