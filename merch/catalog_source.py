@@ -36,7 +36,6 @@ left to the catalog API (a new product then counts as sold out).
 """
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -57,6 +56,7 @@ from merch.models import Product
 from merch.product_input import (
     InvalidProduct,
     StockLevelInSerializer,
+    page_url_problem,
     reason_from_errors,
     validate_products,
 )
@@ -82,8 +82,6 @@ PRODUCT_FIELDS = {
 SOURCE_FIELDS = (*PRODUCT_FIELDS, "url")
 REQUIRED_FIELDS = ("sku", "title", "price")
 CONFIG_KEYS = ("model", "fields", "stock", "queryset")
-URL_MAX_LENGTH = Product._meta.get_field("url").max_length
-_HTTP_URL = re.compile(r"^https?://[^\s/]", re.IGNORECASE)
 SAVE_UID = "aisle.merch.catalog_source.saved"
 DELETE_UID = "aisle.merch.catalog_source.deleted"
 
@@ -383,11 +381,8 @@ def _clean_url(value: Any) -> str:
         return ""
     if not isinstance(value, str):
         raise InvalidProduct("url: must be text")
-    if len(value) > URL_MAX_LENGTH:
-        raise InvalidProduct(f"url: has at most {URL_MAX_LENGTH} characters")
-    is_path = value.startswith("/") and not value.startswith("//")
-    if value and (any(c.isspace() for c in value) or not (is_path or _HTTP_URL.match(value))):
-        raise InvalidProduct("url: must be a path starting with / or an http or https URL")
+    if problem := page_url_problem(value):
+        raise InvalidProduct(f"url: {problem}")
     return value
 
 

@@ -7,6 +7,7 @@ feed's other products still land.
 """
 
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,6 +25,21 @@ TITLE_MAX_LENGTH = 255  # Product.title
 DESCRIPTION_MAX_LENGTH = 10_000
 BRAND_MAX_LENGTH = 120  # Product.brand
 IMAGE_URL_MAX_LENGTH = 500  # Product.image_url
+PAGE_URL_MAX_LENGTH = 500  # Product.url
+_HTTP_URL = re.compile(r"^https?://[^\s/]", re.IGNORECASE)
+
+
+def page_url_problem(value: str) -> str:
+    """Why `value` cannot be a product's page URL ("" when it can): a path on the shop or an
+    http(s) URL, nothing a link could run (javascript:) or leave ambiguous (//host, spaces)."""
+    if len(value) > PAGE_URL_MAX_LENGTH:
+        return f"has at most {PAGE_URL_MAX_LENGTH} characters"
+    is_path = value.startswith("/") and not value.startswith("//")
+    if value and (any(c.isspace() for c in value) or not (is_path or _HTTP_URL.match(value))):
+        return "must be a path starting with / or an http or https URL"
+    return ""
+
+
 # Category.name and Category.slug hold 120 characters and Category.path 500: four levels of
 # 120 characters always fit the path.
 CATEGORY_MAX_LEVELS = 4
@@ -268,6 +284,17 @@ class ProductInSerializer(serializers.Serializer):
         "(now, for a new product).",
     )
     active = serializers.BooleanField(required=False, default=True)
+    url = serializers.CharField(
+        required=False, allow_blank=True, allow_null=True, trim_whitespace=False, default=None,
+        help_text="The product's page on the shop, where recommendations link it: a path "
+        "(/shop/lantern-12/) or an http(s) URL. Missing or null keeps the stored one; "
+        "empty means the page named by RECS_PRODUCT_URL_NAME.",
+    )  # fmt: skip
+
+    def validate_url(self, value: str | None) -> str | None:
+        if value and (problem := page_url_problem(value)):
+            raise serializers.ValidationError(problem)
+        return value
 
     def validate_sku(self, value: str) -> str:
         # `$` in the pattern lets one trailing newline through; no whitespace anywhere.
@@ -289,6 +316,7 @@ class ProductInSerializer(serializers.Serializer):
             image_url=data.get("image_url") or "",
             launched_at=data.get("launched_at"),
             is_active=data.get("active", True),
+            url=data.get("url"),
         )
 
 

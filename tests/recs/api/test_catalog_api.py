@@ -69,6 +69,22 @@ def test_a_thousand_products_with_three_bad_ones_keep_997_and_say_why(api):
     assert len(again["rejected"]) == 3
 
 
+def test_a_product_page_url_is_kept_and_a_url_that_could_run_script_is_refused(api):
+    batch = [
+        product("PAGE1", url="/shop/lantern-12/"),
+        product("PAGE2", url="javascript:alert(1)"),
+        product("PAGE3"),
+    ]
+    body = api.post(PRODUCTS, {"products": batch}, format="json").json()
+    assert body["created"] == 2
+    assert [(r["sku"], r["reason"]) for r in body["rejected"]] == [
+        ("PAGE2", "url: must be a path starting with / or an http or https URL")
+    ]
+    assert Product.objects.get(sku="PAGE1").url == "/shop/lantern-12/"
+    api.post(PRODUCTS, {"products": [product("PAGE1", title="Renamed")]}, format="json")
+    assert Product.objects.get(sku="PAGE1").url == "/shop/lantern-12/", "missing url: kept"
+
+
 def test_a_changed_product_is_updated_and_only_it(api):
     api.post(PRODUCTS, {"products": [product("A"), product("B")]}, format="json")
     before = dict(Product.objects.values_list("sku", "updated_at"))
