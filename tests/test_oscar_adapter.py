@@ -7,28 +7,15 @@ own product page with the carousel (links are Oscar's slug+id URLs), and after o
 to the API the page is served from the content tier. About 30 s: building the wheel, installing
 Oscar from pip's configured index, migrating Oscar's apps."""
 
-import os
 import subprocess
-import textwrap
 from pathlib import Path
 
-from tests.test_packaging import installed_wheel  # noqa: F401 (the fixture, shared)
+from tests.host_project import run_steps, write_host
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 OSCAR = "django-oscar[sorl-thumbnail]==4.2.1"  # Oscar's documented install (its thumbnailer)
 
 HOST_FILES = {
-    "config/__init__.py": "from config.celery import app as celery_app\n",
-    "config/celery.py": """
-        import os
-
-        from celery import Celery
-
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        app = Celery("oscar_host")
-        app.config_from_object("django.conf:settings", namespace="CELERY")
-        app.autodiscover_tasks()
-    """,
     "config/settings.py": """
         import os
         from pathlib import Path
@@ -157,7 +144,6 @@ HOST_FILES = {
         {% endblock %}
     """,
     "steps.py": """
-        import json
         import re
 
         import django
@@ -166,7 +152,6 @@ HOST_FILES = {
 
         from django.core.management import call_command
         from django.db import transaction
-        from django.http import HttpRequest
         from django.test import Client
 
         import aisle_oscar
@@ -174,8 +159,7 @@ HOST_FILES = {
         from merch.models import Product as AisleProduct
         from oscar.apps.catalogue.categories import create_from_breadcrumbs
         from oscar.core.loading import get_model
-        from recs.api_keys import create_api_key
-        from recs.shopper_session import session_id_from_cookie
+        from shopper_steps import send_view, tier
 
         Product = get_model("catalogue", "Product")
         ProductClass = get_model("catalogue", "ProductClass")
@@ -236,57 +220,30 @@ HOST_FILES = {
         page = shopper.get(even.get_absolute_url())
         first = page.content.decode()
         print("page", page.status_code, "Book 0" in first)
-        print("first", re.search(r'data-aisle-tier="(\\w+)"', first).group(1))
+        print("first", tier(first))
         links = re.findall(r'class="aisle-card__link" href="([^"]+)"', first)
         oscar_urls = {p.get_absolute_url() for p in Product.objects.all()}
         slug_id = [re.fullmatch(r"/catalogue/[-\\w]+_\\d+/", link) for link in links]
         print("links", len(links), set(links) <= oscar_urls and all(slug_id))
 
-        request = HttpRequest()
-        request.COOKIES = {k: v.value for k, v in shopper.cookies.items()}
-        session_id = session_id_from_cookie(request)
-        _, secret = create_api_key("oscar backend", "secret", ["write"])
-        sent = Client().post(
-            "/api/v1/events",
-            json.dumps([{"event_id": "oscar-view-1", "type": "view", "session_id": session_id,
-                         "product_id": "9780005"}]),
-            content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}",
-        )
-        print("event", sent.status_code, sent.json().get("accepted"))
+        print("event", *send_view(shopper, "9780005", "oscar-view-1"))
         again = shopper.get(even.get_absolute_url()).content.decode()
-        print("again", re.search(r'data-aisle-tier="(\\w+)"', again).group(1))
+        print("again", tier(again))
         print("resync", sync_catalog().unchanged)
     """,
 }
 
 
-def test_an_oscar_shop_syncs_renders_and_personalises(installed_wheel, tmp_path):  # noqa: F811
+def test_an_oscar_shop_syncs_renders_and_personalises(installed_wheel, tmp_path):
     _, python = installed_wheel
     install = subprocess.run(
         [str(python), "-m", "pip", "install", OSCAR], capture_output=True, text=True, timeout=600
     )
     assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
-    host = tmp_path / "oscar_host"
-    for relative, text in HOST_FILES.items():
-        path = host / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "AISLE_", "REDIS_", "CACHE_", "CELERY_", "DATABASE_"))
-    }
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        # the adapter as shipped, importable as a shop would have copied it into its project
-        "PYTHONPATH": os.pathsep.join([str(host), str(BASE_DIR / "examples" / "oscar")]),
-        "HOST_REDIS_URL": os.environ["AISLE_TEST_REDIS_URL"],
-    }
-    result = subprocess.run(
-        [str(python), "steps.py"], cwd=host, env=env, capture_output=True, text=True, timeout=600
+    # the adapter as shipped, importable as a shop would have copied it into its project
+    lines = run_steps(
+        python, write_host(tmp_path / "oscar_host", HOST_FILES), BASE_DIR / "examples" / "oscar"
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
     assert lines["sync"] == "10 0 0", "8 standalone products and 2 children; no parent"
     assert lines["synced"] == "10 10", "all active, each with 10 in stock less 3 allocated"
     assert lines["skus"] == (

@@ -4,30 +4,16 @@ default settings and a local-memory default cache. The project checks, migrates,
 products into Aisle's catalog, renders its own product page with the tag, and after one view
 event sent to the API the same page is served from the content tier."""
 
-import os
-import subprocess
-import sys
-import sysconfig
-import textwrap
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from tests.host_project import run_steps, write_host
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 HOST_FILES = {
-    "config/__init__.py": "from config.celery import app as celery_app\n",
-    "config/celery.py": """
-        import os
-
-        from celery import Celery
-
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        app = Celery("host")
-        app.config_from_object("django.conf:settings", namespace="CELERY")
-        app.autodiscover_tasks()
-    """,
     "config/settings.py": """
         import os
         from pathlib import Path
@@ -143,21 +129,21 @@ HOST_FILES = {
         </body></html>
     """,
     "steps.py": """
-        import json
-        import re
+        import sys
 
         import django
 
         django.setup()
 
+        import recs
         from django.core.management import call_command
-        from django.http import HttpRequest
         from django.test import Client
 
         from merch.models import Product
-        from recs.api_keys import create_api_key
-        from recs.shopper_session import session_id_from_cookie
         from shop.models import Item, Section
+        from shopper_steps import send_view, tier
+
+        print("installed", recs.__file__.startswith(sys.prefix))
 
         call_command("check", fail_level="WARNING")
         call_command("makemigrations", "shop", verbosity=0)
@@ -173,52 +159,16 @@ HOST_FILES = {
 
         shopper = Client()
         first = shopper.get(Item.objects.get(code="IT001").get_absolute_url()).content.decode()
-        print("first", re.search(r'data-aisle-tier="(\\w+)"', first).group(1))
+        print("first", tier(first))
         print("links", "/items/home-lamps/" in first)
 
-        request = HttpRequest()
-        request.COOKIES = {k: v.value for k, v in shopper.cookies.items()}
-        session_id = session_id_from_cookie(request)
-        _, secret = create_api_key("host backend", "secret", ["write"])
-        sent = Client().post(
-            "/api/v1/events",
-            json.dumps([{"event_id": "host-view-1", "type": "view", "session_id": session_id,
-                         "product_id": "IT003"}]),
-            content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {secret}",
-        )
-        print("event", sent.status_code, sent.json().get("accepted"))
+        print("event", *send_view(shopper, "IT003", "host-view-1"))
 
         again = shopper.get(Item.objects.get(code="IT001").get_absolute_url()).content.decode()
-        print("again", re.search(r'data-aisle-tier="(\\w+)"', again).group(1))
+        print("again", tier(again))
         print("schema", Client().get("/api/v1/schema/").status_code)
     """,
 }
-
-
-@pytest.fixture(scope="module")
-def installed_wheel(tmp_path_factory) -> tuple[Path, Path]:
-    """The wheel built from this checkout, and a fresh virtualenv it is installed into with pip.
-    The venv takes the third-party dependencies from this test environment (a .pth file naming
-    its site-packages: no download); `pip check` then proves the wheel declares them rightly."""
-    work = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(BASE_DIR), "--no-deps",
-         "--no-build-isolation", "-w", str(work / "dist")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
-    (wheel,) = (work / "dist").glob("aisle-*.whl")
-    venv = work / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    python = venv / "bin" / "python"
-    (venv_site,) = (venv / "lib").glob("python3*/site-packages")
-    (venv_site / "test_environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    for args in (["install", "--no-deps", str(wheel)], ["check"]):
-        result = subprocess.run(
-            [str(python), "-m", "pip", *args], capture_output=True, text=True, timeout=300
-        )
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    return wheel, python
 
 
 def test_the_wheel_holds_the_apps_with_their_templates_and_not_the_demo(installed_wheel):
@@ -239,32 +189,9 @@ def test_the_wheel_holds_the_apps_with_their_templates_and_not_the_demo(installe
 
 @pytest.mark.worker
 def test_a_host_project_installs_syncs_renders_and_personalises(installed_wheel, tmp_path):
-    host = tmp_path / "host"
-    for relative, text in HOST_FILES.items():
-        path = host / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
     _, python = installed_wheel
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "AISLE_", "REDIS_", "CACHE_", "CELERY_", "DATABASE_"))
-    }
-    env |= {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "PYTHONPATH": str(host),
-        "HOST_REDIS_URL": os.environ["AISLE_TEST_REDIS_URL"],
-    }
-    where = subprocess.run(
-        [str(python), "-c", "import recs, merch, aisle; print(recs.__file__)"],
-        cwd=host, env=env, capture_output=True, text=True,
-    )  # fmt: skip
-    assert where.stdout.startswith(str(python.parent.parent)), "the apps come from the wheel"
-    result = subprocess.run(
-        [str(python), "steps.py"], cwd=host, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
-    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
+    lines = run_steps(python, write_host(tmp_path / "host", HOST_FILES))
+    assert lines["installed"] == "True", "the apps come from the wheel, not the checkout"
     assert lines["synced"] == "50 50", "every host product, with its stock"
     assert lines["first"] == "anonymous", "a first visit, from the newest products in stock"
     assert lines["links"] == "True", "cards link to the host's own product URLs"
