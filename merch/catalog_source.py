@@ -610,7 +610,9 @@ def disconnect_receivers() -> None:
     _connected.clear()
 
 
-_loaded_source: tuple[int, CatalogSource | None] = (0, None)
+# The setting's dict, held with what was loaded from it (compared by identity, not id(): the id
+# of a replaced dict can come back for another one).
+_loaded_source: tuple[Any, CatalogSource | None] = (None, None)
 
 
 def product_sku(product: Any) -> str:
@@ -619,8 +621,8 @@ def product_sku(product: Any) -> str:
     global _loaded_source
     config = aisle_settings.CATALOG_SOURCE
     if config is not None and isinstance(product, models.Model):
-        if _loaded_source[0] != id(config):  # loaded once per setting, not per render
-            _loaded_source = (id(config), _load(config)[0])
+        if _loaded_source[0] is not config:  # loaded once per setting, not per render
+            _loaded_source = (config, _load(config)[0])
         source = _loaded_source[1]
         if source is not None and isinstance(product, source.model):
             return source.sku_of(product)

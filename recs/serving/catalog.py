@@ -22,8 +22,9 @@ _lock = threading.Lock()
 _cards: dict[str, CatalogCard] = {}
 _version: str | None = None
 _loaded_at = 0.0
-# Newest-first lists of the loaded copy, by category path ("" = all): the cold-start step.
-_newest: tuple[int, dict[str, list[tuple[str, float]]]] = (0, {})
+# Newest-first lists by category path ("" = all) of one cards dict, held with the dict itself
+# (compared by identity: an id() of a freed dict can come back for another one).
+_newest: tuple[dict[str, CatalogCard] | None, dict[str, list[tuple[str, float]]]] = (None, {})
 NEWEST_DEPTH = 200
 
 
@@ -56,8 +57,8 @@ def newest(cards: dict[str, CatalogCard], category_path: str = "") -> list[tuple
     history yet (no trained list, no popularity) is shown. Computed once per loaded copy of the
     cards and category; availability is checked by the caller like any other list."""
     global _newest
-    if _newest[0] != id(cards):
-        _newest = (id(cards), {})
+    if _newest[0] is not cards:
+        _newest = (cards, {})
     by_category = _newest[1]
     if category_path not in by_category:
         prefix = category_path.rstrip("/") + "/"
@@ -84,4 +85,4 @@ def is_new(card: CatalogCard, now_s: float) -> bool:
 
 def clear() -> None:
     global _cards, _version, _loaded_at, _newest
-    _cards, _version, _loaded_at, _newest = {}, None, 0.0, (0, {})
+    _cards, _version, _loaded_at, _newest = {}, None, 0.0, (None, {})

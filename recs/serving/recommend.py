@@ -289,17 +289,14 @@ def _serve_without_redis(context: RecommendationContext, now_s: float) -> Recomm
     rules_now = merchandising.rules_in_force(rules, placement.key, page_category, now_s)
     popular = fallback.global_popular()[: aisle_settings.SERVING_CANDIDATE_DEPTH]
     pinned = [r.sku for r in rules_now if r.action == "pin"]
-    newest_skus = [
-        sku for sku, _ in catalog.newest(cards)[: aisle_settings.SERVING_CANDIDATE_DEPTH]
-    ]
-    candidates = dedupe([*(sku for sku, _ in popular), *pinned, *newest_skus])
+    newest = catalog.newest(cards)[: aisle_settings.SERVING_CANDIDATE_DEPTH]
+    candidates = dedupe([*(sku for sku, _ in popular), *pinned, *(sku for sku, _ in newest)])
     try:
         available = available_skus(candidates) if candidates else set()
     except Exception:  # the database is down too: serving nothing beats serving sold-out items
         logger.exception("Catalog unavailable while Redis is down; serving an empty list")
         available = set()
     unavailable = set(candidates) - available
-    newest = catalog.newest(cards)[: aisle_settings.SERVING_CANDIDATE_DEPTH]
     chain = [("global_popular", popular, "popular right now"), ("newest", newest, "new in")]
     items, _, _ = assemble(
         context, placement, Shopper(), Blend(0), [], chain, rules_now, cards, unavailable, now_s,
