@@ -6,11 +6,14 @@ default below. A key the block holds that Aisle does not know is a system check 
 (aisle.E001), so a typo does not silently keep the default.
 """
 
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import BaseCache, caches
 from django.core.checks import Error, register
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 DEFAULTS: dict[str, Any] = {
     # --- Redis: the engine's data (candidate lists, online features, availability, counters).
@@ -138,20 +141,36 @@ DEFAULTS: dict[str, Any] = {
 
 
 class AisleSettings:
-    """`aisle_settings.NAME`: the host's AISLE block, else the default."""
+    """`aisle_settings.NAME`: the host's AISLE block, else the default.
+
+    The render path reads settings inside its loops, so the block merged with the defaults is
+    kept in the instance's __dict__ (later reads are plain attribute reads) and dropped when
+    Django announces that AISLE changed (setting_changed: override_settings, pytest-django's
+    `settings` fixture), as DRF's api_settings does."""
 
     def __getattr__(self, name: str) -> Any:
+        # Reached only for a name not loaded yet: load the whole block, then answer.
         if name not in DEFAULTS:
             raise AttributeError(f"Aisle has no setting {name!r}; see aisle.conf.DEFAULTS")
-        value = getattr(settings, "AISLE", {}).get(name, DEFAULTS[name])
-        if name == "MODEL_ARTIFACT_DIR" and value is None:
-            from pathlib import Path
+        if not self.__dict__:
+            block = getattr(settings, "AISLE", {})
+            self.__dict__.update({**DEFAULTS, **{k: v for k, v in block.items() if k in DEFAULTS}})
+            if self.__dict__["MODEL_ARTIFACT_DIR"] is None:
+                base_dir = Path(getattr(settings, "BASE_DIR", Path.cwd()))
+                self.__dict__["MODEL_ARTIFACT_DIR"] = base_dir / "var" / "aisle-models"
+        return self.__dict__[name]
 
-            return Path(getattr(settings, "BASE_DIR", Path.cwd())) / "var" / "aisle-models"
-        return value
+    def reload(self) -> None:
+        self.__dict__.clear()
 
 
 aisle_settings = AisleSettings()
+
+
+@receiver(setting_changed)
+def reload_aisle_settings(setting: str, **kwargs) -> None:
+    if setting in ("AISLE", "BASE_DIR"):
+        aisle_settings.reload()
 
 
 def aisle_cache() -> BaseCache:
