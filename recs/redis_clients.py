@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import redis
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.commands.core import Script
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 from redis.retry import Retry
 
@@ -103,6 +104,17 @@ def worker_client() -> Client:
 def is_cluster(client: Any) -> bool:
     """True for a cluster client or one of its pipelines."""
     return isinstance(client, RedisCluster)
+
+
+_scripts: dict[str, Script] = {}
+
+
+def script(client: Client, source: str) -> Script:
+    """The Lua script of `source`, run with EVALSHA (loaded on first use, and again after a
+    SCRIPT FLUSH or restart); call it with `client=` to choose the connection."""
+    if source not in _scripts:
+        _scripts[source] = client.register_script(source)
+    return _scripts[source]
 
 
 def get_many(client: Client, keys: Sequence[str]) -> list[bytes | None]:

@@ -99,9 +99,16 @@ def hour_popular_list(band: str) -> str:
     return popular_list(f"hour:{band}")
 
 
-# Availability, and the versions web processes compare with what they hold in memory
-UNAVAILABLE = PREFIX + "avail:unavailable"
-UNAVAILABLE_SYNCED = PREFIX + "avail:synced"
+# Availability, and the versions web processes compare with what they hold in memory. The
+# sold-out set, its version and its change log share one hash slot ({avail}) so that one script
+# updates them together, on one server or a cluster.
+UNAVAILABLE = PREFIX + "{avail}:unavailable"
+# Hash: epoch (a new one each time the set is rebuilt from nothing), version (one per change).
+UNAVAILABLE_STATE = PREFIX + "{avail}:state"
+# Stream of changes, entry id "<version>-0", fields `out` and `in` (SKUs joined by \x1f).
+UNAVAILABLE_CHANGES = PREFIX + "{avail}:changes"
+# Keys of the layout before the sold-out set moved into {avail} (removed by sync_unavailable).
+LEGACY_AVAILABILITY_KEYS = (PREFIX + "avail:unavailable", PREFIX + "avail:synced")
 CATALOG_VERSION = PREFIX + "cat:version"
 MERCH_CONFIG_VERSION = PREFIX + "cfg:merch:version"
 

@@ -1,19 +1,62 @@
-"""Which products must not be served: the write side of the unavailable set in Redis.
+"""Which products must not be served: the write side of the sold-out set in Redis.
 
 merch announces stock and activation changes with transaction.on_commit; the receivers
 (recs.receivers) update the set synchronously inside that callback, i.e. before the service
 call that committed returns, so no reader serves a sold-out product after the commit. Refreshing
 the cached lists that held it (so they regain their length) is left to a Celery task.
+
+Web processes hold the set in memory (recs.serving.availability). Every change is one script
+that updates the set, bumps its version and appends the change to a capped stream, atomically;
+a reader sends the version it holds with each request's one round trip and gets back the
+changes since (usually none), or the whole set when it is too far behind or the set was rebuilt
+from nothing (a new epoch).
 """
 
 import logging
+import uuid
 from collections.abc import Iterable, Sequence
 
 from merch.selectors.catalog import available_skus, unavailable_skus
 from recs import redis_keys
-from recs.candidates.store import writer_client
+from recs.candidates.store import ITEM_SEPARATOR, writer_client
+from recs.redis_clients import script
 
 logger = logging.getLogger(__name__)
+
+# Changes kept in the stream; a reader further behind than this reloads the whole set.
+CHANGES_KEPT = 10_000
+# SKUs per SADD/SREM inside a script (Lua's unpack() has a stack limit).
+_SCRIPT_CHUNK = 1000
+
+_CHANGE = """
+local out_count = tonumber(ARGV[2])
+local out, back = {}, {}
+for i = 3, 2 + out_count do out[#out + 1] = ARGV[i] end
+for i = 3 + out_count, #ARGV do back[#back + 1] = ARGV[i] end
+for i = 1, #out, 1000 do
+  redis.call('SADD', KEYS[1], unpack(out, i, math.min(i + 999, #out)))
+end
+for i = 1, #back, 1000 do
+  redis.call('SREM', KEYS[1], unpack(back, i, math.min(i + 999, #back)))
+end
+local version = redis.call('HINCRBY', KEYS[2], 'version', 1)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[1], version .. '-0',
+           'out', table.concat(out, '\\31'), 'in', table.concat(back, '\\31'))
+return version
+"""
+
+_RESET = """
+redis.call('DEL', KEYS[1], KEYS[3])
+for i = 2, #ARGV, 1000 do
+  redis.call('SADD', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'version', 0)
+return 0
+"""
+
+
+def _keys() -> list[str]:
+    return [redis_keys.UNAVAILABLE, redis_keys.UNAVAILABLE_STATE, redis_keys.UNAVAILABLE_CHANGES]
 
 
 def set_unavailable(unavailable: Iterable[str], available: Iterable[str] = ()) -> None:
@@ -21,27 +64,30 @@ def set_unavailable(unavailable: Iterable[str], available: Iterable[str] = ()) -
     unavailable, available = list(unavailable), list(available)
     if not unavailable and not available:
         return
-    pipe = writer_client().pipeline(transaction=True)
-    if unavailable:
-        pipe.sadd(redis_keys.UNAVAILABLE, *unavailable)
-    if available:
-        pipe.srem(redis_keys.UNAVAILABLE, *available)
-    pipe.execute()
+    if any(ITEM_SEPARATOR in sku for sku in [*unavailable, *available]):
+        raise ValueError("a SKU may not hold \\x1f")
+    client = writer_client()
+    script(client, _CHANGE)(
+        keys=_keys(), args=[CHANGES_KEPT, len(unavailable), *unavailable, *available],
+        client=client,
+    )  # fmt: skip
 
 
 def sync_unavailable() -> int:
-    """Rebuild the set from the catalog (after a Redis restart, and periodically by beat in
-    case a commit-time update could not reach Redis); returns its size."""
-    skus = sorted(unavailable_skus())
+    """Bring the set in line with the catalog (after a Redis restart, and periodically by beat
+    in case a commit-time update could not reach Redis); returns its size.
+
+    While the set is there, only the difference is written, as one ordinary change, so readers
+    keep their copies; a set that is gone (Redis lost its data, or the key layout before
+    {avail}) is rebuilt under a new epoch, which makes every reader reload it whole."""
+    skus = set(unavailable_skus())
     client = writer_client()
-    pipe = client.pipeline(transaction=True)
-    pipe.delete(redis_keys.UNAVAILABLE)
-    for start in range(0, len(skus), 1000):
-        pipe.sadd(redis_keys.UNAVAILABLE, *skus[start : start + 1000])
-    pipe.execute()
-    # Present while the set is complete; gone when Redis lost its data (a restart without
-    # persistence), which readers must not take for "nothing is sold out".
-    client.set(redis_keys.UNAVAILABLE_SYNCED, "1")
+    if client.hget(redis_keys.UNAVAILABLE_STATE, "epoch") is None:
+        script(client, _RESET)(keys=_keys(), args=[uuid.uuid4().hex, *sorted(skus)], client=client)
+        client.delete(*redis_keys.LEGACY_AVAILABILITY_KEYS)
+        return len(skus)
+    current = {sku.decode() for sku in client.smembers(redis_keys.UNAVAILABLE)}
+    set_unavailable(sorted(skus - current), sorted(current - skus))
     return len(skus)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from aisle.conf import aisle_settings
 from recs import redis_clients, redis_keys
-from recs.candidates.store import decode_list, write_lists, writer_client
+from recs.candidates.store import decode_list, decode_skus, write_lists, writer_client
 from recs.learners import Learner
 
 logger = logging.getLogger(__name__)
@@ -69,12 +69,11 @@ def regenerate(
 
 def _keys_holding(prefix: str, skus: set[str]) -> Iterable[tuple[str, list[tuple[str, float]]]]:
     client = writer_client()
-    needles = [f'"{sku}"'.encode() for sku in skus]
     batch: list[bytes] = []
 
     def matching(keys: list[bytes]):
         for key, raw in zip(keys, redis_clients.get_many(client, keys), strict=True):
-            if raw and any(needle in raw for needle in needles):
+            if raw and not skus.isdisjoint(decode_skus(raw)):
                 yield key.decode(), decode_list(raw)
 
     for key in client.scan_iter(match=prefix + "*", count=SCAN_CHUNK):

@@ -1,16 +1,26 @@
 """Writes and reads of precomputed candidate lists in Redis (keys: recs.redis_keys).
 
-Values are JSON lists of [sku, score], best first. Lists are replaced, never expired: the last
-good list keeps serving when training stops.
+A value holds the SKUs best first, then their scores: `\x1e sku \x1f sku ... \x1e score \x1f score`
+(SKUs cannot hold the separators: the catalog refuses whitespace in a SKU). The render path only
+needs the order, so it splits the first part and never parses a score (`decode_skus`: one split
+per list instead of a JSON parse and a tuple per entry). Values written before this format
+(JSON lists of [sku, score]) are still read until training replaces them. Lists are replaced,
+never expired: the last good list keeps serving when training stops.
 """
 
 import json
+import logging
 import time
 from collections.abc import Iterable, Mapping
 
 from recs import redis_clients, redis_keys
 
+logger = logging.getLogger(__name__)
+
 WRITE_CHUNK = 500
+LIST_MARK = "\x1e"  # starts a value and separates its SKUs from its scores
+ITEM_SEPARATOR = "\x1f"
+_LIST_MARK_BYTE = ord(LIST_MARK)
 
 
 def writer_client() -> redis_clients.Client:
@@ -21,13 +31,44 @@ def writer_client() -> redis_clients.Client:
 
 
 def encode_list(ranked: Iterable[tuple[str, float]]) -> str:
-    return json.dumps(
-        [[sku, round(float(score), 6)] for sku, score in ranked], separators=(",", ":")
-    )
+    """The stored form of a ranked list (see the module's docstring)."""
+    skus, scores = [], []
+    for sku, score in ranked:
+        if LIST_MARK in sku or ITEM_SEPARATOR in sku:
+            logger.warning(
+                "Left %r out of a candidate list: a SKU may not hold \\x1e or \\x1f", sku
+            )
+            continue
+        skus.append(sku)
+        scores.append(repr(round(float(score), 6)))
+    if not skus:
+        return LIST_MARK + LIST_MARK
+    return LIST_MARK + ITEM_SEPARATOR.join(skus) + LIST_MARK + ITEM_SEPARATOR.join(scores)
 
 
 def decode_list(raw: bytes | str | None) -> list[tuple[str, float]]:
-    return [(sku, float(score)) for sku, score in json.loads(raw)] if raw else []
+    """(sku, score) pairs, best first, of a stored value (either format); [] for none."""
+    if not raw:
+        return []
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    if not text.startswith(LIST_MARK):
+        return [(sku, float(score)) for sku, score in json.loads(text)]
+    skus, _, scores = text[1:].partition(LIST_MARK)
+    if not skus:
+        return []
+    return list(
+        zip(skus.split(ITEM_SEPARATOR), map(float, scores.split(ITEM_SEPARATOR)), strict=True)
+    )
+
+
+def decode_skus(raw: bytes | None) -> list[str]:
+    """The SKUs of a stored value, best first, without their scores: what the render path reads."""
+    if not raw:
+        return []
+    if raw[0] != _LIST_MARK_BYTE:
+        return [sku for sku, _ in json.loads(raw)]
+    skus = raw[1 : raw.index(b"\x1e", 1)]
+    return skus.decode().split(ITEM_SEPARATOR) if skus else []
 
 
 def write_lists(lists: Iterable[tuple[str, list[tuple[str, float]]]]) -> int:

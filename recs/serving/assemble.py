@@ -1,7 +1,9 @@
 """From a blend to the list a page shows: filters, re-rank, merchandising rules, category
 diversity, then the fallback chain for whatever is still missing."""
 
-from collections.abc import Mapping
+import heapq
+from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 
 from aisle.conf import aisle_settings
 from merch.selectors.catalog import CatalogCard
@@ -59,49 +61,90 @@ def fallback_chain(
 
 
 class _Filter:
-    """Which products may be shown on this page to this shopper."""
+    """Which products may be shown on this page to this shopper: in the catalog, not sold out,
+    and not blocked here (excluded by a rule, the product shown, already bought where the
+    placement hides purchases, already in the cart on a page about the cart)."""
 
     def __init__(self, context, placement, shopper, rules, cards, unavailable) -> None:
-        self.context, self.placement, self.cards = context, placement, cards
-        self.unavailable = unavailable
+        self.context, self.cards, self.unavailable = context, cards, unavailable
         self.excluded = {r.sku for r in rules if r.action == "exclude"}
         self.in_cart, self.purchased = set(shopper.cart), set(shopper.purchased)
+        self.blocked = {*self.excluded, context.product_sku}
+        if placement.exclude_purchased:
+            self.blocked |= self.purchased
+        if placement.anchor == "cart":
+            self.blocked |= self.in_cart
 
     def servable(self, sku: str) -> bool:
-        return (
-            sku in self.cards  # activity is in `unavailable`, current at commit time
-            and sku not in self.unavailable
-            and sku not in self.excluded
-            and sku != self.context.product_sku
-            and not (self.placement.exclude_purchased and sku in self.purchased)
-            # A page about the cart does not offer what is already in it.
-            and not (self.placement.anchor == "cart" and sku in self.in_cart)
-        )
+        # Activity is in `unavailable` too, current at commit time.
+        return sku in self.cards and sku not in self.unavailable and sku not in self.blocked
 
 
-def _scored(blend: Blend, ranked: list[str], keep: _Filter, rules, cards, now_s) -> list[Row]:
-    """The blend's servable products re-ranked: rules' multipliers, what the shopper already
-    has demoted, new products boosted."""
+def _blended_rows(
+    blend: Blend, ranked: list[str], keep: _Filter, rules, cards, now_s
+) -> Iterator[Row]:
+    """The blend's servable products re-ranked (rules' multipliers, what the shopper already
+    has demoted, new products boosted), best first, made as they are taken.
+
+    `ranked` is in fused-score order and no product's score can grow by more than the largest
+    factor in play, so a product is final as soon as it beats every unread one at that factor:
+    the order is exactly that of sorting every product, without scoring the ones a page of k
+    never reaches."""
     multipliers: dict[str, float] = {}
     for rule in rules:
         if rule.action in ("boost", "bury"):
             multipliers[rule.sku] = multipliers.get(rule.sku, 1.0) * rule.multiplier
-    scored: list[tuple[float, str, str, str]] = []
+    theirs = keep.in_cart | keep.purchased
+    demotion, boost = aisle_settings.SERVING_DEMOTION, aisle_settings.NEW_PRODUCT_BOOST
+    launched_after = catalog.new_since(now_s)
+    newest = catalog.newest(cards)
+    any_new = bool(newest) and cards[newest[0]].launched_at > launched_after
+    largest = (
+        max(1.0, max(multipliers.values(), default=1.0))
+        * max(1.0, demotion)
+        * (max(1.0, boost) if any_new else 1.0)
+    )
+    scores, best, servable = blend.scores, blend.best, keep.servable
+    waiting: list[tuple[float, str, Row]] = []  # heap of (-score, sku, row)
     for sku in ranked:
-        if not keep.servable(sku):
+        bound = scores[sku] * largest
+        while waiting and -waiting[0][0] > bound:
+            yield heapq.heappop(waiting)[2]
+        if not servable(sku):
             continue
-        score = blend.scores[sku] * multipliers.get(sku, 1.0)
-        if sku in keep.in_cart or sku in keep.purchased:
-            score *= aisle_settings.SERVING_DEMOTION  # already theirs: show other things first
-        if catalog.is_new(cards[sku], now_s):
-            score *= aisle_settings.NEW_PRODUCT_BOOST  # new products get exposure
-        _, source, reason = blend.best[sku]
-        scored.append((score, sku, source, reason))
-    scored.sort(key=lambda row: (-row[0], row[1]))
-    return [(sku, score, source, reason, False) for score, sku, source, reason in scored]
+        score = scores[sku]
+        if multipliers:
+            score *= multipliers.get(sku, 1.0)
+        if sku in theirs:
+            score *= demotion  # already theirs: show other things first
+        if cards[sku].launched_at > launched_after:
+            score *= boost  # new products get exposure
+        _, source, reason = best[sku]
+        heapq.heappush(waiting, (-score, sku, (sku, score, source, reason, False)))
+    while waiting:
+        yield heapq.heappop(waiting)[2]
 
 
-def _diversified(rows: list[Row], cards, k: int, cap: int) -> list[Row]:
+def _rows(blend, ranked, keep, rules, cards, now_s, chain) -> Iterator[Row]:
+    """Blended rows, then the fallback chain's, each chain row below the last blended one."""
+    floor = 1.0
+    for row in _blended_rows(blend, ranked, keep, rules, cards, now_s):
+        floor = row[1]
+        yield row
+    yield from _chain_rows(chain, keep, floor)
+
+
+def _chain_rows(chain: list[ChainStep], keep: _Filter, floor: float) -> Iterator[Row]:
+    """The fallback chain's servable products, below every blended one; made as they are
+    taken, since a full page rarely needs more than the head of the first step."""
+    servable = keep.servable
+    for step, step_list, reason in chain:
+        for rank, sku in enumerate(step_list):
+            if servable(sku):
+                yield (sku, floor * 0.5 / (rank + 1), step, reason, True)
+
+
+def _diversified(rows: Iterable[Row], cards, k: int, cap: int) -> list[Row]:
     """The first k distinct rows, at most `cap` per category while others are left (0: no cap)."""
     chosen: list[Row] = []
     deferred: list[Row] = []
@@ -164,19 +207,14 @@ def assemble(
     chain: list[ChainStep],
     rules: list[RuleConfig],
     cards: Mapping[str, CatalogCard],
-    unavailable: set[str],
+    unavailable: AbstractSet[str],
     now_s: float,
     k: int,
 ) -> tuple[list[RecommendedItem], list[str], str]:
     """The k items; returns them, the fallback steps that supplied any, and the source of the
     first item (pins aside)."""
     keep = _Filter(context, placement, shopper, rules, cards, unavailable)
-    rows = _scored(blend, ranked, keep, rules, cards, now_s)
-    floor = rows[-1][1] if rows else 1.0
-    for step, step_list, reason in chain:
-        for rank, (sku, _) in enumerate(step_list):
-            if keep.servable(sku):
-                rows.append((sku, floor * 0.5 / (rank + 1), step, reason, True))
+    rows = _rows(blend, ranked, keep, rules, cards, now_s, chain)
     chosen = _diversified(rows, cards, k, placement.max_per_category)
     chosen = _pinned(chosen, rules, keep, k)
     items = [

@@ -6,6 +6,7 @@ the shopper's personal part, weighted by their tier's row of the tuned blend tab
 different models mix by rank (weighted reciprocal-rank fusion), not by raw score.
 """
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 
@@ -54,11 +55,12 @@ class Blend:
         self.record_groups = record_groups
         self.scores: dict[str, float] = {}
         self.best: dict[str, tuple[float, str, str]] = {}  # sku -> (contribution, source, reason)
-        self.lists: list[tuple[Sequence[tuple[str, float]], float, str, str, str]] = []
+        self.lists: list[tuple[Sequence[str], float, str, str, str]] = []
         self.by_group: dict[str, dict[str, float]] = {}
         self.group = ""  # the blend-table source lists are being added for
 
-    def add(self, ranked: Sequence[tuple[str, float]], weight: float, source: str, reason: str):
+    def add(self, ranked: Sequence[str], weight: float, source: str, reason: str) -> None:
+        """Fuse a list of SKUs, best first, at `weight`."""
         if weight <= 0:
             return
         self.lists.append((ranked, weight, source, reason, self.group))
@@ -70,18 +72,43 @@ class Blend:
         self.depth = max((len(ranked) for ranked, *_ in self.lists), default=self.depth)
 
     def _add(self, ranked, start, stop, weight: float, source: str, reason: str, group: str):
+        stop = min(stop, len(ranked))
+        if start >= stop:
+            return
+        scores, best = self.scores, self.best
         by_group = self.by_group.setdefault(group, {}) if self.record_groups else None
-        for rank in range(start, min(stop, len(ranked))):
-            sku = ranked[rank][0]
-            contribution = weight / (RRF_K + rank + 1)
-            self.scores[sku] = self.scores.get(sku, 0.0) + contribution
+        for sku, inverse in zip(ranked[start:stop], _inverse_ranks(stop)[start:stop], strict=False):
+            contribution = weight * inverse
+            previous = scores.get(sku)
+            if previous is None:
+                scores[sku] = contribution
+                best[sku] = (contribution, source, reason)
+            else:
+                scores[sku] = previous + contribution
+                if contribution > best[sku][0]:
+                    best[sku] = (contribution, source, reason)
             if by_group is not None:
                 by_group[sku] = by_group.get(sku, 0.0) + contribution
-            if contribution > self.best.get(sku, (0.0, "", ""))[0]:
-                self.best[sku] = (contribution, source, reason)
 
     def ranked(self) -> list[str]:
-        return sorted(self.scores, key=lambda sku: (-self.scores[sku], sku))
+        """SKUs by fused score, best first (ties by SKU): sorted by SKU, then stably by score."""
+        ranked = sorted(self.scores)
+        ranked.sort(key=self.scores.__getitem__, reverse=True)
+        return ranked
+
+
+_INVERSE_RANKS: list[float] = [1 / (RRF_K + rank + 1) for rank in range(1024)]
+_inverse_lock = threading.Lock()
+
+
+def _inverse_ranks(length: int) -> list[float]:
+    """1 / (RRF_K + rank + 1) for ranks 0 .. at least length - 1, computed once."""
+    global _INVERSE_RANKS
+    if len(_INVERSE_RANKS) < length:
+        with _inverse_lock:
+            longer = max(length, 2 * len(_INVERSE_RANKS))
+            _INVERSE_RANKS = [1 / (RRF_K + rank + 1) for rank in range(longer)]
+    return _INVERSE_RANKS
 
 
 def category_label(path: str) -> str:

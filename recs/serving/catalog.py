@@ -24,7 +24,7 @@ _version: str | None = None
 _loaded_at = 0.0
 # Newest-first lists by category path ("" = all) of one cards dict, held with the dict itself
 # (compared by identity: an id() of a freed dict can come back for another one).
-_newest: tuple[dict[str, CatalogCard] | None, dict[str, list[tuple[str, float]]]] = (None, {})
+_newest: tuple[dict[str, CatalogCard] | None, dict[str, list[str]]] = (None, {})
 NEWEST_DEPTH = 200
 
 
@@ -52,7 +52,7 @@ def cards(version: str | None) -> dict[str, CatalogCard]:
     return _cards
 
 
-def newest(cards: dict[str, CatalogCard], category_path: str = "") -> list[tuple[str, float]]:
+def newest(cards: dict[str, CatalogCard], category_path: str = "") -> list[str]:
     """The newest active products first, of a category subtree when given: what a shop with no
     history yet (no trained list, no popularity) is shown. Computed once per loaded copy of the
     cards and category; availability is checked by the caller like any other list."""
@@ -73,14 +73,17 @@ def newest(cards: dict[str, CatalogCard], category_path: str = "") -> list[tuple
             )
         ]
         chosen.sort(key=lambda card: (-card.launched_at, card.sku))
-        by_category[category_path] = [
-            (card.sku, card.launched_at) for card in chosen[:NEWEST_DEPTH]
-        ]
+        by_category[category_path] = [card.sku for card in chosen[:NEWEST_DEPTH]]
     return by_category[category_path]
 
 
 def is_new(card: CatalogCard, now_s: float) -> bool:
-    return now_s - card.launched_at < aisle_settings.NEW_PRODUCT_HOURS * 3600
+    return card.launched_at > new_since(now_s)
+
+
+def new_since(now_s: float) -> float:
+    """Products launched after this moment count as new."""
+    return now_s - aisle_settings.NEW_PRODUCT_HOURS * 3600
 
 
 def clear() -> None:

@@ -15,7 +15,7 @@ from aisle.conf import aisle_settings
 
 logger = logging.getLogger(__name__)
 
-_global_popular: list[tuple[str, float]] = []
+_global_popular: list[str] = []  # SKUs, best first
 _generated_at = 0.0
 
 
@@ -32,18 +32,18 @@ def write_snapshot(ranked: list[tuple[str, float]]) -> None:
     os.replace(temporary, path)
 
 
-def remember_global_popular(ranked: list[tuple[str, float]]) -> None:
+def remember_global_popular(ranked: list[str]) -> None:
     global _global_popular, _generated_at
     if ranked and ranked is not _global_popular:
         _global_popular, _generated_at = ranked, time.time()
 
 
-def global_popular() -> list[tuple[str, float]]:
+def global_popular() -> list[str]:
     global _global_popular, _generated_at
     if not _global_popular:
         try:
             data = json.loads(snapshot_path().read_text())
-            _global_popular = [(sku, float(score)) for sku, score in data["items"]]
+            _global_popular = [str(sku) for sku, _ in data["items"]]
             _generated_at = float(data["generated_at"])
         except (OSError, ValueError, KeyError):
             logger.warning("No fallback popularity snapshot at %s", snapshot_path())

@@ -1,10 +1,11 @@
-"""The render path's Redis reads: what one request needs, in as few round trips as it can.
+"""The render path's Redis reads: everything one request needs, in one round trip.
 
-Round trip 1 reads everything the page and the shopper's ids name (config versions, list meta,
-the shopper's online features, live segment popularity, the page's candidate lists); round
-trip 2 reads the neighbour lists of what the shopper touched, known only after the first;
-availability is checked last, for the products that could be shown, never cached. Every key
-comes from recs.redis_keys.
+The round trip (recs.serving.round_trip) reads what the page and the shopper's ids name
+(config versions, list meta, the shopper's online features, live segment popularity, the
+page's candidate lists), the neighbour lists of what the shopper viewed and holds, and the
+changes to the sold-out set this process holds in memory. Only when the shopper's anchors turn
+out to need a list the round trip did not fetch (a cluster, or a configuration change in flight)
+does `read_neighbours` read it in a second one. Every key comes from recs.redis_keys.
 """
 
 import time
@@ -13,14 +14,15 @@ from dataclasses import dataclass, field
 
 from aisle.conf import aisle_settings
 from recs import redis_clients, redis_keys
-from recs.candidates.store import decode_list
+from recs.candidates.store import decode_skus
 from recs.features.definitions import FEATURES
 from recs.features.online import queue_online_read
 from recs.learners.popularity import hour_band
-from recs.serving import blend_table, counters
-from recs.serving.types import RecommendationContext
+from recs.serving import availability, blend_table, counters
+from recs.serving.round_trip import Anchors, RoundTrip
+from recs.serving.types import RecommendationContext, RequestCounter
 
-RankedList = list[tuple[str, float]]
+RankedList = list[str]  # SKUs, best first
 SEGMENT_POPULARITY = FEATURES[("segment", "popularity")].aggregation
 SHOPPER_FEATURES = {
     "user": ("interaction_count", "recently_viewed", "cart", "purchased_products"),
@@ -63,11 +65,12 @@ class PageRead:
     config_version: str
     catalog_version: str
     meta: dict[str, str]
-    availability_synced: bool
+    unavailable: frozenset[str]  # the sold-out set, current as of this round trip
     features: dict[str, dict]
     segments: dict[str, RankedList]
     trending: RankedList
     lists: dict[str, RankedList]
+    availability_synced: bool = True  # False: Redis has no sold-out set (lost or never built)
 
 
 def dedupe(skus: Iterable[str]) -> list[str]:
@@ -100,18 +103,39 @@ def page_list_keys(context: RecommendationContext, page_category: str, now_s: fl
     return keys
 
 
-def read_page(client, context: RecommendationContext, page_category: str, now_s: float) -> PageRead:
-    """Round trip 1 (the serving counters' flush rides along; its replies are not read)."""
-    pipe = client.pipeline(transaction=False)
-    pipe.get(redis_keys.MERCH_CONFIG_VERSION)
-    pipe.get(redis_keys.CATALOG_VERSION)
-    pipe.hgetall(redis_keys.CANDIDATES_META)
-    pipe.exists(redis_keys.UNAVAILABLE_SYNCED)
+def _feature_key(entity: str, name: str, entity_id: str) -> str:
+    return FEATURES[(entity, name)].aggregation.storage_key(entity, name, entity_id)
+
+
+def read_page(
+    client,
+    context: RecommendationContext,
+    page_category: str,
+    now_s: float,
+    extra_list_keys: Iterable[str] = (),
+    counter: RequestCounter | None = None,
+) -> PageRead:
+    """The request's one round trip (recs.serving.round_trip): what the page and the
+    shopper's ids name, `extra_list_keys`, the neighbour lists of the shopper's anchors, the
+    sold-out set's changes, the rate-limit `counter` and the serving counters' flush."""
+    trip = RoundTrip()
+    trip.get(redis_keys.MERCH_CONFIG_VERSION)
+    trip.get(redis_keys.CATALOG_VERSION)
+    trip.hgetall(redis_keys.CANDIDATES_META)
+    anchors = Anchors(
+        page_cart=list(context.cart_skus),
+        size=aisle_settings.RECENT_CONTEXT_SIZE,
+        purchase_anchors=PURCHASE_ANCHORS,
+    )
     feature_reads = []
-    for entity, entity_id in (("user", context.user_id), ("session", context.session_id)):
+    for entity, entity_id in (("session", context.session_id), ("user", context.user_id)):
         if entity_id:
-            read = queue_online_read(pipe, entity, entity_id, SHOPPER_FEATURES[entity], now_s=now_s)
+            read = queue_online_read(trip, entity, entity_id, SHOPPER_FEATURES[entity], now_s=now_s)
             feature_reads.append((entity, read))
+            anchors.recent_keys.append(_feature_key(entity, "recently_viewed", entity_id))
+            anchors.cart_keys.append(_feature_key(entity, "cart", entity_id))
+    if context.user_id:
+        anchors.purchased_key = _feature_key("user", "purchased_products", context.user_id)
     depth = aisle_settings.SERVING_CANDIDATE_DEPTH
     # Live segment popularity: only the ranking matters here, so the decayed scores are not
     # read (ranks in log space equal ranks of the current scores).
@@ -121,27 +145,42 @@ def read_page(client, context: RecommendationContext, page_category: str, now_s:
         if value
     ]
     for _, segment in segment_names:
-        pipe.zrevrange(
+        trip.zrevrange(
             SEGMENT_POPULARITY.storage_key("segment", "popularity", segment), 0, depth - 1
         )
-    pipe.zrevrange(redis_keys.TRENDING_SCORES, 0, depth - 1)
-    list_keys = page_list_keys(context, page_category, now_s)
+    trip.zrevrange(redis_keys.TRENDING_SCORES, 0, depth - 1)
+    list_keys = dedupe([*page_list_keys(context, page_category, now_s), *extra_list_keys])
     for key in list_keys:
-        pipe.get(key)
-    counters.queue_flush(pipe, now_s)
-    replies = iter(pipe.execute())
-    return PageRead(
+        trip.get(key)
+    anchors.have = list_keys
+    counted_at = len(trip.ops)
+    if counter is not None:
+        trip.incr(counter.key)
+        trip.expire(counter.key, counter.ttl_s)
+    counters.queue_flush(trip, now_s)
+    reply = trip.run(client, anchors)
+    replies = iter(reply.replies)
+    page = PageRead(
         config_version=(next(replies) or b"0").decode(),
         catalog_version=(next(replies) or b"0").decode(),
         meta={k.decode(): v.decode() for k, v in (next(replies) or {}).items()},
-        availability_synced=bool(next(replies)),
+        unavailable=frozenset(),
         features={entity: read(replies) for entity, read in feature_reads},
-        segments={
-            name: [(sku.decode(), 1.0) for sku in next(replies)] for name, _ in segment_names
-        },
-        trending=[(sku.decode(), 1.0) for sku in next(replies)],
-        lists={key: decode_list(next(replies)) for key in list_keys},
+        segments={name: [sku.decode() for sku in next(replies)] for name, _ in segment_names},
+        trending=[sku.decode() for sku in next(replies)],
+        lists={key: decode_skus(next(replies)) for key in list_keys},
     )
+    if counter is not None:
+        counter.value = int(reply.replies[counted_at])
+    for key, raw in reply.neighbours.items():
+        page.lists[key] = decode_skus(raw)
+    held = (
+        availability.read(client)
+        if reply.availability is None
+        else availability.apply(reply.availability)
+    )
+    page.unavailable, page.availability_synced = held or frozenset(), held is not None
+    return page
 
 
 def shopper_from(context: RecommendationContext, features: dict[str, dict]) -> Shopper:
@@ -174,21 +213,4 @@ def read_neighbours(
     keys = [key for key in dict.fromkeys(wanted) if key not in lists]
     if keys:
         for key, raw in zip(keys, redis_clients.get_many(client, keys), strict=True):
-            lists[key] = decode_list(raw)
-
-
-class AvailabilityCheck:
-    """The unavailable set, asked about only the products that could be shown (SMISMEMBER),
-    at request time: a product sold out by a commit is never served after it."""
-
-    def __init__(self, client) -> None:
-        self.client = client
-        self.checked: set[str] = set()
-        self.unavailable: set[str] = set()
-
-    def check(self, skus: Iterable[str]) -> None:
-        fresh = [sku for sku in dedupe(skus) if sku not in self.checked]
-        if fresh:
-            flags = self.client.smismember(redis_keys.UNAVAILABLE, fresh)
-            self.checked.update(fresh)
-            self.unavailable.update(sku for sku, flag in zip(fresh, flags, strict=True) if flag)
+            lists[key] = decode_skus(raw)

@@ -1,9 +1,9 @@
 """recommend(context) -> Recommendations: the one render path behind the API and the template tag.
 
 Placement -> experiment variant -> tier (from the online feature store) -> candidate lists from
-Redis (recs.serving.reads: two pipelined round trips) -> blend with session re-rank
-(recs.serving.blend) -> filters (availability read from Redis on every request, purchased, in
-cart, current product) -> merchandising rules -> category diversity -> top K
+Redis (recs.serving.reads: one round trip, which also brings the sold-out set this process holds
+up to date) -> blend with session re-rank (recs.serving.blend) -> filters (sold out, purchased,
+in cart, current product) -> merchandising rules -> category diversity -> top K
 (recs.serving.assemble). Whatever is missing is filled down the fallback chain, each step named
 in the answer and counted; with Redis down the answer comes from in-process copies. No model is
 fitted or scored here and the database is not queried per request.
@@ -19,7 +19,15 @@ from merch.selectors.catalog import CatalogCard, available_skus
 from merch.selectors.merchandising import PlacementConfig
 from recs import redis_keys
 from recs.candidates.availability import sync_unavailable
-from recs.serving import blend_table, catalog, counters, fallback, merchandising, served_log
+from recs.serving import (
+    availability,
+    blend_table,
+    catalog,
+    counters,
+    fallback,
+    merchandising,
+    served_log,
+)
 from recs.serving import redis as serving_redis
 from recs.serving.assemble import assemble, fallback_chain, limit
 from recs.serving.blend import Blend, blend_for
@@ -31,7 +39,6 @@ from recs.serving.experiments import (
     control_of,
 )
 from recs.serving.reads import (
-    AvailabilityCheck,
     Reads,
     Shopper,
     dedupe,
@@ -39,7 +46,12 @@ from recs.serving.reads import (
     read_page,
     shopper_from,
 )
-from recs.serving.types import RecommendationContext, Recommendations, RecommendedItem
+from recs.serving.types import (
+    RecommendationContext,
+    Recommendations,
+    RecommendedItem,
+    RequestCounter,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +70,16 @@ SOURCE_ROLES = {
 }
 
 
-def recommend(context: RecommendationContext) -> Recommendations:
+def recommend(
+    context: RecommendationContext, counter: RequestCounter | None = None
+) -> Recommendations:
     """The list for one placement on one page. Never raises for a known placement and never
-    waits on a model; raises ValueError for an unknown placement."""
+    waits on a model; raises ValueError for an unknown placement. `counter` (the read API's
+    rate limit) is incremented in the same round trip as the reads."""
     now_s = context.now_s if context.now_s is not None else time.time()
     if serving_redis.available():
         try:
-            return _serve(context, now_s)
+            return _serve(context, now_s, counter)
         except serving_redis.REDIS_ERRORS as error:
             logger.warning("Redis unavailable on the render path (%s); serving fallback", error)
             serving_redis.trip()
@@ -120,22 +135,45 @@ def _control(variant: Variant, experiments, placement: PlacementConfig) -> Varia
     )  # fmt: skip
 
 
-def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
+def _model_list_keys(context: RecommendationContext, now_s: float) -> list[str]:
+    """The per-user list of the model this shopper's variant serves, guessed from the held
+    configuration so that the one round trip brings it (a configuration that changed in the
+    meantime costs a second round trip, in read_neighbours)."""
+    placements, _, experiments = merchandising.current(None)
+    placement = placements.get(context.placement)
+    if placement is None or not context.user_id:
+        return []
+    if context.strategy_override:
+        _, model_key = as_serving_strategy(context.strategy_override)
+    else:
+        model_key = assign_variant(context, placement, experiments, now_s).model_key
+    return [redis_keys.model_user_list(model_key, context.user_id)] if model_key else []
+
+
+def _serve(
+    context: RecommendationContext, now_s: float, counter: RequestCounter | None
+) -> Recommendations:
     client = serving_redis.reader_client()
     page_category = _page_category(context, catalog.cards(None))
-    page = read_page(client, context, page_category, now_s)
+    page = read_page(
+        client, context, page_category, now_s, _model_list_keys(context, now_s), counter
+    )
 
     placements, rules, experiments = merchandising.current(page.config_version)
     placement = _placement(placements, context.placement)
     if not placement.is_active:
         return _empty(placement, now_s, "placement_inactive")
+    unavailable = page.unavailable
     if not page.availability_synced:
         # Redis lost its data: an empty sold-out set must not read as "all in stock". Rebuild
         # it from the catalog now (one query; idempotent if several requests race).
         try:
             sync_unavailable()
+            unavailable = availability.read(client)
         except Exception:
             logger.exception("Could not rebuild the sold-out set; serving the checked fallback")
+            unavailable = None
+        if unavailable is None:
             return _serve_without_redis(context, now_s)
     cards = catalog.cards(page.catalog_version)
     variant, fallbacks = _variant(context, placement, experiments, page.meta, now_s)
@@ -162,7 +200,7 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
         else []
     )
     items, used, source = _pick(
-        client, context, placement, reads, blend, rules_now, cards, page_category, now_s
+        context, placement, reads, blend, rules_now, cards, page_category, unavailable, now_s
     )
     return _answer(
         client, context, placement, variant, tier, items, source, page.meta,
@@ -170,36 +208,23 @@ def _serve(context: RecommendationContext, now_s: float) -> Recommendations:
     )  # fmt: skip
 
 
-def _pick(client, context, placement, reads, blend, rules_now, cards, page_category, now_s):
-    """Availability of the products that could be served, read now, not cached: only what a
-    list of k can plausibly need is checked; a list thinned out by many sold-out products
-    checks the rest of every list in one more round trip."""
+def _pick(context, placement, reads, blend, rules_now, cards, page_category, unavailable, now_s):
+    """The blend's head and the fallback chain, filtered against the sold-out set of this
+    round trip; whole lists only when filters left fewer than k."""
     k = limit(context, placement)
     ranked = blend.ranked()[: aisle_settings.SERVING_CANDIDATE_DEPTH * 3]
     chain = fallback_chain(context, reads, page_category, cards)
-    availability = AvailabilityCheck(client)
-
-    def assemble_checked():
-        checked = availability.checked
-        return assemble(
-            context, placement, reads.shopper, blend, [sku for sku in ranked if sku in checked],
-            [(step, [row for row in rows if row[0] in checked], reason)
-             for step, rows, reason in chain],
-            rules_now, cards, availability.unavailable, now_s, k,
-        )  # fmt: skip
-
-    pinned = [r.sku for r in rules_now if r.action == "pin"]
-    head = max(4 * k, 40)
-    availability.check(
-        [*ranked[:head], *pinned, *(sku for _, rows, _ in chain for sku, _ in rows[: 2 * k])]
-    )
-    items, used, source = assemble_checked()
+    items, used, source = assemble(
+        context, placement, reads.shopper, blend, ranked, chain, rules_now, cards, unavailable,
+        now_s, k,
+    )  # fmt: skip
     if len(items) < k:
         blend.deepen()
-        ranked = blend.ranked()
         chain = fallback_chain(context, reads, page_category, cards, depth=None)
-        availability.check([*ranked, *(sku for _, rows, _ in chain for sku, _ in rows)])
-        items, used, source = assemble_checked()
+        items, used, source = assemble(
+            context, placement, reads.shopper, blend, blend.ranked(), chain, rules_now, cards,
+            unavailable, now_s, k,
+        )  # fmt: skip
     return items, used, source
 
 
@@ -260,7 +285,11 @@ def rank_offline(
     (its per-source contributions tune the blend table)."""
     shopper = Shopper(interaction_count, list(recent), list(cart), list(purchased))
     reads = Reads(
-        lists=lists, shopper=shopper, segments=segments, trending=trending, meta={},
+        lists={key: [sku for sku, _ in ranked] for key, ranked in lists.items()},
+        shopper=shopper,
+        segments={name: [sku for sku, _ in ranked] for name, ranked in segments.items()},
+        trending=[sku for sku, _ in trending],
+        meta={},
         table=table or blend_table.default_table(),
     )  # fmt: skip
     tier = blend_table.tier_of(interaction_count)
@@ -290,7 +319,7 @@ def _serve_without_redis(context: RecommendationContext, now_s: float) -> Recomm
     popular = fallback.global_popular()[: aisle_settings.SERVING_CANDIDATE_DEPTH]
     pinned = [r.sku for r in rules_now if r.action == "pin"]
     newest = catalog.newest(cards)[: aisle_settings.SERVING_CANDIDATE_DEPTH]
-    candidates = dedupe([*(sku for sku, _ in popular), *pinned, *(sku for sku, _ in newest)])
+    candidates = dedupe([*popular, *pinned, *newest])
     try:
         available = available_skus(candidates) if candidates else set()
     except Exception:  # the database is down too: serving nothing beats serving sold-out items

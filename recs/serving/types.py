@@ -80,3 +80,14 @@ class Recommendations:
             "fallbacks": list(self.fallbacks),
             "served_at": self.served_at,
         }
+
+
+@dataclass
+class RequestCounter:
+    """A counter that a request's one Redis round trip increments and reads back (the read
+    API's rate limit): `value` is the count after this request, None when Redis did not
+    answer (the caller fails open)."""
+
+    key: str
+    ttl_s: int
+    value: int | None = None

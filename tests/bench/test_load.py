@@ -75,6 +75,7 @@ def test_merge_adds_up_parts():
     first = result_of([0.001], [101.0], [200], started=100.0, ended=105.0)
     second = result_of([0.002], [102.0], [404], started=99.0, ended=106.0)
     second.tallies = Counter(accepted=3)
+    first.connections, second.connections = 1, 4
 
     merged = LoadResult.merge([first, second])
 
@@ -82,6 +83,7 @@ def test_merge_adds_up_parts():
     assert merged.statuses == {200: 1, 404: 1}
     assert (merged.started, merged.ended, merged.concurrency) == (99.0, 106.0, 8)
     assert merged.tallies == {"accepted": 3}
+    assert merged.connections == 5
 
 
 def test_encode_request_sets_host_and_content_length():
@@ -123,12 +125,19 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def do_GET(self):
+        """/ok and anything else (404) keep the connection alive; /close answers with
+        `Connection: close` as gunicorn's sync workers do; /drop closes it without saying so,
+        as a server does to an idle keep-alive connection."""
         body = b'{"ok": true}'
-        self.send_response(200 if self.path == "/ok" else 404)
+        self.send_response(200 if self.path in ("/ok", "/close", "/drop") else 404)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-Bench-Server-Time", "0.001")
+        if self.path == "/close":
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(body)
+        if self.path == "/drop":
+            self.close_connection = True
 
     def log_message(self, *args):
         pass
@@ -160,6 +169,29 @@ def test_run_http_load_sends_exactly_the_requests_asked_for(server_url):
     assert result.errors == 0
     assert result.tallies == {"ok": 20}
     assert result.header_values == [0.001] * 20
+
+
+def test_each_client_keeps_its_connection_alive(server_url):
+    result = run_http_load(server_url, [("GET", "/ok", None, {})], concurrency=3, requests=30,
+                           processes=2)  # fmt: skip
+
+    assert result.statuses == {200: 30}
+    assert result.connections == 3
+    assert result.summary()["connections"] == 3
+
+
+def test_a_connection_the_server_closes_is_reopened(server_url):
+    result = run_http_load(server_url, [("GET", "/close", None, {})], concurrency=2, requests=10)
+
+    assert (result.statuses, result.errors, result.connections) == ({200: 10}, 0, 10)
+
+
+def test_a_connection_closed_while_idle_is_reopened_before_the_next_request(server_url):
+    # Paced: the server's close has arrived by the time the client sends its next request.
+    result = run_http_load(server_url, [("GET", "/drop", None, {})], concurrency=1, requests=5,
+                           rate_per_s=20)  # fmt: skip
+
+    assert (result.statuses, result.errors, result.connections) == ({200: 5}, 0, 5)
 
 
 def test_background_load_stops_when_the_block_ends(server_url):

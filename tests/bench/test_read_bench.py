@@ -11,16 +11,25 @@ from django.conf import settings
 from aisle.conf import aisle_settings
 from bench.events import EventStream, event_tallies
 from bench.faults import Probe, ReadTallies, Sample, fallback_shares, first_sample_after
+from bench.harness import gunicorn_worker_args
 from bench.ingest import LagSample, SustainedRun
 from bench.load import LoadResult
 from bench.read import (
+    DEFAULT_WORKER_MODELS,
+    Cell,
+    WorkerModel,
     answer_tallies,
     api_requests,
     bare_requests,
+    chosen_model,
+    goal_level,
     page_requests,
+    parse_levels,
+    parse_worker_models,
+    redis_per_request,
     sync_model_requests,
 )
-from bench.serving import ContextPool, build_contexts
+from bench.serving import ContextPool, RedisServerStats, build_contexts
 from bench.urls import BARE_PATH, SYNC_MODEL_PATH
 from recs.shopper_session import signed_cookie_value
 
@@ -140,3 +149,86 @@ def test_sustained_run_rates_and_lag():
     assert run.max_queue == 20
     assert run.final_lag_s == 1.5
     assert run.lag_percentile(100) == 2.0
+
+
+def test_the_default_worker_models_are_sync_and_gthread_with_keep_alive():
+    sync, gthread = parse_worker_models(DEFAULT_WORKER_MODELS)
+
+    assert (sync, gthread) == (WorkerModel("sync", 2, 1), WorkerModel("gthread", 2, 4))
+    assert [sync.name, gthread.name] == ["sync:2", "gthread:2x4"]
+    assert (sync.keeps_alive, gthread.keeps_alive) == (False, True)
+    assert (sync.slots, gthread.slots) == (2, 8)
+    assert gthread.gunicorn_options == "--workers 2 --worker-class gthread --threads 4"
+    assert sync.gunicorn_options == "--workers 2 --worker-class sync"
+    assert parse_worker_models(" gthread:3 , sync:1,") == [
+        WorkerModel("gthread", 3, 1), WorkerModel("sync", 1, 1),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [
+        ("", "no worker model"),
+        ("sync", "CLASS:WORKERS"),
+        ("gthread:2x", "CLASS:WORKERS"),
+        ("gthread:x4", "CLASS:WORKERS"),
+        ("sync:2x4", "no threads"),
+        ("gevent:2", "use one of"),
+        ("sync:0", "at least 1"),
+        ("sync:2,sync:2", "twice"),
+    ],
+)
+def test_parse_worker_models_says_what_is_wrong(text, complaint):
+    with pytest.raises(ValueError, match=complaint):
+        parse_worker_models(text)
+
+
+def test_gunicorn_worker_args_never_lets_gunicorn_switch_models():
+    assert gunicorn_worker_args(2) == ["--workers", "2", "--worker-class", "sync"]
+    with pytest.raises(ValueError):
+        gunicorn_worker_args(2, "sync", threads=4)
+
+
+def test_parse_levels():
+    assert parse_levels("1,8, 32") == [1, 8, 32]
+    for bad in ("", "0,8", "eight"):
+        with pytest.raises(ValueError, match="concurrency"):
+            parse_levels(bad)
+
+
+def cell(model: str, target: str, clients: int, requests: int, *, errors: int = 0,
+         redis: RedisServerStats | None = None) -> Cell:  # fmt: skip
+    """A cell whose load ran 10 s: `requests` answered, req/s = requests / 10."""
+    result = LoadResult(started=0.0, ended=10.0, errors=errors, concurrency=clients)
+    result.latencies_s = [0.001] * requests
+    return Cell(target, clients, result, model, redis)
+
+
+def test_the_chosen_model_serves_the_api_fastest_at_the_goal_level():
+    models = parse_worker_models("sync:2,gthread:2x4")
+    cells = [
+        cell("sync:2", "API", 8, 500), cell("gthread:2x4", "API", 8, 400),
+        cell("sync:2", "API", 32, 450), cell("gthread:2x4", "API", 32, 900),
+        cell("sync:2", "bare view", 32, 9000),
+    ]  # fmt: skip
+
+    assert goal_level([1, 8, 32, 128]) == 32 and goal_level([1, 8]) == 8
+    assert chosen_model(cells, models, 32).name == "gthread:2x4"
+    assert chosen_model(cells, models, 8).name == "sync:2"
+    assert chosen_model([], models, 32).name == "sync:2"  # nothing measured: the first
+
+
+def test_redis_per_request_divides_the_servers_counts_by_requests_sent():
+    cells = [
+        cell("m", "API", 8, 90, errors=10, redis=RedisServerStats(Counter(evalsha=100, get=50), 100)),
+        cell("m", "API", 32, 100, redis=RedisServerStats(Counter(evalsha=100, get=150), 300)),
+        cell("m", "API", 64, 100),  # not counted: left out
+    ]  # fmt: skip
+
+    reads, commands, per_command = redis_per_request(cells)
+
+    assert cells[0].sent == 100
+    assert cells[0].redis_commands_per_request == 1.5 and cells[0].redis_reads_per_request == 1.0
+    assert cells[2].redis_commands_per_request is None
+    assert (reads, commands) == (2.0, 2.0)
+    assert per_command == {"evalsha": 1.0, "get": 1.0}

@@ -250,7 +250,7 @@ def test_an_unreachable_cluster_serves_the_fallback(shop, settings):
     settings.AISLE = {**settings.AISLE, "REDIS_CLUSTER": True}
     settings.AISLE = {**settings.AISLE, "REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0"}
     serving_redis.reset()
-    fallback.remember_global_popular(ranked("B1", "K1"))
+    fallback.remember_global_popular(["B1", "K1"])
     result = recommend(RecommendationContext(placement="home", session_id="s-1", limit=2))
     assert result.source == "fallback" and skus(result) == ["B1", "K1"]
     assert not serving_redis.available()

@@ -292,7 +292,7 @@ def test_fallbacks_are_counted_by_reason(shop):
 def test_redis_down_serves_in_process_popularity_with_source_fallback(shop, doomed_redis):
     from recs.serving import fallback
 
-    fallback.remember_global_popular(ranked("B1", "K1", "C1", "B2"))
+    fallback.remember_global_popular(["B1", "K1", "C1", "B2"])
     shop["K1"].stock.on_hand = 0
     shop["K1"].stock.save()
     doomed_redis.terminate()
@@ -377,11 +377,12 @@ def test_a_redis_that_lost_its_data_never_serves_a_sold_out_product(shop):
     sync_unavailable()
     assert "B1" not in skus(ask(session_id="new"))
     client = store.writer_client()
-    client.delete(
-        redis_keys.UNAVAILABLE, redis_keys.UNAVAILABLE_SYNCED
-    )  # a restart without persistence
+    client.delete(  # a restart without persistence
+        redis_keys.UNAVAILABLE, redis_keys.UNAVAILABLE_STATE, redis_keys.UNAVAILABLE_CHANGES
+    )
     assert "B1" not in skus(ask(session_id="new")), "the set is rebuilt before answering"
-    assert client.exists(redis_keys.UNAVAILABLE_SYNCED)
+    assert client.sismember(redis_keys.UNAVAILABLE, "B1")
+    assert client.hget(redis_keys.UNAVAILABLE_STATE, "epoch")
 
 
 # --- cold start: a shop with a catalog and no history yet
