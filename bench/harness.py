@@ -108,23 +108,46 @@ def run_inner(command: str, args: Sequence[str], env: dict[str, str]) -> int:
     )
 
 
+WORKER_CLASSES = ("sync", "gthread")
+
+
+def gunicorn_worker_args(workers: int, worker_class: str = "sync", threads: int = 1) -> list[str]:
+    """gunicorn's options for a worker model. gunicorn quietly turns sync workers with threads
+    into gthread ones, so that is refused here: a report must name the model that ran."""
+    if worker_class not in WORKER_CLASSES:
+        raise ValueError(f"worker class {worker_class!r}: use one of {', '.join(WORKER_CLASSES)}")
+    if workers < 1 or threads < 1:
+        raise ValueError("workers and threads must be at least 1")
+    if worker_class == "sync" and threads != 1:
+        raise ValueError("sync workers have no threads (gunicorn would run gthread instead)")
+    args = ["--workers", str(workers), "--worker-class", worker_class]
+    return args + (["--threads", str(threads)] if worker_class == "gthread" else [])
+
+
 @contextmanager
 def gunicorn_server(
-    workers: int = 2, app: str = "config.wsgi", extra_env: dict[str, str] | None = None
-) -> Iterator[str]:
+    workers: int = 2, app: str = "config.wsgi", extra_env: dict[str, str] | None = None,
+    worker_class: str = "sync", threads: int = 1,
+) -> Iterator[str]:  # fmt: skip
     """gunicorn serving this project on a free loopback port (environment inherited, plus
-    `extra_env`); `app` may name a bench wrapper of the project's WSGI application."""
+    `extra_env`); `app` may name a bench wrapper of the project's WSGI application.
+    `worker_class` "sync" closes the connection after each response (one request per worker
+    at a time); "gthread" runs `threads` threads per worker and keeps HTTP/1.1 connections
+    alive between requests."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--log-level", "warning"],
+         *gunicorn_worker_args(workers, worker_class, threads), "--log-level", "warning"],
         cwd=BASE_DIR, env={**os.environ, **(extra_env or {})},
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
+        # One probe in flight at a time (a long timeout: the master accepts before the workers
+        # boot): probes that timed out would queue and reach a gthread worker's threads all at
+        # once, and drf-spectacular's first schema generation is not thread-safe (500s).
         try:
-            urllib.request.urlopen(f"{base_url}/api/v1/schema/", timeout=1)
+            urllib.request.urlopen(f"{base_url}/api/v1/schema/", timeout=10)
             return True
         except OSError:
             return False

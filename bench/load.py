@@ -46,6 +46,7 @@ class LoadResult:
     tallies: Counter = field(default_factory=Counter)  # summed from the inspector
     header_values: list[float] = field(default_factory=list)  # the captured header, as floats
     concurrency: int = 0
+    connections: int = 0  # TCP connections opened: 1 per client when the server keeps them alive
 
     @property
     def requests(self) -> int:
@@ -81,11 +82,13 @@ class LoadResult:
             "max_ms": round(max(self.latencies_s, default=0.0) * 1000, 3),
             "statuses": dict(sorted(self.statuses.items())),
             "server_errors": self.server_errors,
+            "connections": self.connections,
         }
 
     def between(self, start: float, end: float) -> "LoadResult":
         """The requests that completed in [start, end) (epoch seconds), as a result of their own;
-        tallies and captured headers are not kept per request, so they are left out."""
+        tallies, captured headers and connections are not kept per request, so they are left
+        out."""
         part = LoadResult(started=start, ended=end, concurrency=self.concurrency)
         for latency, at, status in zip(
             self.latencies_s, self.completed_at, self.status_codes, strict=True
@@ -126,6 +129,7 @@ class LoadResult:
             merged.error_kinds.update(r.error_kinds)
             merged.tallies.update(r.tallies)
             merged.errors += r.errors
+            merged.connections += r.connections
         return merged
 
 
@@ -215,12 +219,16 @@ async def _run_job(job: _Job, stop: Any) -> LoadResult:
                 if delay > 0:
                     await asyncio.sleep(delay)
             request = _request_at(job.source, job.process_index + k * job.processes)
+            if writer is not None and reader.at_eof():  # the server closed it while idle
+                writer.close()
+                reader = writer = None
             started = time.perf_counter()
             try:
                 if writer is None:
                     reader, writer = await asyncio.wait_for(
                         asyncio.open_connection(host, port), job.timeout_s
                     )
+                    result.connections += 1
                 writer.write(encode_request(host_header, request))
                 status, headers, body, closes = await asyncio.wait_for(
                     read_response(reader), job.timeout_s
@@ -348,7 +356,10 @@ def run_http_load(
     paces request starts (open loop, all processes together); latency is measured from the
     send, so a server that falls behind shows as a lower throughput rather than in latency.
     `inspect(status, body)` returns counts to add to the result's tallies; `capture_header`
-    names a response header whose value (a float) is kept per request.
+    names a response header whose value (a float) is kept per request. Each client keeps its
+    connection open (HTTP/1.1 keep-alive) and opens a new one only when the server closes it
+    (`Connection: close`, as gunicorn's sync workers answer, or an idle timeout), so
+    `result.connections` tells which of the two the server did.
     """
     jobs = _jobs(
         base_url, request_for, concurrency=concurrency, requests=requests,

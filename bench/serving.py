@@ -8,7 +8,7 @@ import multiprocessing
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,13 +27,14 @@ from django.template import engines
 from django.test import RequestFactory
 from django.test.utils import override_settings
 from django.urls import path
+from redis.connection import AbstractConnection
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from aisle.conf import aisle_settings
 from bench.harness import LatencySummary, free_port
-from recs import redis_keys
+from recs import redis_clients, redis_keys
 from recs.candidates.store import writer_client
 from recs.events.records import EventRecord
 from recs.features import apply_events
@@ -237,6 +238,35 @@ class Samples:
     outcomes: list[Any] = field(default_factory=list)
     queries: int = 0  # database queries issued during the timed calls
     gc_pauses: list[tuple[int, float]] = field(default_factory=list)  # (generation, seconds)
+    redis_sends: list[int] = field(default_factory=list)  # round trips to Redis, per call
+    redis_work: "RedisServerStats | None" = None  # what the server ran for all the calls
+
+    def round_trips(self, predicate: Callable[[Any], bool] | None = None) -> float:
+        """Mean Redis round trips per call (of the calls whose outcome matches `predicate`)."""
+        sends = [
+            n for n, outcome in zip(self.redis_sends, self.outcomes, strict=True)
+            if predicate is None or predicate(outcome)
+        ]  # fmt: skip
+        return sum(sends) / len(sends) if sends else 0.0
+
+    @property
+    def max_round_trips(self) -> int:
+        return max(self.redis_sends, default=0)
+
+    @property
+    def commands_per_request(self) -> float | None:
+        """Commands the Redis server ran per call (scripts' inner commands included), or None
+        when the server was not asked."""
+        if self.redis_work is None:
+            return None
+        return sum(self.redis_work.calls.values()) / max(len(self.seconds), 1)
+
+    def top_commands(self, n: int = 5) -> list[tuple[str, float]]:
+        """The server's most frequent commands, per call: [("evalsha", 1.0), ...]."""
+        if self.redis_work is None:
+            return []
+        calls = max(len(self.seconds), 1)
+        return [(name, count / calls) for name, count in self.redis_work.calls.most_common(n)]
 
     @property
     def full_collections(self) -> tuple[int, float]:
@@ -290,25 +320,123 @@ def tracking_gc() -> Iterator[list[tuple[int, float]]]:
         gc.callbacks.remove(callback)
 
 
+# --- Counting Redis traffic: round trips seen from the client, commands seen by the server
+
+
+@dataclass
+class RedisCount:
+    """Redis traffic of a block of code: this process's sends, and (when a stats client was
+    given) what the server ran meanwhile, filled in when the block ends."""
+
+    sends: int = 0
+    work: "RedisServerStats | None" = None
+
+
+@contextmanager
+def counting_redis_sends() -> Iterator[RedisCount]:
+    """Count this process's sends to Redis while the block runs. redis-py writes a command, a
+    whole pipeline or a script call with one `send_packed_command` and then waits for the
+    replies, so each send is one round trip (a send whose replies nobody waits for counts too)."""
+    count = RedisCount()
+    original = AbstractConnection.send_packed_command
+
+    def counted_send(self, *args, **kwargs):
+        count.sends += 1
+        return original(self, *args, **kwargs)
+
+    AbstractConnection.send_packed_command = counted_send
+    try:
+        yield count
+    finally:
+        AbstractConnection.send_packed_command = original
+
+
+@dataclass(frozen=True)
+class RedisServerStats:
+    """The Redis server's counters at one moment (INFO commandstats and stats): calls per
+    command, which in Redis 7 include the commands a script runs, and read events on client
+    sockets (about one per round trip of any client)."""
+
+    calls: Counter
+    reads: int
+
+
+def parse_redis_stats(info: Mapping[str, Any]) -> RedisServerStats:
+    """From redis-py's parsed INFO: {"cmdstat_get": {"calls": 3, ...}, "total_reads_processed": 9}."""
+    calls = Counter(
+        {
+            name.removeprefix("cmdstat_"): int(stats["calls"])
+            for name, stats in info.items()
+            if name.startswith("cmdstat_") and isinstance(stats, Mapping)
+        }
+    )
+    return RedisServerStats(calls, int(info.get("total_reads_processed", 0)))
+
+
+def redis_server_stats(client: Any) -> RedisServerStats:
+    """One INFO call (both sections at once, so one command to subtract later)."""
+    return parse_redis_stats(client.info("commandstats", "stats"))
+
+
+def redis_work_between(before: RedisServerStats, after: RedisServerStats) -> RedisServerStats:
+    """What the server did between two snapshots, without the snapshots themselves: the first
+    INFO is counted in commandstats only once it has answered (so in the second snapshot), and
+    the second INFO's read is counted before it runs (so in its own snapshot)."""
+    calls = after.calls - before.calls
+    calls.subtract({"info": 1})
+    return RedisServerStats(+calls, max(after.reads - before.reads - 1, 0))
+
+
+@contextmanager
+def counting_redis(stats_client: Any = None) -> Iterator[RedisCount]:
+    """Count the block's Redis traffic: this process's sends and, with `stats_client` (a client
+    of the same server, used for nothing else), the commands the server ran meanwhile. The
+    INFO calls happen outside the counted sends."""
+    before = redis_server_stats(stats_client) if stats_client is not None else None
+    with counting_redis_sends() as count:
+        yield count
+    if before is not None:
+        count.work = redis_work_between(before, redis_server_stats(stats_client))
+
+
+def redis_stats_client() -> Any:
+    """A client of the bench's Redis for INFO snapshots, apart from the clients measured."""
+    return redis_clients.make_client(socket_timeout=10, connect_timeout=10, cluster=False)
+
+
+def describe_commands(top: Sequence[tuple[str, float]]) -> str:
+    """'evalsha 1.00, xadd 0.10' (per request)."""
+    return ", ".join(f"{name} {per_request:.2f}" for name, per_request in top) or "none"
+
+
 def time_calls(
-    call: Callable[[int], Any], *, requests: int, warmup: int, max_seconds: float
-) -> Samples:
-    """`warmup` untimed calls, then up to `requests` timed ones within `max_seconds`."""
+    call: Callable[[int], Any], *, requests: int, warmup: int, max_seconds: float,
+    redis_stats: Any = None,
+) -> Samples:  # fmt: skip
+    """`warmup` untimed calls, then up to `requests` timed ones within `max_seconds`; counts
+    the timed calls' Redis round trips (and, given `redis_stats`, the server's commands)."""
     for i in range(warmup):
         call(i)
     samples = Samples()
     deadline = time.monotonic() + max_seconds
     gc.collect()
-    with counting_queries() as queries, tracking_gc() as pauses:
+    with (
+        counting_queries() as queries,
+        tracking_gc() as pauses,
+        counting_redis(redis_stats) as redis_count,
+    ):
         for i in range(requests):
             if time.monotonic() >= deadline:
                 break
+            sent = redis_count.sends
             started = time.perf_counter()
             outcome = call(warmup + i)
             samples.seconds.append(time.perf_counter() - started)
+            samples.redis_sends.append(redis_count.sends - sent)
             samples.outcomes.append(outcome)
     samples.queries = queries[0]
     samples.gc_pauses = pauses
+    samples.redis_work = redis_count.work
     return samples
 
 
@@ -334,8 +462,9 @@ class Served:
 
 
 def measure_recommend(
-    contexts: Sequence[BenchContext], *, requests: int, warmup: int, max_seconds: float
-) -> Samples:
+    contexts: Sequence[BenchContext], *, requests: int, warmup: int, max_seconds: float,
+    redis_stats: Any = None,
+) -> Samples:  # fmt: skip
     def call(i: int) -> Served:
         bench = contexts[i % len(contexts)]
         result = recommend(bench.context)
@@ -343,7 +472,9 @@ def measure_recommend(
             result.tier, result.source, bench.tier, tuple(result.fallbacks), len(result.items)
         )
 
-    return time_calls(call, requests=requests, warmup=warmup, max_seconds=max_seconds)
+    return time_calls(
+        call, requests=requests, warmup=warmup, max_seconds=max_seconds, redis_stats=redis_stats
+    )
 
 
 # --- b. the template tag
@@ -376,10 +507,12 @@ class TagResult:
 
 
 def measure_template_tag(
-    contexts: Sequence[BenchContext], *, requests: int, warmup: int, max_seconds: float
-) -> TagResult:
+    contexts: Sequence[BenchContext], *, requests: int, warmup: int, max_seconds: float,
+    redis_stats: Any = None,
+) -> TagResult:  # fmt: skip
     """The page with and without `{% recommendations %}` + `{% recommendation_carousel %}`,
-    rendered alternately for the same request so that drift hits both alike."""
+    rendered alternately for the same request so that drift hits both alike. Redis traffic
+    is put on the page with the tag (the page without it makes none)."""
     engine = engines["django"]
     with_tag = engine.from_string(PAGE_HEAD + PAGE_TAG + PAGE_FOOT)
     without_tag = engine.from_string(PAGE_HEAD + PAGE_FOOT)
@@ -410,17 +543,24 @@ def measure_template_tag(
     timed_with, timed_without = Samples(), Samples()
     deadline = time.monotonic() + max_seconds
     gc.collect()
-    with counting_queries() as queries, tracking_gc() as pauses:
+    with (
+        counting_queries() as queries,
+        tracking_gc() as pauses,
+        counting_redis(redis_stats) as redis_count,
+    ):
         for i in range(requests):
             if time.monotonic() >= deadline:
                 break
             order = (with_tag, timed_with), (without_tag, timed_without)
             for template, samples in order if i % 2 else reversed(order):
+                sent = redis_count.sends
                 started = time.perf_counter()
                 html = render(template, warmup + i)
                 samples.seconds.append(time.perf_counter() - started)
+                samples.redis_sends.append(redis_count.sends - sent)
                 samples.outcomes.append("data-aisle-carousel" in html)
     timed_with.queries, timed_with.gc_pauses = queries[0], pauses
+    timed_with.redis_work = redis_count.work
     return TagResult(
         with_tag=timed_with,
         without_tag=timed_without,
@@ -535,8 +675,9 @@ class ApiResult:
 
 
 def measure_api_inprocess(
-    contexts: Sequence[BenchContext], *, requests: int, warmup: int, max_seconds: float
-) -> ApiResult:
+    contexts: Sequence[BenchContext], *, requests: int, warmup: int, max_seconds: float,
+    redis_stats: Any = None,
+) -> ApiResult:  # fmt: skip
     """Server-side cost of the API (middleware, DRF, throttle, recommend(), JSON) next to the
     bare DRF view, both through Django's WSGI handler, alternately."""
     sample = recommend(contexts[0].context).to_dict()
@@ -544,8 +685,9 @@ def measure_api_inprocess(
     bare_calls = [(BARE_PATH, c.client_ip) for c in contexts]
     with override_settings(ROOT_URLCONF=BenchUrls(sample)):
         call_api, call_bare = wsgi_caller(api_calls), wsgi_caller(bare_calls)
-        api = time_calls(call_api, requests=requests, warmup=warmup, max_seconds=max_seconds / 2)
-        bare = time_calls(call_bare, requests=requests, warmup=warmup, max_seconds=max_seconds / 2)
+        limits = {"requests": requests, "warmup": warmup, "max_seconds": max_seconds / 2}
+        api = time_calls(call_api, **limits, redis_stats=redis_stats)
+        bare = time_calls(call_bare, **limits, redis_stats=redis_stats)
     return ApiResult(api=api, bare=bare)
 
 
@@ -644,16 +786,16 @@ class RedisDownResult:
 
 
 def measure_redis_down(
-    contexts: Sequence[BenchContext], *, requests: int, warmup: int, max_seconds: float
-) -> RedisDownResult:
+    contexts: Sequence[BenchContext], *, requests: int, warmup: int, max_seconds: float,
+    redis_stats: Any = None,
+) -> RedisDownResult:  # fmt: skip
+    """The render path and the throttle cache pointed at a closed port; `redis_stats` (a
+    client of the bench's live Redis) shows that nothing reaches it meanwhile."""
+    limits = {"requests": requests, "warmup": warmup, "max_seconds": max_seconds / 2}
     with redis_unreachable():
-        rec = measure_recommend(
-            contexts, requests=requests, warmup=warmup, max_seconds=max_seconds / 2
-        )
+        rec = measure_recommend(contexts, **limits, redis_stats=redis_stats)
         calls = [(api_url(c.context), c.client_ip) for c in contexts]
-        api = time_calls(
-            wsgi_caller(calls), requests=requests, warmup=warmup, max_seconds=max_seconds / 2
-        )
+        api = time_calls(wsgi_caller(calls), **limits, redis_stats=redis_stats)
     return RedisDownResult(recommend=rec, api=api)
 
 

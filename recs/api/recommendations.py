@@ -11,10 +11,10 @@ from merch.selectors.catalog import existing_skus
 from recs.api.authentication import ReadableByAnyone, resolve_shopper
 from recs.api.base import AisleAPIView
 from recs.api.schema import extend_schema
-from recs.api.throttling import RenderPathThrottle
+from recs.api.throttling import RenderPathThrottle, rate_limit_of
 from recs.serving.catalog import cards
 from recs.serving.recommend import recommend
-from recs.serving.types import RecommendationContext
+from recs.serving.types import RecommendationContext, Recommendations, RequestCounter
 from recs.shopper_tokens import HEADER as SHOPPER_TOKEN_HEADER
 
 logger = logging.getLogger(__name__)
@@ -123,6 +123,15 @@ class RecommendationsView(AisleAPIView):
         },
     )
     def get(self, request):
+        rate_limit = rate_limit_of(request)
+        try:
+            result = self.recommendations(request, rate_limit.counter if rate_limit else None)
+        finally:
+            if rate_limit is not None:
+                rate_limit.settle()  # over the limit: 429, whatever the answer was
+        return Response(result.to_dict())
+
+    def recommendations(self, request, counter: RequestCounter | None) -> Recommendations:
         query = RecommendationsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
@@ -140,7 +149,6 @@ class RecommendationsView(AisleAPIView):
             limit=data.get("limit"),
         )
         try:
-            result = recommend(context)
+            return recommend(context, counter)
         except ValueError as error:
             raise serializers.ValidationError({"placement": [str(error)]}) from error
-        return Response(result.to_dict())

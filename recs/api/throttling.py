@@ -6,8 +6,10 @@ shopper of the shop; per address, a client only uses up its own budget.
 
 import logging
 import time
+from dataclasses import dataclass
 
 from django_redis.exceptions import ConnectionInterrupted
+from rest_framework.exceptions import Throttled
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from aisle.conf import aisle_cache, aisle_settings
@@ -16,6 +18,7 @@ from recs.api.authentication import is_staff, secret_key
 from recs.api_keys import ApiKey
 from recs.client_address import client_address
 from recs.serving import redis as serving_redis
+from recs.serving.types import RequestCounter
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +73,11 @@ class ApiThrottle(SimpleRateThrottle):
 
 
 class RenderPathThrottle(BaseThrottle):
-    """Rate limit of the read API in one pipelined Redis round trip (a fixed-window counter per
-    secret key, staff user or address), on the render path's own client and breaker: DRF's
-    default throttle takes two round trips and pickles a growing history list per caller.
-    Fails open."""
+    """Rate limit of the read API (a fixed-window counter per secret key, staff user or
+    address), counted in the request's one Redis round trip: allow_request only attaches a
+    `RateLimit` to the request, recommend() increments its counter with the reads, and the view
+    settles it. A caller over the limit gets 429 and this process refuses them for the rest of
+    the window without asking Redis. Fails open when Redis does not answer."""
 
     rate_setting = "RECOMMENDATIONS_THROTTLE_RATE"
 
@@ -83,18 +87,61 @@ class RenderPathThrottle(BaseThrottle):
         now = time.time()
         window = int(now // duration)
         self.wait_seconds = duration - (now % duration)
-        if not serving_redis.available():
-            return True
         key = redis_keys.throttle_count(self.rate_setting, ident, window)
-        try:
-            pipe = serving_redis.reader_client().pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, duration + 1)
-            count, _ = pipe.execute()
-        except serving_redis.REDIS_ERRORS:
-            serving_redis.trip()
-            return True
-        return count <= limit
+        if _refused_until.get(key, 0.0) > now:
+            return False
+        request.rate_limit = RateLimit(
+            RequestCounter(key, duration + 1), limit, (window + 1) * duration, self.wait_seconds
+        )
+        return True
 
     def wait(self) -> float:
         return self.wait_seconds
+
+
+# Counters over their limit, seen by this process: key -> end of its window.
+_refused_until: dict[str, float] = {}
+_REFUSED_KEPT = 10_000
+
+
+@dataclass
+class RateLimit:
+    counter: RequestCounter
+    limit: int
+    window_ends_at: float
+    wait_s: float
+
+    def settle(self) -> None:
+        """After the request's work: count it on its own if its round trip did not carry the
+        counter (a rejected query never reaches the reads), and refuse it over the limit."""
+        if self.counter.value is None and serving_redis.available():
+            self.counter.value = _count_alone(self.counter)
+        if self.counter.value is not None and self.counter.value > self.limit:
+            if len(_refused_until) > _REFUSED_KEPT:
+                now = time.time()
+                for key in [k for k, until in _refused_until.items() if until <= now]:
+                    _refused_until.pop(key, None)
+            _refused_until[self.counter.key] = self.window_ends_at
+            raise Throttled(wait=self.wait_s)
+
+
+def rate_limit_of(request) -> RateLimit | None:
+    """The RateLimit RenderPathThrottle attached to this request, if any."""
+    return getattr(request, "rate_limit", None)
+
+
+def clear() -> None:
+    """Forget the refusals this process remembers (tests)."""
+    _refused_until.clear()
+
+
+def _count_alone(counter: RequestCounter) -> int | None:
+    try:
+        pipe = serving_redis.reader_client().pipeline(transaction=False)
+        pipe.incr(counter.key)
+        pipe.expire(counter.key, counter.ttl_s)
+        count, _ = pipe.execute()
+    except serving_redis.REDIS_ERRORS:
+        serving_redis.trip()
+        return None
+    return int(count)

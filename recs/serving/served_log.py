@@ -1,6 +1,8 @@
 """The served-list log: every list served in a live experiment, for attribution by rec_id.
 
-The render path appends one entry to a Redis stream (one command); for a sample of requests
+The render path appends one entry to a Redis stream; on one Redis server it sends the entry
+without waiting for an answer (CLIENT REPLY SKIP), so a logged request still makes one round
+trip (on a cluster the append waits for its reply). For a sample of requests
 the entry also carries the context to score the experiment's shadow variants with. A worker
 moves the stream into the ServedList table and queues the shadow scoring
 (recs.experiments.served). Logging cannot fail a page: errors are logged, the answer served.
@@ -11,7 +13,7 @@ import logging
 import random
 
 from aisle.conf import aisle_settings
-from recs import redis_keys
+from recs import redis_clients, redis_keys
 from recs.serving.redis import REDIS_ERRORS
 from recs.serving.types import RecommendationContext, Recommendations
 
@@ -42,15 +44,34 @@ def record(client, context: RecommendationContext, result: Recommendations, vari
     if variant.shadows and random.random() < aisle_settings.SHADOW_SAMPLE_RATE:
         entry["shadows"] = [v.name for v in variant.shadows]
         entry["context"] = context_message(context)
+    payload = json.dumps(entry, separators=(",", ":"))
     try:
-        client.xadd(
-            redis_keys.SERVED_LOG,
-            {"entry": json.dumps(entry, separators=(",", ":"))},
-            maxlen=aisle_settings.SERVED_LOG_MAX_ENTRIES,
-            approximate=True,
-        )
+        if redis_clients.is_cluster(client):
+            client.xadd(
+                redis_keys.SERVED_LOG, {"entry": payload},
+                maxlen=aisle_settings.SERVED_LOG_MAX_ENTRIES, approximate=True,
+            )  # fmt: skip
+        else:
+            send_without_reply(client, "XADD", redis_keys.SERVED_LOG, "MAXLEN", "~",
+                               aisle_settings.SERVED_LOG_MAX_ENTRIES, "*", "entry", payload)  # fmt: skip
     except REDIS_ERRORS:
         logger.warning("Could not log served list %s", result.rec_id)
+
+
+def send_without_reply(client, *command) -> None:
+    """Send one command that Redis runs without answering (CLIENT REPLY SKIP): the request
+    does not wait for it. A failure on the server is not seen; one in sending raises."""
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_packed_command(
+            connection.pack_commands([("CLIENT", "REPLY", "SKIP"), command])
+        )
+    except BaseException:
+        connection.disconnect()  # half a command may be on the wire: never reuse it
+        raise
+    finally:
+        pool.release(connection)
 
 
 def context_message(context: RecommendationContext) -> dict:

@@ -11,10 +11,11 @@ from aisle.conf import aisle_settings
 from bench.redis_cluster import local_redis_cluster
 from merch.models import Placement
 from recs import features, redis_clients, redis_keys
+from recs.api import throttling
 from recs.candidates import store
 from recs.events.records import EventRecord
 from recs.features.enrich import enrich
-from recs.serving import catalog, counters, fallback, merchandising
+from recs.serving import availability, catalog, counters, fallback, merchandising
 from recs.serving import redis as serving_redis
 from tests.factories import CategoryFactory, EventFactory, ProductFactory, StockFactory
 from tests.private_redis import _free_port, start_redis_server
@@ -32,7 +33,7 @@ DEFAULT_PLACEMENTS = (
 @pytest.fixture(autouse=True)
 def fresh_reader_state():
     """Each test starts with empty in-process copies, as a newly started web process does."""
-    for module in (catalog, fallback, merchandising):
+    for module in (catalog, fallback, merchandising, availability, throttling):
         module.clear()
     serving_redis.reset()
     counters.totals.clear()

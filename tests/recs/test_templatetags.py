@@ -16,7 +16,7 @@ from django.test import RequestFactory, override_settings
 from aisle.conf import aisle_settings
 from recs import redis_keys
 from recs.candidates import store
-from recs.serving import catalog, fallback, merchandising
+from recs.serving import availability, catalog, fallback, merchandising
 from recs.serving import redis as serving_redis
 from recs.serving.types import RecommendationContext, Recommendations, RecommendedItem
 from recs.shopper_session import ShopperSessionMiddleware, session_id_from_cookie
@@ -61,7 +61,7 @@ def fresh_reader_state(settings, tmp_path):
     """The render path's in-process copies start empty, as in a newly started web process,
     with no fallback snapshot from a local training run."""
     settings.AISLE = {**settings.AISLE, "MODEL_ARTIFACT_DIR": tmp_path}
-    for module in (catalog, fallback, merchandising):
+    for module in (availability, catalog, fallback, merchandising):
         module.clear()
     serving_redis.reset()
     yield

@@ -17,7 +17,7 @@ from merch.services.catalog import set_products_active, set_stock
 from merch.signals import stock_changed
 from recs import redis_keys
 from recs.candidates import store
-from recs.serving import catalog, fallback, merchandising
+from recs.serving import availability, catalog, fallback, merchandising
 from recs.serving import redis as serving_redis
 from recs.shopper_session import session_id_from_cookie
 from recs.shopper_tokens import read_shopper_token
@@ -31,7 +31,7 @@ def fresh_reader_state(settings, tmp_path):
     """The render path's in-process copies start empty, as in a newly started web process,
     with no fallback snapshot from a local training run."""
     settings.AISLE = {**settings.AISLE, "MODEL_ARTIFACT_DIR": tmp_path}
-    for module in (catalog, fallback, merchandising):
+    for module in (availability, catalog, fallback, merchandising):
         module.clear()
     serving_redis.reset()
     yield
