@@ -11,9 +11,10 @@ catch-all would answer them with a 404.
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from recs.admin import recommendation_preview_view
+from recs.api.schema import SchemaView
 from recs.observability.views import experiment_dashboard_view, health_view, metrics_view
 
 app_name = "aisle"
@@ -57,7 +58,7 @@ urlpatterns = [
     *API_PATTERNS,
     path(
         "api/v1/schema/",
-        SpectacularAPIView.as_view(patterns=API_PATTERNS, custom_settings=SCHEMA_SETTINGS),
+        SchemaView.as_view(patterns=API_PATTERNS, custom_settings=SCHEMA_SETTINGS),
         name="api-schema",
     ),
     path(

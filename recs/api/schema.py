@@ -1,11 +1,13 @@
 """The API's OpenAPI description, whatever the project's REST_FRAMEWORK settings say: operations
 annotated on drf-spectacular's own AutoSchema, and the placements that exist listed in the schema."""
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema as spectacular_extend_schema
+from drf_spectacular.views import SCHEMA_KWARGS, SpectacularAPIView
 
 from merch.selectors.merchandising import placement_keys
 
@@ -19,6 +21,20 @@ def extend_schema(**kwargs: Any) -> Callable:
         return spectacular_extend_schema(**kwargs)(method)
 
     return decorator
+
+
+_generating = threading.Lock()
+
+
+class SchemaView(SpectacularAPIView):
+    """drf-spectacular's schema view, one generation at a time per process: its generator keeps
+    state in shared objects, and two threads of a gthread worker generating at once answer 500
+    (drf-spectacular issues #1123 and #1368)."""
+
+    @spectacular_extend_schema(**SCHEMA_KWARGS)  # as the view it wraps describes itself
+    def get(self, request, *args, **kwargs):
+        with _generating:
+            return super().get(request, *args, **kwargs)
 
 
 def enumerate_placements(result: dict, generator, request, public) -> dict:

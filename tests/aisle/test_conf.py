@@ -49,7 +49,7 @@ def test_the_key_prefix_starts_every_redis_key():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
-        "shop2:c:user:u1", "shop2:avail:unavailable", "shop2:f:user:cart:{u1}",
+        "shop2:c:user:u1", "shop2:{avail}:unavailable", "shop2:f:user:cart:{u1}",
     ]  # fmt: skip
 
 

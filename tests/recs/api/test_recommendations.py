@@ -84,6 +84,22 @@ def test_schema_documents_the_endpoint(admin_client):
     assert "/api/v1/recommendations" in schema and "recommendations_list" in schema
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_schema_answers_threads_asking_at_once():
+    """gthread workers serve requests on threads; drf-spectacular's generator is not safe to
+    run twice at once, so the view lets one generation run at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.test import Client
+
+    def fetch(_):
+        return Client().get("/api/v1/schema/", {"format": "json"}).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(pool.map(fetch, range(24)))
+    assert statuses == [200] * 24
+
+
 def test_the_schema_enumerates_the_placements_and_states_the_limits(client, shop):
     schema = client.get("/api/v1/schema/", {"format": "json"}).json()
     parameters = {
