@@ -6,7 +6,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from merch.selectors.merchandising import merchandising_config
-from recs.api_keys import ApiKey, create_api_key, revoke_keys, validate_key_scopes
+from recs.api_keys import (
+    ApiKey,
+    announce_key_change,
+    create_api_key,
+    revoke_keys,
+    validate_key_scopes,
+)
 from recs.models import DatasetImport, Event, ModelVersion, SessionLink
 from recs.serving.recommend import recommend
 from recs.serving.types import RecommendationContext
@@ -64,6 +70,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if "is_active" in form.changed_data and not obj.is_active:
             revoke_keys([obj])
         super().save_model(request, obj, form, change)
+        announce_key_change()  # processes holding the key check its scopes again
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):

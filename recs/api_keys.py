@@ -1,5 +1,10 @@
 """API keys: created in the admin, stored hashed, checked without a DB query.
 
+The read API holds the keys it has seen in process and checks them against the keys' version
+(bumped by every revocation or edit) read in the request's one Redis round trip
+(`authenticate_key(..., held_in_process=True)` then `confirm_held_key`); other views ask
+Django's cache on every request, so a revoked key stops working at once everywhere.
+
 Two kinds, as payment APIs have them:
 - publishable (`pk_...`): rendered into storefront pages, so public. Write-only, and only for the
   shopper a signed shopper token names (see recs.shopper_tokens); never reads anything personal.
@@ -10,11 +15,13 @@ Two kinds, as payment APIs have them:
 import contextlib
 import hashlib
 import secrets
+import threading
 
 from django.db import models
 from django.utils import timezone
 
 from aisle.conf import aisle_cache
+from recs import redis_clients, redis_keys
 
 KEY_PREFIX_LENGTH = 8
 AUTH_CACHE_SECONDS = 60
@@ -120,20 +127,23 @@ def create_api_key(name: str, kind: str, scopes: list[str] | None = None) -> tup
     return key, plaintext
 
 
-def authenticate_key(plaintext: str) -> ApiKey | None:
-    """The active key with this plaintext, or None. Positive answers are cached for a minute."""
+# Keys the read API has seen: key hash -> (key, the keys' version it was last checked under).
+_held: dict[str, tuple[ApiKey, str]] = {}
+_held_lock = threading.Lock()
+HELD_KEYS_MAX = 10_000
+
+
+def authenticate_key(plaintext: str, *, held_in_process: bool = False) -> ApiKey | None:
+    """The active key with this plaintext, or None. Positive answers are cached for a minute;
+    with `held_in_process` a key this process holds is taken as it is, and the caller must
+    `confirm_held_key` it against the version its round trip read."""
     if not plaintext:
         return None
     key_hash = hash_key(plaintext)
-    try:
-        key = aisle_cache().get(_cache_key(key_hash))
-    except Exception:  # the cache (Redis) is down: the database still answers
-        key = None
+    held = _held.get(key_hash) if held_in_process else None
+    key = held[0] if held is not None else _looked_up(key_hash, held_in_process)
     if key is None:
-        key = ApiKey.objects.filter(key_hash=key_hash, is_active=True).first()
-        if key is None:
-            return None
-        _cache_quietly(key_hash, key)
+        return None
     now = timezone.now()
     if (
         key.last_used_at is None
@@ -145,9 +155,50 @@ def authenticate_key(plaintext: str) -> ApiKey | None:
     return key
 
 
+def _looked_up(key_hash: str, hold: bool) -> ApiKey | None:
+    try:
+        key = aisle_cache().get(_cache_key(key_hash))
+    except Exception:  # the cache (Redis) is down: the database still answers
+        key = None
+    if key is None:
+        key = ApiKey.objects.filter(key_hash=key_hash, is_active=True).first()
+        if key is None:
+            return None
+        _cache_quietly(key_hash, key)
+    if hold:
+        with _held_lock:
+            if len(_held) >= HELD_KEYS_MAX:
+                _held.clear()
+            _held[key_hash] = (key, "")  # "": not yet checked under any version
+    return key
+
+
 def _cache_quietly(key_hash: str, key: ApiKey) -> None:
     with contextlib.suppress(Exception):  # a cold cache only costs a query
         aisle_cache().set(_cache_key(key_hash), key, AUTH_CACHE_SECONDS)
+
+
+def confirm_held_key(key: ApiKey, version: bytes | None) -> ApiKey | None:
+    """The key as it stands now, or None when it was revoked: free while the keys' `version`
+    (read in the request's round trip; None when Redis did not answer) is the one this process
+    last checked it under, one query otherwise."""
+    seen = version.decode() if version is not None else None
+    held = _held.get(key.key_hash)
+    if seen is not None and held is not None and held[1] == seen:
+        return held[0]
+    current = ApiKey.objects.filter(pk=key.pk, is_active=True).first()
+    with _held_lock:
+        if current is None:
+            _held.pop(key.key_hash, None)
+        elif seen is not None:
+            _held[key.key_hash] = (current, seen)
+    return current
+
+
+def announce_key_change() -> None:
+    """Make every process check the keys it holds again (after a revocation or an edit)."""
+    with contextlib.suppress(*redis_clients.CONNECTION_ERRORS):  # then the DB check applies
+        redis_clients.worker_client().incr(redis_keys.API_KEYS_VERSION)
 
 
 def revoke_keys(keys: list[ApiKey]) -> int:
@@ -156,4 +207,10 @@ def revoke_keys(keys: list[ApiKey]) -> int:
         is_active=False
     )
     aisle_cache().delete_many([_cache_key(k.key_hash) for k in keys])
+    announce_key_change()
     return revoked
+
+
+def clear_held_keys() -> None:
+    with _held_lock:
+        _held.clear()

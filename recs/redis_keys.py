@@ -110,6 +110,7 @@ UNAVAILABLE_CHANGES = PREFIX + "{avail}:changes"
 # Keys of the layout before the sold-out set moved into {avail} (removed by sync_unavailable).
 LEGACY_AVAILABILITY_KEYS = (PREFIX + "avail:unavailable", PREFIX + "avail:synced")
 CATALOG_VERSION = PREFIX + "cat:version"
+API_KEYS_VERSION = PREFIX + "cfg:api-keys:version"  # bumped when a key is revoked or edited
 MERCH_CONFIG_VERSION = PREFIX + "cfg:merch:version"
 
 # Online feature store

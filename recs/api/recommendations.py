@@ -3,18 +3,21 @@
 import logging
 
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 
 from aisle.conf import aisle_settings
 from merch.selectors.catalog import existing_skus
-from recs.api.authentication import ReadableByAnyone, resolve_shopper
+from recs import redis_keys
+from recs.api.authentication import HeldKeyAuthentication, ReadableByAnyone, resolve_shopper
 from recs.api.base import AisleAPIView
 from recs.api.schema import extend_schema
 from recs.api.throttling import RenderPathThrottle, rate_limit_of
+from recs.api_keys import ApiKey, confirm_held_key
 from recs.serving.catalog import cards
 from recs.serving.recommend import recommend
-from recs.serving.types import RecommendationContext, Recommendations, RequestCounter
+from recs.serving.types import RecommendationContext, Recommendations, RideAlong
 from recs.shopper_tokens import HEADER as SHOPPER_TOKEN_HEADER
 
 logger = logging.getLogger(__name__)
@@ -91,6 +94,7 @@ class RecommendationsOutSerializer(serializers.Serializer):
 
 
 class RecommendationsView(AisleAPIView):
+    authentication_classes = [HeldKeyAuthentication, SessionAuthentication]
     permission_classes = [ReadableByAnyone]
     throttle_classes = [RenderPathThrottle]
 
@@ -124,14 +128,35 @@ class RecommendationsView(AisleAPIView):
     )
     def get(self, request):
         rate_limit = rate_limit_of(request)
+        ride_along = RideAlong(
+            counter=rate_limit.counter if rate_limit else None,
+            read_keys=(redis_keys.API_KEYS_VERSION,) if isinstance(request.auth, ApiKey) else (),
+        )
         try:
-            result = self.recommendations(request, rate_limit.counter if rate_limit else None)
+            result = self.recommendations(request, ride_along)
+            result = self.confirmed(request, ride_along, result)
         finally:
             if rate_limit is not None:
                 rate_limit.settle()  # over the limit: 429, whatever the answer was
         return Response(result.to_dict())
 
-    def recommendations(self, request, counter: RequestCounter | None) -> Recommendations:
+    def confirmed(self, request, ride_along: RideAlong, result: Recommendations) -> Recommendations:
+        """The answer, once the key it was computed for is confirmed against the keys' version
+        read in the same round trip: a key revoked since is refused (401); a key whose scopes
+        were edited is checked again and the answer computed under its scopes now."""
+        key = request.auth
+        if not isinstance(key, ApiKey):
+            return result
+        current = confirm_held_key(key, ride_along.values.get(redis_keys.API_KEYS_VERSION))
+        if current is None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+        if current.scopes == key.scopes:
+            return result
+        request.auth = current
+        self.check_permissions(request)
+        return self.recommendations(request, None)
+
+    def recommendations(self, request, ride_along: RideAlong | None) -> Recommendations:
         query = RecommendationsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
@@ -149,6 +174,6 @@ class RecommendationsView(AisleAPIView):
             limit=data.get("limit"),
         )
         try:
-            return recommend(context, counter)
+            return recommend(context, ride_along)
         except ValueError as error:
             raise serializers.ValidationError({"placement": [str(error)]}) from error

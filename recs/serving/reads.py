@@ -20,7 +20,7 @@ from recs.features.online import queue_online_read
 from recs.learners.popularity import hour_band
 from recs.serving import availability, blend_table, counters
 from recs.serving.round_trip import Anchors, RoundTrip
-from recs.serving.types import RecommendationContext, RequestCounter
+from recs.serving.types import RecommendationContext, RideAlong
 
 RankedList = list[str]  # SKUs, best first
 SEGMENT_POPULARITY = FEATURES[("segment", "popularity")].aggregation
@@ -113,11 +113,12 @@ def read_page(
     page_category: str,
     now_s: float,
     extra_list_keys: Iterable[str] = (),
-    counter: RequestCounter | None = None,
+    ride_along: RideAlong | None = None,
 ) -> PageRead:
     """The request's one round trip (recs.serving.round_trip): what the page and the
     shopper's ids name, `extra_list_keys`, the neighbour lists of the shopper's anchors, the
-    sold-out set's changes, the rate-limit `counter` and the serving counters' flush."""
+    sold-out set's changes, what the caller's `ride_along` asks, and the serving counters'
+    flush."""
     trip = RoundTrip()
     trip.get(redis_keys.MERCH_CONFIG_VERSION)
     trip.get(redis_keys.CATALOG_VERSION)
@@ -153,10 +154,13 @@ def read_page(
     for key in list_keys:
         trip.get(key)
     anchors.have = list_keys
-    counted_at = len(trip.ops)
-    if counter is not None:
-        trip.incr(counter.key)
-        trip.expire(counter.key, counter.ttl_s)
+    ride_along_at = len(trip.ops)
+    if ride_along is not None:
+        for key in ride_along.read_keys:
+            trip.get(key)
+        if ride_along.counter is not None:
+            trip.incr(ride_along.counter.key)
+            trip.expire(ride_along.counter.key, ride_along.counter.ttl_s)
     counters.queue_flush(trip, now_s)
     reply = trip.run(client, anchors)
     replies = iter(reply.replies)
@@ -170,8 +174,11 @@ def read_page(
         trending=[sku.decode() for sku in next(replies)],
         lists={key: decode_skus(next(replies)) for key in list_keys},
     )
-    if counter is not None:
-        counter.value = int(reply.replies[counted_at])
+    if ride_along is not None:
+        answers = iter(reply.replies[ride_along_at:])
+        ride_along.values = {key: next(answers) for key in ride_along.read_keys}
+        if ride_along.counter is not None:
+            ride_along.counter.value = int(next(answers))
     for key, raw in reply.neighbours.items():
         page.lists[key] = decode_skus(raw)
     held = (

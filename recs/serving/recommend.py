@@ -50,7 +50,7 @@ from recs.serving.types import (
     RecommendationContext,
     Recommendations,
     RecommendedItem,
-    RequestCounter,
+    RideAlong,
 )
 
 logger = logging.getLogger(__name__)
@@ -71,15 +71,16 @@ SOURCE_ROLES = {
 
 
 def recommend(
-    context: RecommendationContext, counter: RequestCounter | None = None
+    context: RecommendationContext, ride_along: RideAlong | None = None
 ) -> Recommendations:
     """The list for one placement on one page. Never raises for a known placement and never
-    waits on a model; raises ValueError for an unknown placement. `counter` (the read API's
-    rate limit) is incremented in the same round trip as the reads."""
+    waits on a model; raises ValueError for an unknown placement. What `ride_along` asks (the
+    read API's rate limit, versions the caller checks) goes in the same round trip as the
+    reads."""
     now_s = context.now_s if context.now_s is not None else time.time()
     if serving_redis.available():
         try:
-            return _serve(context, now_s, counter)
+            return _serve(context, now_s, ride_along)
         except serving_redis.REDIS_ERRORS as error:
             logger.warning("Redis unavailable on the render path (%s); serving fallback", error)
             serving_redis.trip()
@@ -151,12 +152,12 @@ def _model_list_keys(context: RecommendationContext, now_s: float) -> list[str]:
 
 
 def _serve(
-    context: RecommendationContext, now_s: float, counter: RequestCounter | None
+    context: RecommendationContext, now_s: float, ride_along: RideAlong | None
 ) -> Recommendations:
     client = serving_redis.reader_client()
     page_category = _page_category(context, catalog.cards(None))
     page = read_page(
-        client, context, page_category, now_s, _model_list_keys(context, now_s), counter
+        client, context, page_category, now_s, _model_list_keys(context, now_s), ride_along
     )
 
     placements, rules, experiments = merchandising.current(page.config_version)

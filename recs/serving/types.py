@@ -91,3 +91,14 @@ class RequestCounter:
     key: str
     ttl_s: int
     value: int | None = None
+
+
+@dataclass
+class RideAlong:
+    """What a caller of recommend() adds to the request's one round trip: a counter to
+    increment (the read API's rate limit) and keys to read (versions of what the caller holds
+    in process, such as API keys). `values` is filled when Redis answered."""
+
+    counter: RequestCounter | None = None
+    read_keys: tuple[str, ...] = ()
+    values: dict[str, bytes | None] = field(default_factory=dict)

@@ -10,7 +10,7 @@ from redis.cluster import RedisCluster
 from aisle.conf import aisle_settings
 from bench.redis_cluster import local_redis_cluster
 from merch.models import Placement
-from recs import features, redis_clients, redis_keys
+from recs import api_keys, features, redis_clients, redis_keys
 from recs.api import throttling
 from recs.candidates import store
 from recs.events.records import EventRecord
@@ -35,6 +35,7 @@ def fresh_reader_state():
     """Each test starts with empty in-process copies, as a newly started web process does."""
     for module in (catalog, fallback, merchandising, availability, throttling):
         module.clear()
+    api_keys.clear_held_keys()
     serving_redis.reset()
     counters.totals.clear()
     yield

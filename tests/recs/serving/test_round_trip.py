@@ -9,14 +9,14 @@ from recs.candidates import store
 from recs.candidates.availability import CHANGES_KEPT, set_unavailable, sync_unavailable
 from recs.serving import availability
 from recs.serving.recommend import recommend
-from recs.serving.types import RecommendationContext, RequestCounter
+from recs.serving.types import RecommendationContext, RequestCounter, RideAlong
 from tests.recs.conftest import ranked, touch
 
 URL = "/api/v1/recommendations"
 
 
-def ask(placement="home", counter=None, **fields):
-    return recommend(RecommendationContext(placement=placement, **fields), counter)
+def ask(placement="home", ride_along=None, **fields):
+    return recommend(RecommendationContext(placement=placement, **fields), ride_along)
 
 
 def skus(result):
@@ -127,9 +127,12 @@ def test_a_rebuilt_set_has_a_new_epoch_and_readers_reload_it(warm):
 
 def test_the_rate_limit_counter_rides_along(warm):
     counter = RequestCounter(redis_keys.throttle_count("TEST", "ip-1", 1), 60)
-    sends, _ = round_trips(lambda: ask(session_id="new", counter=counter))
+    store.writer_client().set("aisle-test:version", "7")
+    ride_along = RideAlong(counter, read_keys=("aisle-test:version", "aisle-test:none"))
+    sends, _ = round_trips(lambda: ask(session_id="new", ride_along=ride_along))
     assert sends == 1 and counter.value == 1
-    ask(session_id="new", counter=counter)
+    assert ride_along.values == {"aisle-test:version": b"7", "aisle-test:none": None}
+    ask(session_id="new", ride_along=RideAlong(counter))
     assert counter.value == 2
     assert 0 < store.writer_client().ttl(counter.key) <= 60
 
@@ -169,3 +172,38 @@ def test_stored_lists_are_skus_then_scores():
     assert store.decode_list(value) == [("A", 3.0), ("B", 2.0), ("C", 1.0)]
     assert store.decode_skus(store.encode_list([]).encode()) == []
     assert store.encode_list([("BAD\x1fSKU", 1.0), ("OK", 0.5)]) == "\x1eOK\x1e0.5"
+
+
+def test_a_secret_key_is_held_in_process_and_costs_no_round_trip_of_its_own(warm, client):
+    from recs.api_keys import create_api_key
+
+    _, reader = create_api_key("shop server", "secret", ["read"])
+    query = {"placement": "home", "user_id": "loyal"}
+    first = client.get(URL, query, HTTP_AUTHORIZATION=f"Bearer {reader}")
+    assert first.status_code == 200 and first.json()["items"]
+    sends, again = round_trips(
+        lambda: client.get(URL, query, HTTP_AUTHORIZATION=f"Bearer {reader}")
+    )
+    assert again.status_code == 200 and sends == 1
+
+
+def test_a_revoked_key_held_in_process_is_refused_on_its_next_request(warm, client):
+    from recs.api_keys import create_api_key, revoke_keys
+
+    key, reader = create_api_key("shop server", "secret", ["read"])
+    query = {"placement": "home", "user_id": "loyal"}
+    assert client.get(URL, query, HTTP_AUTHORIZATION=f"Bearer {reader}").status_code == 200
+    revoke_keys([key])
+    assert client.get(URL, query, HTTP_AUTHORIZATION=f"Bearer {reader}").status_code == 401
+
+
+def test_a_key_whose_read_scope_was_removed_is_checked_again(warm, client):
+    from recs.api_keys import announce_key_change, create_api_key
+
+    key, reader = create_api_key("shop server", "secret", ["read", "write"])
+    query = {"placement": "home", "user_id": "loyal"}
+    assert client.get(URL, query, HTTP_AUTHORIZATION=f"Bearer {reader}").status_code == 200
+    key.scopes = ["write"]
+    key.save()
+    announce_key_change()  # as the admin's save does
+    assert client.get(URL, query, HTTP_AUTHORIZATION=f"Bearer {reader}").status_code == 403
