@@ -13,6 +13,7 @@ from nothing (a new epoch).
 """
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 
@@ -83,7 +84,8 @@ def sync_unavailable() -> int:
     skus = set(unavailable_skus())
     client = writer_client()
     if client.hget(redis_keys.UNAVAILABLE_STATE, "epoch") is None:
-        script(client, _RESET)(keys=_keys(), args=[uuid.uuid4().hex, *sorted(skus)], client=client)
+        epoch = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"  # sorts in the order made
+        script(client, _RESET)(keys=_keys(), args=[epoch, *sorted(skus)], client=client)
         client.delete(*redis_keys.LEGACY_AVAILABILITY_KEYS)
         return len(skus)
     current = {sku.decode() for sku in client.smembers(redis_keys.UNAVAILABLE)}

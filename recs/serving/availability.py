@@ -9,7 +9,8 @@ commit. The write side is recs.candidates.availability.
 """
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 
 from recs import redis_keys
 from recs.candidates.store import ITEM_SEPARATOR
@@ -47,7 +48,10 @@ return read_availability(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], tonumber(A
 class _Held:
     epoch: str = ""
     version: int = -1
-    unavailable: frozenset[str] = frozenset()
+    # Changed in place under the lock (copying a set of 100k SKUs per change would cost a
+    # request milliseconds in a flash sale); readers only test membership, which the GIL keeps
+    # whole, and a reader that sees a change being applied sees a newer state than it read.
+    unavailable: set[str] = field(default_factory=set)
 
 
 _lock = threading.Lock()
@@ -64,7 +68,7 @@ def held_version() -> tuple[str, str]:
     return held.epoch, str(held.version)
 
 
-def apply(reply: list) -> frozenset[str] | None:
+def apply(reply: list) -> AbstractSet[str] | None:
     """The unavailable set after applying a read's reply; None when Redis has no set (lost or
     never built: the caller rebuilds it from the catalog)."""
     global _held
@@ -73,12 +77,15 @@ def apply(reply: list) -> frozenset[str] | None:
     epoch, version, kind = reply[0].decode(), int(reply[1]), reply[2]
     with _lock:
         held = _held
-        if kind == b"same" or (epoch == held.epoch and version <= held.version):
+        # Epochs sort in the order they were made, so no reply can take the set back in time.
+        if kind == b"same" or (epoch, version) <= (held.epoch, held.version):
             return held.unavailable  # nothing new, or another thread applied it already
         if kind == b"full":
-            _held = _Held(epoch, version, frozenset(sku.decode() for sku in reply[3]))
+            _held = _Held(epoch, version, {sku.decode() for sku in reply[3]})
             return _held.unavailable
-        unavailable = set(held.unavailable)
+        if epoch != held.epoch:  # changes of a set rebuilt since: the held one is newer
+            return held.unavailable
+        unavailable = held.unavailable
         for entry_id, fields in reply[3]:
             if int(entry_id.split(b"-")[0]) <= held.version:
                 continue
@@ -87,11 +94,11 @@ def apply(reply: list) -> frozenset[str] | None:
                 unavailable.update(out.decode().split(ITEM_SEPARATOR))
             if back := changes.get(b"in"):
                 unavailable.difference_update(back.decode().split(ITEM_SEPARATOR))
-        _held = _Held(epoch, version, frozenset(unavailable))
-        return _held.unavailable
+        held.version = version
+        return unavailable
 
 
-def read(client: Client) -> frozenset[str] | None:
+def read(client: Client) -> AbstractSet[str] | None:
     """The current set in a round trip of its own (when the request's own one could not carry
     it: a cluster's pipeline, or right after a rebuild)."""
     epoch, version = held_version()

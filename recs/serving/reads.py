@@ -10,6 +10,7 @@ does `read_neighbours` read it in a second one. Every key comes from recs.redis_
 
 import time
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from aisle.conf import aisle_settings
@@ -65,7 +66,7 @@ class PageRead:
     config_version: str
     catalog_version: str
     meta: dict[str, str]
-    unavailable: frozenset[str]  # the sold-out set, current as of this round trip
+    unavailable: AbstractSet[str]  # the sold-out set, current as of this round trip
     features: dict[str, dict]
     segments: dict[str, RankedList]
     trending: RankedList
@@ -186,7 +187,7 @@ def read_page(
         if reply.availability is None
         else availability.apply(reply.availability)
     )
-    page.unavailable, page.availability_synced = held or frozenset(), held is not None
+    page.unavailable, page.availability_synced = held or set(), held is not None
     return page
 
 

@@ -207,3 +207,20 @@ def test_a_key_whose_read_scope_was_removed_is_checked_again(warm, client):
     key.save()
     announce_key_change()  # as the admin's save does
     assert client.get(URL, query, HTTP_AUTHORIZATION=f"Bearer {reader}").status_code == 403
+
+
+def test_replies_applied_out_of_order_never_take_the_held_set_back():
+    availability.clear()
+    old, new = b"00000000000000000001-a", b"00000000000000000002-b"
+    assert availability.apply([new, b"3", b"full", [b"A", b"B"]]) == {"A", "B"}
+    assert availability.apply([old, b"9", b"full", [b"Z"]]) == {"A", "B"}, "an older epoch"
+    stale_delta = [old, b"10", b"delta", [[b"10-0", [b"out", b"Y", b"in", b""]]]]
+    assert availability.apply(stale_delta) == {"A", "B"}
+    delta = [new, b"5", b"delta", [[b"4-0", [b"out", b"C", b"in", b"A"]],
+                                   [b"5-0", [b"out", b"", b"in", b"B"]]]]  # fmt: skip
+    assert availability.apply(delta) == {"C"}
+    assert availability.held_version() == (new.decode(), "5")
+    replayed = [new, b"5", b"delta", [[b"5-0", [b"out", b"B", b"in", b""]]]]
+    assert availability.apply(replayed) == {"C"}, "another thread applied it already"
+    assert availability.apply([b""]) is None
+    availability.clear()
