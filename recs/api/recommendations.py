@@ -147,7 +147,13 @@ class RecommendationsView(AisleAPIView):
         key = request.auth
         if not isinstance(key, ApiKey):
             return result
-        current = confirm_held_key(key, ride_along.values.get(redis_keys.API_KEYS_VERSION))
+        # Redis answered: the version (no key yet: "0"); it did not: None, and the DB decides.
+        version = (
+            ride_along.values[redis_keys.API_KEYS_VERSION] or b"0"
+            if redis_keys.API_KEYS_VERSION in ride_along.values
+            else None
+        )
+        current = confirm_held_key(key, version)
         if current is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
         if current.scopes == key.scopes:

@@ -4,6 +4,7 @@ A tag on a storefront page must never break the page: whatever goes wrong behind
 `recommend()` is logged and the page renders without the widget.
 """
 
+import functools
 import logging
 import re
 import zlib
@@ -16,7 +17,7 @@ from django import template
 from django.conf import settings
 from django.http import HttpRequest
 from django.templatetags.static import static
-from django.urls import NoReverseMatch, reverse
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import slugify
@@ -248,10 +249,20 @@ def product_url(item: RecommendedItem) -> str:
     page named by the RECS_PRODUCT_URL_NAME setting."""
     if item.url:
         return item.url
-    sku = item.sku
-    url_name = aisle_settings.RECS_PRODUCT_URL_NAME
+    return _reversed_product_url(
+        aisle_settings.RECS_PRODUCT_URL_NAME,
+        item.sku,
+        get_urlconf() or settings.ROOT_URLCONF,
+        get_script_prefix(),
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _reversed_product_url(url_name: str, sku: str, urlconf: str, prefix: str) -> str:
+    """reverse() of a product page, remembered (it costs a carousel tens of microseconds a
+    card); keyed by everything reverse() reads, so a changed URLconf or prefix misses."""
     try:
-        return reverse(url_name, args=[sku])
+        return reverse(url_name, args=[sku], urlconf=urlconf)
     except NoReverseMatch:
         return ""
 
