@@ -275,15 +275,29 @@ def ratio(numerator: float, denominator: float) -> float:
 
 
 def goal_level(levels: Sequence[int], preferred: int = 32) -> int:
-    """The concurrency a model is chosen at: `preferred` if measured, else the highest."""
+    """The concurrency the server-side p99 goal is read at: `preferred` if measured, else the
+    highest."""
     return preferred if preferred in levels else max(levels)
 
 
-def chosen_model(cells: Sequence[Cell], models: Sequence[WorkerModel], level: int) -> WorkerModel:
-    """The model that served the API at the higher rate at `level` clients: the demo's model
-    (the first one given wins a tie)."""
-    rates = {c.model: c.result.throughput for c in cells
-             if c.target == "API" and c.concurrency == level}  # fmt: skip
+def choice_levels(levels: Sequence[int]) -> list[int]:
+    """The concurrencies a model is chosen by: the goal's 8 and 32 clients where measured,
+    else every level (one noisy cell must not choose the demo's server)."""
+    return [level for level in levels if level in CHOICE_LEVELS] or list(levels)
+
+
+CHOICE_LEVELS = (8, 32)
+
+
+def chosen_model(
+    cells: Sequence[Cell], models: Sequence[WorkerModel], levels: Sequence[int]
+) -> WorkerModel:
+    """The model that served the API at the highest rate summed over `levels` clients: the
+    demo's model (the first one given wins a tie)."""
+    rates: Counter = Counter()
+    for c in cells:
+        if c.target == "API" and c.concurrency in levels:
+            rates[c.model] += c.result.throughput
     return max(models, key=lambda m: rates.get(m.name, 0.0))
 
 
