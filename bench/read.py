@@ -35,7 +35,7 @@ from recs.templatetags.recs import SESSION_CART_KEY, SESSION_COUNTRY_KEY
 
 TARGETS = ("bare view", "API", "product page", "sync model")
 BENCH_APP = "bench.wsgi:application"
-DEFAULT_WORKER_MODELS = "sync:2,gthread:2x4"
+DEFAULT_WORKER_MODELS = "sync:2,gthread:2x1,gthread:2x4"
 WORKER_MODELS_HELP = (
     "gunicorn worker models to compare, comma-separated CLASS:WORKERS[xTHREADS]: "
     "'sync:2' is 2 sync workers (one request at a time each, connection closed after each "

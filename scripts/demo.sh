@@ -71,8 +71,10 @@ start_background() {
   nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 &
   echo $! >"$RUN_DIR/$name.pid"
 }
+# gthread workers keep HTTP/1.1 connections alive; one thread each, since the render path is CPU
+# work that threads of one process would only queue for (bench_read, docs/PERFORMANCE.md).
 start_background web "$VENV_DIR/bin/gunicorn" config.wsgi --bind "$BIND:$PORT" --workers 3 \
-  --access-logfile "$LOG_DIR/web-access.log"
+  --worker-class gthread --threads 1 --keep-alive 5 --access-logfile "$LOG_DIR/web-access.log"
 start_background worker "$VENV_DIR/bin/celery" -A config worker -Q default,events,scoring,training \
   --concurrency 2 --loglevel INFO
 start_background beat "$VENV_DIR/bin/celery" -A config beat --loglevel INFO
