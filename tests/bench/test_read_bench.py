@@ -153,10 +153,13 @@ def test_sustained_run_rates_and_lag():
 
 
 def test_the_default_worker_models_are_sync_and_gthread_with_keep_alive():
-    sync, gthread = parse_worker_models(DEFAULT_WORKER_MODELS)
+    sync, single, gthread = parse_worker_models(DEFAULT_WORKER_MODELS)
 
-    assert (sync, gthread) == (WorkerModel("sync", 2, 1), WorkerModel("gthread", 2, 4))
-    assert [sync.name, gthread.name] == ["sync:2", "gthread:2x4"]
+    assert (sync, single, gthread) == (
+        WorkerModel("sync", 2, 1), WorkerModel("gthread", 2, 1), WorkerModel("gthread", 2, 4)
+    )  # fmt: skip
+    assert [sync.name, single.name, gthread.name] == ["sync:2", "gthread:2x1", "gthread:2x4"]
+    assert single.keeps_alive and single.slots == 2
     assert (sync.keeps_alive, gthread.keeps_alive) == (False, True)
     assert (sync.slots, gthread.slots) == (2, 8)
     assert gthread.gunicorn_options == "--workers 2 --worker-class gthread --threads 4"
