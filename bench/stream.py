@@ -20,6 +20,8 @@ from aisle.conf import aisle_settings
 from bench.harness import LatencySummary
 from recs import redis_keys
 from recs.events.records import EventRecord
+from recs.shopper_tokens import HEADER as SHOPPER_TOKEN_HEADER
+from recs.shopper_tokens import mint_shopper_token
 
 EVENTS_PATH = "/api/v1/events"
 RECOMMENDATIONS_PATH = "/api/v1/recommendations"
@@ -88,8 +90,16 @@ class StorefrontClient:
         return self._call("POST", EVENTS_PATH, body, headers)
 
     def recommendations(self, query: dict[str, str]) -> Timed:
+        """As the shopper's browser asks: with the shopper token its page carries (minted by
+        `{% aisle_head %}`), without which the API ignores the session and user named."""
         target = f"{RECOMMENDATIONS_PATH}?{urlencode(query)}"
-        return self._call("GET", target, None, {"X-Forwarded-For": self.client_ip})
+        headers = {"X-Forwarded-For": self.client_ip}
+        user_id, session_id = query.get("user_id", ""), query.get("session_id", "")
+        if user_id or session_id:
+            headers[SHOPPER_TOKEN_HEADER] = mint_shopper_token(
+                user_id=user_id, session_id=session_id
+            )
+        return self._call("GET", target, None, headers)
 
     def close(self) -> None:
         if self._connection is not None:
