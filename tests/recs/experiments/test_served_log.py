@@ -67,6 +67,23 @@ def test_served_lists_of_an_experiment_are_logged_and_drained(trending_test, set
         assert row.subject_id.startswith("session:s-")
 
 
+def test_the_log_is_sent_without_a_reply_and_the_connection_stays_in_step(trending_test):
+    """The served-list append is sent with CLIENT REPLY SKIP: the request waits for one reply
+    (its read), and the next command on the same connection gets its own answer."""
+    from bench.serving import counting_redis_sends
+    from recs.serving import redis as serving_redis
+
+    ask("s-warm")
+    reader = serving_redis.reader_client()
+    reader.set("aisle-test:after", "mine")
+    with counting_redis_sends() as count:
+        result = ask("s-1")
+    assert result.variant and count.sends == 2, "the read, and the append sent alone"
+    assert [reader.get("aisle-test:after") for _ in range(3)] == [b"mine"] * 3
+    entries = store.writer_client().xrange(redis_keys.SERVED_LOG)
+    assert result.rec_id in entries[-1][1][b"entry"].decode()
+
+
 def test_ramping_takes_effect_on_the_next_request_and_keeps_shoppers_in(trending_test, run):
     sessions = [f"s-{n}" for n in range(300)]
     early = {s for s in sessions if ask(s).variant == "trending"}
