@@ -23,7 +23,7 @@ from merch.selectors.catalog import available_skus
 from merch.services.catalog import mark_out_of_stock
 from recs import redis_keys
 from recs.candidates.refresh import FAMILIES, unavailable_now
-from recs.candidates.store import decode_list, writer_client
+from recs.candidates.store import decode_list, decode_skus, writer_client
 
 PAGE_LIMIT = 8
 SCAN_CHUNK = 500
@@ -226,7 +226,6 @@ def lists_to_refill(sold: Sequence[str], unavailable_before: set[str]) -> list[L
     """Every list of the refreshed families that holds one of `sold` and is short for their
     sale (its available products counted as before the sale, with `unavailable_before`)."""
     client = writer_client()
-    needles = [f'"{sku}"'.encode() for sku in sold]
     sold_set = set(sold)
     watches: list[ListWatch] = []
     for prefix, (_, size_setting) in FAMILIES.items():
@@ -235,7 +234,7 @@ def lists_to_refill(sold: Sequence[str], unavailable_before: set[str]) -> list[L
         for start in range(0, len(keys), SCAN_CHUNK):
             chunk = keys[start : start + SCAN_CHUNK]
             for key, raw in zip(chunk, client.mget(chunk), strict=True):
-                if not raw or not any(needle in raw for needle in needles):
+                if not raw or sold_set.isdisjoint(decode_skus(raw)):
                     continue
                 watch = needs_refill(decode_list(raw), size, unavailable_before, sold_set)
                 if watch is not None:

@@ -8,6 +8,7 @@ from bench.flash_sale import (
     RefillTracker,
     WaveResult,
     available_count,
+    lists_to_refill,
     needs_refill,
     servings_after_stockout,
     servings_before,
@@ -153,6 +154,18 @@ def test_refill_is_the_write_after_which_a_list_holds_its_length_again():
     assert wave.refilled_s == [1.0]  # A and C are available: full again at the write after
     assert wave.short_s == [1.5]  # rewritten no longer than before: nothing more to add
     assert wave.not_rewritten == 0 and wave.all_done_s == 1.5
+
+
+def test_the_lists_a_sale_leaves_short_are_found_in_the_stored_format(settings):
+    settings.AISLE = {**settings.AISLE, "SIMILAR_ITEMS_SIZE": 2}
+    store.write_lists([
+        (redis_keys.similar_cf_list("X"), [("A", 3.0), ("B", 2.0)]),
+        (redis_keys.similar_cf_list("Y"), [("C", 3.0), ("D", 2.0)]),
+        (redis_keys.similar_cf_list("Z"), [("AB", 3.0), ("D", 2.0)]),
+    ])  # fmt: skip
+    keys = {watch.key for watch in lists_to_refill(["B"], set())}
+    assert redis_keys.similar_cf_list("X") in keys
+    assert not keys & {redis_keys.similar_cf_list("Y"), redis_keys.similar_cf_list("Z")}
 
 
 def test_a_list_never_rewritten_is_reported():
