@@ -107,6 +107,8 @@ UNAVAILABLE = PREFIX + "{avail}:unavailable"
 UNAVAILABLE_STATE = PREFIX + "{avail}:state"
 # Stream of changes, entry id "<version>-0", fields `out` and `in` (SKUs joined by \x1f).
 UNAVAILABLE_CHANGES = PREFIX + "{avail}:changes"
+# The three, in the order the availability scripts take them as KEYS.
+AVAILABILITY_KEYS = (UNAVAILABLE, UNAVAILABLE_STATE, UNAVAILABLE_CHANGES)
 # Keys of the layout before the sold-out set moved into {avail} (removed by sync_unavailable).
 LEGACY_AVAILABILITY_KEYS = (PREFIX + "avail:unavailable", PREFIX + "avail:synced")
 CATALOG_VERSION = PREFIX + "cat:version"

@@ -26,9 +26,6 @@ logger = logging.getLogger(__name__)
 
 # Changes kept in the stream; a reader further behind than this reloads the whole set.
 CHANGES_KEPT = 10_000
-# SKUs per SADD/SREM inside a script (Lua's unpack() has a stack limit).
-_SCRIPT_CHUNK = 1000
-
 _CHANGE = """
 local out_count = tonumber(ARGV[2])
 local out, back = {}, {}
@@ -56,10 +53,6 @@ return 0
 """
 
 
-def _keys() -> list[str]:
-    return [redis_keys.UNAVAILABLE, redis_keys.UNAVAILABLE_STATE, redis_keys.UNAVAILABLE_CHANGES]
-
-
 def set_unavailable(unavailable: Iterable[str], available: Iterable[str] = ()) -> None:
     """Mark products unavailable / available again for every reader, in one round trip."""
     unavailable, available = list(unavailable), list(available)
@@ -69,7 +62,7 @@ def set_unavailable(unavailable: Iterable[str], available: Iterable[str] = ()) -
         raise ValueError("a SKU may not hold \\x1f")
     client = writer_client()
     script(client, _CHANGE)(
-        keys=_keys(), args=[CHANGES_KEPT, len(unavailable), *unavailable, *available],
+        keys=redis_keys.AVAILABILITY_KEYS, args=[CHANGES_KEPT, len(unavailable), *unavailable, *available],
         client=client,
     )  # fmt: skip
 
@@ -85,7 +78,9 @@ def sync_unavailable() -> int:
     client = writer_client()
     if client.hget(redis_keys.UNAVAILABLE_STATE, "epoch") is None:
         epoch = f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"  # sorts in the order made
-        script(client, _RESET)(keys=_keys(), args=[epoch, *sorted(skus)], client=client)
+        script(client, _RESET)(
+            keys=redis_keys.AVAILABILITY_KEYS, args=[epoch, *sorted(skus)], client=client
+        )
         client.delete(*redis_keys.LEGACY_AVAILABILITY_KEYS)
         return len(skus)
     current = {sku.decode() for sku in client.smembers(redis_keys.UNAVAILABLE)}

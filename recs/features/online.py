@@ -239,9 +239,9 @@ def apply_events(
 
 
 def _run(client: redis_clients.Client, calls: Sequence[_Call]) -> list[list[int]]:
-    script = client.register_script(APPLY_SCRIPT)
+    script = redis_clients.script(client, APPLY_SCRIPT)
     if not redis_clients.is_cluster(client):
-        return [script(keys=call.keys, args=call.args) for call in calls]
+        return [script(keys=call.keys, args=call.args, client=client) for call in calls]
     # A cluster pipeline sends each call to the node owning its slot, all in one round trip.
     # A node that does not know the script yet (first use, or restarted since) answers NOSCRIPT
     # to its calls; those are sent again once the script is loaded on every primary.

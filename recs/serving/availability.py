@@ -58,10 +58,6 @@ _lock = threading.Lock()
 _held = _Held()
 
 
-def keys() -> list[str]:
-    return [redis_keys.UNAVAILABLE, redis_keys.UNAVAILABLE_STATE, redis_keys.UNAVAILABLE_CHANGES]
-
-
 def held_version() -> tuple[str, str]:
     """What this process holds, as the read script takes it."""
     held = _held
@@ -103,7 +99,9 @@ def read(client: Client) -> AbstractSet[str] | None:
     it: a cluster's pipeline, or right after a rebuild)."""
     epoch, version = held_version()
     return apply(
-        script(client, _READ_ONLY)(keys=keys(), args=[epoch, version, MAX_DELTA], client=client)
+        script(client, _READ_ONLY)(
+            keys=redis_keys.AVAILABILITY_KEYS, args=[epoch, version, MAX_DELTA], client=client
+        )
     )
 
 

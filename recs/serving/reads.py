@@ -71,7 +71,7 @@ class PageRead:
     segments: dict[str, RankedList]
     trending: RankedList
     lists: dict[str, RankedList]
-    availability_synced: bool = True  # False: Redis has no sold-out set (lost or never built)
+    availability_synced: bool  # False: Redis has no sold-out set (lost or never built)
 
 
 def dedupe(skus: Iterable[str]) -> list[str]:
@@ -164,16 +164,22 @@ def read_page(
             trip.expire(ride_along.counter.key, ride_along.counter.ttl_s)
     counters.queue_flush(trip, now_s)
     reply = trip.run(client, anchors)
+    held = (
+        availability.read(client)
+        if reply.availability is None
+        else availability.apply(reply.availability)
+    )
     replies = iter(reply.replies)
     page = PageRead(
         config_version=(next(replies) or b"0").decode(),
         catalog_version=(next(replies) or b"0").decode(),
         meta={k.decode(): v.decode() for k, v in (next(replies) or {}).items()},
-        unavailable=frozenset(),
+        unavailable=held or set(),
         features={entity: read(replies) for entity, read in feature_reads},
         segments={name: [sku.decode() for sku in next(replies)] for name, _ in segment_names},
         trending=[sku.decode() for sku in next(replies)],
         lists={key: decode_skus(next(replies)) for key in list_keys},
+        availability_synced=held is not None,
     )
     if ride_along is not None:
         answers = iter(reply.replies[ride_along_at:])
@@ -182,12 +188,6 @@ def read_page(
             ride_along.counter.value = int(next(answers))
     for key, raw in reply.neighbours.items():
         page.lists[key] = decode_skus(raw)
-    held = (
-        availability.read(client)
-        if reply.availability is None
-        else availability.apply(reply.availability)
-    )
-    page.unavailable, page.availability_synced = held or set(), held is not None
     return page
 
 

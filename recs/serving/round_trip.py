@@ -163,7 +163,7 @@ class RoundTrip:
         epoch, version = availability.held_version()
         plan = {
             "ops": self.ops,
-            "availability": [*availability.keys(), epoch, version, availability.MAX_DELTA],
+            "availability": [*redis_keys.AVAILABILITY_KEYS, epoch, version, availability.MAX_DELTA],
             "neighbours": self._anchor_plan(anchors) if anchors else None,
         }
         replies, held, neighbours = redis_clients.script(client, _RENDER_READ)(
