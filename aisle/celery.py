@@ -13,6 +13,7 @@ Workers consume the queues: `celery -A <project> worker -Q default,events,scorin
 from collections.abc import Mapping
 from typing import Any
 
+from celery.schedules import crontab
 from kombu import Queue
 
 from aisle.conf import DEFAULTS
@@ -34,7 +35,7 @@ def beat_schedule(block: Mapping[str, Any] | None = None) -> dict[str, dict[str,
     """The periodic tasks, their intervals from the project's AISLE block (or the defaults).
     Takes the block itself because it is called while the settings module is being read."""
     conf = {**DEFAULTS, **(block or {})}
-    return {
+    schedule = {
         "train-models": {
             "task": "recs.training.train_models",
             "schedule": float(conf["TRAINING_INTERVAL_HOURS"]) * 3600,
@@ -61,3 +62,13 @@ def beat_schedule(block: Mapping[str, Any] | None = None) -> dict[str, dict[str,
             "options": {"queue": "default", "expires": 60},
         },
     }
+    if float(conf["EVENT_RETENTION_DAYS"]) > 0:
+        # Daily at 03:30 in Celery's timezone (CELERY_TIMEZONE), a quiet hour for most shops; a
+        # run missed by more than half a day waits for the next one. On `default`, not
+        # `events`: a long first run must never hold a worker that applies events.
+        schedule["archive-expired-events"] = {
+            "task": "recs.retention.archive_expired_events",
+            "schedule": crontab(hour=3, minute=30),
+            "options": {"queue": "default", "expires": 12 * 3600},
+        }
+    return schedule

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import BaseCache, caches
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
@@ -64,6 +64,15 @@ DEFAULTS: dict[str, Any] = {
     # applying it online, and each time it takes up a model to score with.
     "EVENTS_APPLY_DELAY_S": 0.0,
     "SCORING_DELAY_S": 0.0,
+    # --- Event retention (recs/events/retention.py)
+    # Events that happened more than this many days ago are archived to files and deleted from
+    # the event log once a day; 0 keeps every event in the database forever. Features,
+    # popularity and trained models keep what they derived; training and a features rebuild
+    # then read only the retained window.
+    "EVENT_RETENTION_DAYS": 180,
+    # Where the archive goes: one gzip JSON Lines file per UTC day, events-YYYY-MM-DD.jsonl.gz
+    # (None: var/event-archive under the project's BASE_DIR).
+    "EVENT_ARCHIVE_DIR": None,
     # --- Feature store
     "TRENDING_HALF_LIFE_HOURS": 6.0,
     "POPULARITY_HALF_LIFE_HOURS": 168.0,
@@ -155,9 +164,11 @@ class AisleSettings:
         if not self.__dict__:
             block = getattr(settings, "AISLE", {})
             self.__dict__.update({**DEFAULTS, **{k: v for k, v in block.items() if k in DEFAULTS}})
+            base_dir = Path(getattr(settings, "BASE_DIR", Path.cwd()))
             if self.__dict__["MODEL_ARTIFACT_DIR"] is None:
-                base_dir = Path(getattr(settings, "BASE_DIR", Path.cwd()))
                 self.__dict__["MODEL_ARTIFACT_DIR"] = base_dir / "var" / "aisle-models"
+            if self.__dict__["EVENT_ARCHIVE_DIR"] is None:
+                self.__dict__["EVENT_ARCHIVE_DIR"] = base_dir / "var" / "event-archive"
         return self.__dict__[name]
 
     def reload(self) -> None:
@@ -188,3 +199,23 @@ def check_aisle_settings(app_configs, **kwargs) -> list[Error]:
         Error(f"Unknown Aisle setting {name!r}", hint="See aisle.conf.DEFAULTS.", id="aisle.E001")
         for name in sorted(set(block) - set(DEFAULTS))
     ]
+
+
+@register()
+def check_event_retention(app_configs, **kwargs) -> list[Warning]:
+    """A retention window that archives what training tunes on (validation and test periods) or
+    what the events API still accepts is almost surely a mistake, so say so at startup."""
+    block = getattr(settings, "AISLE", {})
+    conf = {**DEFAULTS, **(block if isinstance(block, dict) else {})}
+    days = float(conf["EVENT_RETENTION_DAYS"])
+    needed = max(2 * float(conf["TRAINING_HOLDOUT_DAYS"]), float(conf["EVENT_MAX_AGE_DAYS"]))
+    if 0 < days <= needed:
+        return [
+            Warning(
+                f"EVENT_RETENTION_DAYS ({days:g}) leaves no more than {needed:g} days of events",
+                hint="Training tunes on the last 2 x TRAINING_HOLDOUT_DAYS and the events API "
+                "accepts events EVENT_MAX_AGE_DAYS old: keep more days, or 0 to keep all.",
+                id="aisle.W001",
+            )
+        ]
+    return []

@@ -132,31 +132,37 @@ def measure_http_ingest(
     )
 
 
+def record_from_event(raw: dict) -> EventRecord:
+    """The record the API makes of one event of the wire format (random_event's)."""
+    return EventRecord(
+        event_id=raw["event_id"],
+        event_type=raw["type"],
+        occurred_at=datetime.fromisoformat(raw["ts"]),
+        user_id=raw["user_id"],
+        session_id=raw["session_id"],
+        product_sku=raw["product_id"],
+        quantity=raw.get("quantity"),
+        price=Decimal(raw["price"]) if "price" in raw else None,
+        order_id=raw.get("order_id", ""),
+        country=raw["context"]["country"],
+        device=raw["context"]["device"],
+    )
+
+
 def measure_inprocess_apply(skus: list[str], *, batches: int, batch_size: int, users: int) -> float:
     """Events/s of apply_event_batch in this one process (log write + online update)."""
     rng = random.Random(1)
     run = uuid.uuid4().hex[:8]
-    prepared = []
-    for b in range(batches):
-        records = []
-        for n in range(batch_size):
-            raw = random_event(rng, f"apply-{run}-{b}-{n}", skus, users)
-            records.append(
-                EventRecord(
-                    event_id=raw["event_id"],
-                    event_type=raw["type"],
-                    occurred_at=datetime.fromisoformat(raw["ts"]),
-                    user_id=raw["user_id"],
-                    session_id=raw["session_id"],
-                    product_sku=raw["product_id"],
-                    quantity=raw.get("quantity"),
-                    price=Decimal(raw["price"]) if "price" in raw else None,
-                    order_id=raw.get("order_id", ""),
-                    country=raw["context"]["country"],
-                    device=raw["context"]["device"],
-                )
-            )
-        prepared.append((f"apply-{run}-{b}", records))
+    prepared = [
+        (
+            f"apply-{run}-{b}",
+            [
+                record_from_event(random_event(rng, f"apply-{run}-{b}-{n}", skus, users))
+                for n in range(batch_size)
+            ],
+        )
+        for b in range(batches)
+    ]
     started = time.perf_counter()
     for batch_id, records in prepared:
         apply_event_batch(batch_id, records)
@@ -195,6 +201,15 @@ class EventStream:
     sessions: int = 5000
 
     def __call__(self, index: int) -> Request:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.key}"}
+        body = json.dumps({"events": self.events(index)}).encode()
+        return "POST", "/api/v1/events", body, headers
+
+    def records(self, index: int) -> list[EventRecord]:
+        """Batch `index` as the records the API would queue."""
+        return [record_from_event(event) for event in self.events(index)]
+
+    def events(self, index: int) -> list[dict]:
         rng = random.Random(f"{self.prefix}-{index}")
         events = []
         for n in range(self.batch_size):
@@ -206,8 +221,7 @@ class EventStream:
                 event["user_id"] = ""
                 event["session_id"] = f"bench-events-s{rng.randrange(self.sessions)}"
             events.append(event)
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self.key}"}
-        return "POST", "/api/v1/events", json.dumps({"events": events}).encode(), headers
+        return events
 
 
 def event_tallies(status: int, body: bytes) -> dict[str, int]:

@@ -14,11 +14,13 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+
+from bench.private_postgres import private_postgres
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -77,24 +79,34 @@ def world_environment(workdir: str, **overrides: str) -> dict[str, str]:
         EVENTS_THROTTLE_RATE="100000000/min",
         SERVER_KEY_THROTTLE_RATE="100000000/min",
         LOG_LEVEL="WARNING",
-        **overrides,
     )
+    env.update(overrides)
     return env
 
 
+DATABASES = ("sqlite", "postgresql")
+
+
 @contextmanager
-def isolated_world() -> Iterator[dict[str, str]]:
-    """Start a private redis-server and pick a scratch SQLite file; yields the environment for
-    processes of that world, and removes it all afterwards."""
+def isolated_world(database: str = "sqlite") -> Iterator[dict[str, str]]:
+    """Start a private redis-server and a scratch database (a SQLite file, or a private
+    PostgreSQL cluster: bench.private_postgres); yields the environment for processes of that
+    world, and removes it all afterwards."""
+    if database not in DATABASES:
+        raise ValueError(f"database {database!r}: use one of {', '.join(DATABASES)}")
     workdir = tempfile.mkdtemp(prefix="aisle-bench-")
     redis, port = start_redis_server(workdir)
     try:
-        env = world_environment(workdir, REDIS_URL=f"redis://127.0.0.1:{port}/0")
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            cwd=BASE_DIR, env=env, check=True,
-        )  # fmt: skip
-        yield env
+        with ExitStack() as stack:
+            overrides = {"REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+            if database == "postgresql":
+                overrides["DATABASE_URL"] = stack.enter_context(private_postgres(workdir))
+            env = world_environment(workdir, **overrides)
+            subprocess.run(
+                [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+                cwd=BASE_DIR, env=env, check=True,
+            )  # fmt: skip
+            yield env
     finally:
         redis.terminate()
         redis.wait(timeout=10)
@@ -243,12 +255,17 @@ def write_report_section(path: Path, section: str, body: str) -> None:
     path.write_text(text)
 
 
-def run_in_isolated_world(command: str, extra_env: dict[str, str] | None = None) -> None:
+def run_in_isolated_world(
+    command: str,
+    extra_env: dict[str, str] | None = None,
+    database: str = "sqlite",
+    extra_args: Sequence[str] = (),
+) -> None:
     """The outer half of every bench command: run it again with --inner in a fresh isolated
     world (exits with the inner run's status when it failed)."""
-    with isolated_world() as env:
+    with isolated_world(database) as env:
         forwarded = [a for a in sys.argv[2:] if a != "--inner"]
-        code = run_inner(command, forwarded, {**env, **(extra_env or {})})
+        code = run_inner(command, [*forwarded, *extra_args], {**env, **(extra_env or {})})
     if code:
         sys.exit(code)
 

@@ -10,6 +10,7 @@ from bench.events import EventStream, event_tallies
 from bench.harness import celery_worker_process
 from bench.load import LoadResult, background_load, percentile_ms
 from recs import redis_keys
+from recs.events.tasks import enqueue_events
 
 SAMPLE_INTERVAL_S = 0.5
 
@@ -138,4 +139,52 @@ def measure_sustained(
     return SustainedRun(
         worker_processes=worker_processes, target_rate=rate_per_s, duration_s=duration_s,
         load=load, samples=samples, drain_s=drain_s,
+    )  # fmt: skip
+
+
+@dataclass
+class DrainRun:
+    """A worker emptying a queue that was filled before it started."""
+
+    worker_processes: int
+    batch_size: int
+    events: int
+    applied_rate: float  # events/s between the first and the last applied sample
+    drained: bool  # every queued event applied before the timeout
+
+
+DRAIN_SAMPLE_S = 0.02
+
+
+def measure_drain(
+    stream: EventStream, *, batches: int, worker_processes: int, timeout_s: float
+) -> DrainRun:
+    """Queue `batches` batches with no worker running, then start a worker of
+    `worker_processes` processes and time how fast it applies them: the worker's own rate,
+    with the API, the load clients and the worker's start-up off the clock."""
+    reset_queue_and_metrics()
+    for index in range(batches):
+        enqueue_events(stream.records(index))
+    total = batches * stream.batch_size
+    client = monitor_client()
+    first: tuple[float, int] | None = None
+    last: tuple[float, int] | None = None
+    with celery_worker_process("events", concurrency=worker_processes):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            applied = read_metrics(client)[0]
+            now = time.monotonic()
+            if applied and first is None:
+                first = (now, applied)
+            if applied:
+                last = (now, applied)
+            if applied >= total:
+                break
+            time.sleep(DRAIN_SAMPLE_S)
+    rate = 0.0
+    if first and last and last[0] > first[0]:
+        rate = (last[1] - first[1]) / (last[0] - first[0])
+    return DrainRun(
+        worker_processes=worker_processes, batch_size=stream.batch_size, events=total,
+        applied_rate=rate, drained=bool(last and last[1] >= total),
     )  # fmt: skip

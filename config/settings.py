@@ -113,9 +113,20 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file (not :memory:) so that a real Celery worker process in end-to-end tests sees the
-    # same test database; a timeout so the worker and the web process can share it.
+    # same test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Web processes and event workers write to the one file at once. IMMEDIATE takes the write
+    # lock at BEGIN, where SQLite waits for it; a deferred transaction that read first and then
+    # writes gets "database is locked" at once, whatever the timeout (an admin save does that).
+    # WAL lets readers go on while one writer commits; synchronous=NORMAL is safe with WAL (a
+    # power cut may lose the last commits, never corrupt the file) and skips an fsync per commit.
+    # The timeout is how long a writer waits its turn: far above one event batch's transaction,
+    # below gunicorn's 30 s worker timeout, so a stuck wait answers with an error instead.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        timeout=20,
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -243,8 +254,10 @@ def _aisle_from_environment() -> dict:
 
 
 AISLE = {
-    # The demo keeps its models under var/, and these share values with the settings above.
+    # The demo keeps its models and event archive under var/, and these share values with the
+    # settings above.
     "MODEL_ARTIFACT_DIR": VAR_DIR / "models",
+    "EVENT_ARCHIVE_DIR": VAR_DIR / "event-archive",
     "REDIS_URL": _redis_url,
     "REDIS_CLUSTER": _redis_cluster,
     "REDIS_SOCKET_TIMEOUT_S": _socket_timeout_s,

@@ -18,10 +18,11 @@ import hmac
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Max, Q
 from redis.cluster import RedisCluster
 
@@ -29,6 +30,7 @@ from aisle.conf import aisle_settings
 from recs import redis_clients, redis_keys
 from recs.batches import batched
 from recs.events.records import EventRecord
+from recs.events.retention import erase_from_archive
 from recs.events.selectors import event_records
 from recs.features.definitions import stored_features
 from recs.features.events import FeatureEvent
@@ -44,7 +46,7 @@ SQL_CHUNK = 500
 SCAN_COUNT = 1000
 COUNT_KINDS = (
     "sessions", "events", "session_links", "served_lists", "served_log_entries",
-    "online_features", "event_markers", "candidate_lists", "pending_rescores",
+    "online_features", "event_markers", "candidate_lists", "pending_rescores", "archived_events",
 )  # fmt: skip
 
 
@@ -63,15 +65,80 @@ def subject_digest(user_id: str) -> str:
 
 
 def erased_at_by_user(user_ids: Iterable[str]) -> dict[str, datetime]:
-    """When each of these users was last erased (never-erased users are absent); one query."""
+    """When each of these users was last erased (never-erased users are absent)."""
+    held = held_erasures()
+    if held is not None:
+        return _look_up(user_ids, held.by_user)
     return _last_erasures(user_ids, ErasureRecord.objects, "subject_digest", "erased_at")
 
 
 def erased_at_by_session(session_ids: Iterable[str]) -> dict[str, datetime]:
-    """When the shopper owning each of these sessions was erased (others are absent); one query."""
+    """When the shopper owning each of these sessions was erased (others are absent)."""
+    held = held_erasures()
+    if held is not None:
+        return _look_up(session_ids, held.by_session)
     return _last_erasures(
         session_ids, ErasedSession.objects, "session_digest", "erasure__erased_at"
     )
+
+
+# The event path asks about every shopper of every batch, and erasures are rare: their digests
+# are held in process and reloaded when a table's newest row changes (one cheap query per
+# call). Beyond this many, each call queries instead. A deleted audit record keeps counting
+# until the process restarts, which errs on the side of the erased shopper.
+ERASURES_HELD_MAX = 100_000
+
+
+@dataclass(frozen=True)
+class HeldErasures:
+    version: tuple  # see _erasure_version
+    by_user: dict[str, datetime]  # subject digest -> last erased_at
+    by_session: dict[str, datetime]  # session digest -> last erased_at
+
+
+_held: HeldErasures | None = None
+
+
+def held_erasures() -> HeldErasures | None:
+    """The erased digests, current as of this call; None when there are too many to hold."""
+    global _held
+    version = _erasure_version()
+    if _held is not None and _held.version == version:
+        return _held
+    if (version[0] or 0) > ERASURES_HELD_MAX or (version[2] or 0) > ERASURES_HELD_MAX:
+        return None  # ids are a bound on the row counts; counting would scan the table
+    by_user: dict[str, datetime] = {}
+    for digest, erased_at in ErasureRecord.objects.values_list("subject_digest", "erased_at"):
+        by_user[digest] = max(erased_at, by_user.get(digest, erased_at))
+    by_session: dict[str, datetime] = {}
+    for digest, erased_at in ErasedSession.objects.values_list(
+        "session_digest", "erasure__erased_at"
+    ):
+        by_session[digest] = max(erased_at, by_session.get(digest, erased_at))
+    _held = HeldErasures(version, by_user, by_session)
+    return _held
+
+
+def _erasure_version() -> tuple:
+    """The newest audit record (id and time: an id alone comes back after a rolled-back
+    erasure) and the newest erased session."""
+    records, sessions = ErasureRecord._meta.db_table, ErasedSession._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT MAX(id) FROM {records}), (SELECT MAX(erased_at) FROM {records}), "
+            f"(SELECT MAX(id) FROM {sessions})"
+        )
+        return tuple(cursor.fetchone())
+
+
+def _look_up(ids: Iterable[str], held: dict[str, datetime]) -> dict[str, datetime]:
+    if not held:
+        return {}
+    found = {}
+    for shopper_id in set(ids):
+        if shopper_id and (erased_at := held.get(subject_digest(shopper_id))) is not None:
+            found[shopper_id] = erased_at
+    return found
 
 
 def _last_erasures(
@@ -94,8 +161,12 @@ def without_erased_shoppers(records: Sequence[EventRecord]) -> list[EventRecord]
     """The records minus events of erased shoppers (by user, or by one of their sessions) that
     happened before the erasure: a batch still queued when the erasure ran must not bring the
     shopper back. Later events are new activity and stay."""
-    by_user = erased_at_by_user(record.user_id for record in records)
-    by_session = erased_at_by_session(record.session_id for record in records)
+    held = held_erasures()
+    users, sessions = (r.user_id for r in records), (r.session_id for r in records)
+    if held is None:
+        by_user, by_session = erased_at_by_user(users), erased_at_by_session(sessions)
+    else:
+        by_user, by_session = _look_up(users, held.by_user), _look_up(sessions, held.by_session)
     if not by_user and not by_session:
         return list(records)
 
@@ -138,6 +209,8 @@ def erase_shopper(user_id: str, *, requested_by: str) -> ErasureRecord:
     counts.update(_erase_rows(user_id, sessions))
     counts.update(_erase_redis_keys(client, user_id, sessions, events))
     counts.update(_erase_rows(user_id, sessions))
+    # Events past the retention window live on in the archive files (recs.events.retention).
+    counts["archived_events"] = erase_from_archive(user_id, sessions)
     counts["sessions"] = len(sessions)
     record.counts = {kind: counts[kind] for kind in COUNT_KINDS}
     record.save(update_fields=["counts"])

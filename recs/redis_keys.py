@@ -30,6 +30,8 @@ AISLE["REDIS_KEY_PREFIX"] (empty by default; left out below), so installs can sh
     served:log                    stream of served lists, drained into the database
     m:events, m:serving:total, m:serving:<hour>   counters for /metrics and the dashboards
     health:worker-heartbeat       the last beat a worker ran
+    health:event-archive          hash: what the last archive run of old events did
+    lock:event-archive            held while an archive run of old events works
 """
 
 from aisle.conf import aisle_settings
@@ -162,6 +164,8 @@ SERVED_LOG = PREFIX + "served:log"
 EVENTS_METRICS = PREFIX + "m:events"
 SERVING_TOTALS = PREFIX + "m:serving:total"
 WORKER_HEARTBEAT = PREFIX + "health:worker-heartbeat"
+EVENT_ARCHIVE_LAST_RUN = PREFIX + "health:event-archive"
+EVENT_ARCHIVE_LOCK = PREFIX + "lock:event-archive"
 
 
 def serving_hourly(hour: int | str) -> str:

@@ -1,7 +1,12 @@
 """Celery tasks of the engine, collected here for autodiscovery; each body calls one service."""
 
-from recs.candidates.tasks import refresh_lists_task, rescore_user_task, sync_availability_task
-from recs.events.tasks import ingest_event_batch
+from recs.candidates.tasks import (
+    refresh_lists_task,
+    rescore_user_task,
+    rescore_users_task,
+    sync_availability_task,
+)
+from recs.events.tasks import archive_expired_events_task, ingest_event_batch
 from recs.experiments.tasks import (
     drain_served_log_task,
     rollup_experiments_task,
@@ -15,6 +20,7 @@ from recs.training.tasks import (
 )
 
 __all__ = [
+    "archive_expired_events_task",
     "drain_served_log_task",
     "ingest_event_batch",
     "precompute_candidates_task",
@@ -22,6 +28,7 @@ __all__ = [
     "record_heartbeat",
     "refresh_lists_task",
     "rescore_user_task",
+    "rescore_users_task",
     "rollup_experiments_task",
     "score_shadows_task",
     "sync_availability_task",

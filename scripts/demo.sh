@@ -8,6 +8,9 @@ source scripts/lib.sh
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 # The local demo runs with debug pages and plain HTTP; production leaves DJANGO_DEBUG unset (off).
 export DJANGO_DEBUG="${DJANGO_DEBUG:-true}"
+# The demo's history is from 2010-2011: a retention window would archive all of it at the first
+# nightly run, and training would have nothing left. The demo keeps every event.
+export EVENT_RETENTION_DAYS="${EVENT_RETENTION_DAYS:-0}"
 BIND="${AISLE_BIND:-127.0.0.1}"
 PORT="${AISLE_PORT:-8000}"
 DEMO_USER="${AISLE_DEMO_USER:-demo}"

@@ -56,6 +56,21 @@ ensure_redis_binary() {
   fi
 }
 
+ensure_postgres_binaries() {
+  # initdb, pg_ctl and postgres for the tests' throwaway clusters (bench/private_postgres.py).
+  # Debian keeps them in /usr/lib/postgresql/<version>/bin, off PATH. The package would create
+  # and start a cluster of its own on port 5432, which nothing here uses: postgresql-common goes
+  # first, and its createcluster.conf tells the server package not to.
+  if ! command -v initdb >/dev/null 2>&1 \
+    && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    log "Installing PostgreSQL (Debian package postgresql) for the tests' private clusters"
+    apt_install postgresql-common
+    sed -i 's/^#\?\s*create_main_cluster.*/create_main_cluster = false/' \
+      /etc/postgresql-common/createcluster.conf
+    apt_install postgresql
+  fi
+}
+
 redis_answers() {
   "$PY" - "$1" <<'PY' >/dev/null 2>&1
 import sys, redis

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Set up and run the whole test suite: `bash scripts/test.sh [pytest args]`.
-# Installs what it needs (virtualenv, requirements, redis-server, chromium for the browser tests);
-# the tests start a private Redis.
+# Installs what it needs (virtualenv, requirements, redis-server, PostgreSQL, chromium for the
+# browser tests); the tests start a private Redis and, where they need one, a private PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_venv requirements-dev.txt
 ensure_redis_binary
+ensure_postgres_binaries
 if ! command -v chromium >/dev/null; then
   log "Installing Chromium (Debian package chromium) for the browser tests"
   apt_install chromium

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from celery import shared_task
 
 from aisle.conf import aisle_settings
-from recs import redis_keys
+from recs import redis_clients, redis_keys
 from recs.candidates.availability import sync_unavailable
 from recs.candidates.catalog_changes import write_similar_for_products
 from recs.candidates.refresh import refresh_lists_holding
@@ -52,15 +52,24 @@ def sync_availability_task() -> int:
     return size
 
 
-@shared_task(
-    name="recs.scoring.rescore_user",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    expires=3600,
-)
+RESCORE_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True, "ignore_result": True,
+                   "expires": 3600}  # fmt: skip
+# Users per re-score task: one message per batch slice instead of one per user (publishing a
+# message per user cost the event worker more than everything else it did).
+RESCORE_USERS_PER_TASK = 100
+
+
+@shared_task(name="recs.scoring.rescore_users", **RESCORE_OPTIONS)
+def rescore_users_task(user_ids: list[str]) -> int:
+    """Re-score these users' collaborative lists after their events (debounced by the caller);
+    returns how many were re-scored."""
+    return sum(rescore_user(user_id, serving_learner) for user_id in user_ids)
+
+
+@shared_task(name="recs.scoring.rescore_user", **RESCORE_OPTIONS)
 def rescore_user_task(user_id: str) -> bool:
-    """Re-score one user's collaborative list after their events (debounced by the caller)."""
+    """One user's re-score, as queued by versions before rescore_users_task: kept so that
+    messages already waiting at an upgrade still run."""
     return rescore_user(user_id, serving_learner)
 
 
@@ -83,23 +92,42 @@ def heal_lost_redis_data() -> list[str]:
     return queued
 
 
+# SET NX EX of every key; returns the (1-based) positions of the keys that were absent.
+_MARK_PENDING_SCRIPT = """
+local fresh = {}
+for n, key in ipairs(KEYS) do
+  if redis.call('SET', key, '1', 'NX', 'EX', ARGV[1]) then fresh[#fresh + 1] = n end
+end
+return fresh
+"""
+
+
 def schedule_rescores(user_ids: Iterable[str]) -> int:
-    """Queue one debounced re-score per user not already waiting for one; returns how many."""
+    """Queue a debounced re-score of each user not already waiting for one, RESCORE_USERS_PER_TASK
+    users per task; returns how many users."""
     client = writer_client()
     users = sorted({user for user in user_ids if user})
     if not users:
         return 0
-    pipe = client.pipeline(transaction=False)
-    for user in users:
-        # The marker outlives the countdown, so a lost task cannot block re-scores for long.
-        ttl = max(int(aisle_settings.RESCORE_DEBOUNCE_S * 10), 10)
-        pipe.set(redis_keys.rescore_pending(user), "1", nx=True, ex=ttl)
-    scheduled = 0
-    for user, fresh in zip(users, pipe.execute(), strict=True):
-        if fresh:
-            rescore_user_task.apply_async(args=[user], countdown=aisle_settings.RESCORE_DEBOUNCE_S)
-            scheduled += 1
-    return scheduled
+    # The marker outlives the countdown, so a lost task cannot block re-scores for long.
+    ttl = max(int(aisle_settings.RESCORE_DEBOUNCE_S * 10), 10)
+    keys = [redis_keys.rescore_pending(user) for user in users]
+    if redis_clients.is_cluster(client):  # a script cannot touch keys of many slots
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(key, "1", nx=True, ex=ttl)
+        fresh = [user for user, marked in zip(users, pipe.execute(), strict=True) if marked]
+    else:
+        mark = redis_clients.script(client, _MARK_PENDING_SCRIPT)
+        fresh = [users[int(n) - 1] for n in mark(keys=keys, args=[ttl], client=client)]
+    for start in range(0, len(fresh), RESCORE_USERS_PER_TASK):
+        chunk = fresh[start : start + RESCORE_USERS_PER_TASK]
+        rescore_users_task.apply_async(
+            args=[chunk],
+            countdown=aisle_settings.RESCORE_DEBOUNCE_S,
+            argsrepr=f"[{len(chunk)} users]",  # Celery's repr of a long list costs more than the send
+        )
+    return len(fresh)
 
 
 def queue_list_refresh(skus: Sequence[str]) -> None:

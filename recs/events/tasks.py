@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from recs.events.records import EventRecord
+from recs.events.retention import archive_expired_events
 from recs.events.services import apply_event_batch
 
 
@@ -57,3 +58,10 @@ def enqueue_events(records: Sequence[EventRecord]) -> str:
     except BrokerError as error:
         raise QueueUnavailable(str(error)) from error
     return batch_id
+
+
+@shared_task(name="recs.retention.archive_expired_events", ignore_result=True)
+def archive_expired_events_task() -> int:
+    """Beat runs this daily (EVENT_RETENTION_DAYS > 0) to keep the event log bounded; a run that
+    stopped, or overlaps another, is safe to repeat. Returns the rows deleted."""
+    return archive_expired_events().deleted

@@ -18,7 +18,8 @@ DECAY_FLOOR_LOG2 = 40.0
 # Shopper state (cart) is forgotten after this long without a change.
 STATE_TTL_S = 90 * 24 * 3600
 
-# Ops are fixed-width for the Lua applier: (opcode, key, a, b, c, d).
+# Ops are fixed-width for the Lua applier: (opcode, key, a, b, c, d); a and b are the op's
+# own, c and d the same for every op of a key in one call (the applier keeps the largest).
 Op = tuple[str, str, Any, Any, Any, Any]
 
 
@@ -157,7 +158,7 @@ class CartState(Aggregation):
         if not event.product_sku:
             return []
         quantity = (event.quantity or 1) if event.event_type == "add_to_cart" else 0
-        return [("cart", key, event.product_sku, repr(event.ts), quantity, STATE_TTL_S)]
+        return [("cart", key, event.product_sku, f"{event.ts!r}|{quantity}", STATE_TTL_S, 0)]
 
     def queue_read(self, pipe, key, member_owner, now_s):
         pipe.hgetall(key)

@@ -4,7 +4,7 @@ built from the selectors' and the experiment report's output."""
 from datetime import UTC, datetime
 
 from recs.experiments.report import Comparison, Mean, Rate, VariantResult
-from recs.observability.selectors import Share
+from recs.observability.selectors import EventLogStatus, Share
 
 DASH = "\u2013"  # an en dash: "no value"
 
@@ -45,6 +45,40 @@ def duration(seconds: float | None) -> str:
 
 def epoch_datetime(epoch_s: float | None) -> datetime | None:
     return None if epoch_s is None else datetime.fromtimestamp(epoch_s, tz=UTC)
+
+
+def byte_size(size_bytes: int | None) -> str:
+    if size_bytes is None:
+        return DASH
+    if size_bytes < 1024:
+        return f"{size_bytes} bytes"
+    value = size_bytes / 1024
+    for unit in ("KiB", "MiB", "GiB"):
+        if value < 1024:
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:,.1f} TiB"
+
+
+def event_log_rows(status: EventLogStatus, now: datetime) -> dict:
+    """The health panel's event log box: size, oldest event, retention, the last archive run."""
+    size, oldest, last = status.size, status.oldest_event_at, status.last_archive
+    return {
+        "rows": f"{'about ' if size.estimated else ''}{size.rows:,}",
+        "size": f"{byte_size(size.size_bytes)} ({size.size_of})",
+        "oldest_at": oldest,
+        "oldest_age": duration((now - oldest).total_seconds()) if oldest else DASH,
+        "retention": f"{status.retention_days:g} days" if status.retention_days else "forever",
+        "archive_dir": status.archive_dir,
+        "overdue": status.archive_overdue,
+        "last_archive": None
+        if last is None
+        else {
+            "finished_at": last.finished_at,
+            "summary": f"{last.archived:,} events of {last.days} day{'' if last.days == 1 else 's'}"
+            f" archived, {last.deleted:,} deleted, in {duration(last.seconds)}",
+        },
+    }
 
 
 def share_rows(shares: list[Share]) -> list[dict]:

@@ -1,5 +1,6 @@
 """Selectors of the read side: serving and event counters from Redis, serving model versions
-from the database, and the health panel's snapshot built from them."""
+and the event log's size and age from the database, and the health panel's snapshot built from
+them."""
 
 # Nothing here counts anything: the render path (recs.serving.counters), the event workers and
 # the rollup worker already keep counters in Redis and the database; these functions only read
@@ -10,13 +11,17 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import redis
+from django.db import connections, router
 
+from aisle.conf import aisle_settings
 from recs import redis_keys
 from recs.candidates.store import writer_client
-from recs.models import ModelVersion
+from recs.events.retention import ArchiveRunSummary, last_archive_run, retention_cutoff
+from recs.models import Event, ModelVersion
 from recs.observability.heartbeat import Heartbeat, heartbeat_status
 from recs.redis_clients import CONNECTION_ERRORS
 
@@ -158,6 +163,81 @@ def serving_model_versions() -> list[ServingVersion]:
     ]
 
 
+# --- The event log: size, age, retention -----------------------------------------------------
+
+# The daily archive run leaves up to a day beyond the window; older events mean runs are missed.
+ARCHIVE_OVERDUE_SLACK = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class TableSize:
+    rows: int
+    estimated: bool  # from PostgreSQL's statistics (pg_class.reltuples), not a count
+    size_bytes: int | None
+    size_of: str  # what size_bytes measures
+
+
+def event_table_size() -> TableSize:
+    """Rows and bytes of the event log. PostgreSQL answers from its statistics at once, where a
+    COUNT(*) would scan millions of rows on every page view; SQLite has no statistics to ask, so
+    it counts, and the size is its database file's (with its write-ahead log)."""
+    connection = connections[router.db_for_read(Event)]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples::bigint, pg_total_relation_size(oid) FROM pg_class "
+                "WHERE oid = %s::regclass",
+                [connection.ops.quote_name(Event._meta.db_table)],
+            )
+            rows, size_bytes = cursor.fetchone()
+        of = "table with indexes and TOAST"
+        if rows >= 0:  # -1: never vacuumed or analysed yet
+            return TableSize(rows, True, size_bytes, of)
+        return TableSize(Event.objects.count(), False, size_bytes, of)
+    size_bytes = None
+    if connection.vendor == "sqlite":
+        path = Path(str(connection.settings_dict["NAME"]))
+        if path.is_file():  # else in memory
+            wal = path.with_name(path.name + "-wal")
+            size_bytes = sum(f.stat().st_size for f in (path, wal) if f.is_file())
+    return TableSize(Event.objects.count(), False, size_bytes, "whole database file")
+
+
+def oldest_event_at() -> datetime | None:
+    """When the oldest event in the log happened (occurred_at is indexed: one index probe)."""
+    return Event.objects.order_by("occurred_at").values_list("occurred_at", flat=True).first()
+
+
+@dataclass(frozen=True)
+class EventLogStatus:
+    size: TableSize
+    oldest_event_at: datetime | None
+    retention_days: float  # 0: events are kept forever
+    archive_dir: str
+    last_archive: ArchiveRunSummary | None  # None: no run recorded, or Redis unreadable
+    archive_overdue: bool  # the log holds events well past the window
+
+
+def event_log_status(now: datetime) -> EventLogStatus:
+    """The event log's size and oldest event against the retention window, and the last run of
+    the archive."""
+    oldest = oldest_event_at()
+    cutoff = retention_cutoff(now)
+    try:
+        last_archive = last_archive_run()
+    except (redis.RedisError, *CONNECTION_ERRORS):
+        logger.warning("Redis unavailable for the last archive run", exc_info=True)
+        last_archive = None
+    return EventLogStatus(
+        size=event_table_size(),
+        oldest_event_at=oldest,
+        retention_days=float(aisle_settings.EVENT_RETENTION_DAYS),
+        archive_dir=str(aisle_settings.EVENT_ARCHIVE_DIR),
+        last_archive=last_archive,
+        archive_overdue=bool(cutoff and oldest and oldest < cutoff - ARCHIVE_OVERDUE_SLACK),
+    )
+
+
 # --- The health panel ------------------------------------------------------------------------
 
 
@@ -186,6 +266,7 @@ class HealthSnapshot:
     cache_age_s: float | None = None
     model_versions: list[ServingVersion] = field(default_factory=list)
     heartbeat: Heartbeat | None = None
+    event_log: EventLogStatus | None = None
 
 
 def _shares(
@@ -209,12 +290,14 @@ def _shares(
 
 def health_snapshot(hours: int = 24, now_s: float | None = None) -> HealthSnapshot:
     """What the health panel shows: the last `hours` of serving, event lag, cache freshness,
-    serving model versions and the background heartbeat."""
+    serving model versions, the background heartbeat and the event log's size and retention."""
     now_s = time.time() if now_s is None else now_s
+    now = datetime.fromtimestamp(now_s, tz=UTC)
     common = {
-        "now": datetime.fromtimestamp(now_s, tz=UTC),
+        "now": now,
         "model_versions": serving_model_versions(),
         "heartbeat": heartbeat_status(),
+        "event_log": event_log_status(now),
     }
     metrics = read_redis_metrics(hours, now_s)
     if metrics is None:

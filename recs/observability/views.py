@@ -20,6 +20,7 @@ from recs.observability.formatting import (
     DASH,
     duration,
     epoch_datetime,
+    event_log_rows,
     percent,
     rate_interval,
     share_rows,
@@ -84,7 +85,8 @@ def experiment_dashboard_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def health_view(request: HttpRequest) -> HttpResponse:
-    """Is the site serving well right now: tiers, fallbacks, freshness, lag, models, workers."""
+    """Is the site serving well right now: tiers, fallbacks, freshness, lag, models, workers,
+    and how big and how old the event log is."""
     snapshot = health_snapshot()
     lag = snapshot.event_lag
     context = {
@@ -105,6 +107,7 @@ def health_view(request: HttpRequest) -> HttpResponse:
         },
         "cache_age": duration(snapshot.cache_age_s),
         "heartbeat_age": duration(snapshot.heartbeat.age_s if snapshot.heartbeat else None),
+        "event_log": event_log_rows(snapshot.event_log, snapshot.now),
         "chart": mark_safe(
             line_chart(snapshot.tier_series, "Requests per hour by tier, last 24 h", "requests")
         ),

@@ -7,7 +7,7 @@ import pytest
 from recs import redis_keys
 from recs.candidates import store
 from recs.candidates.rescore import rescore_user
-from recs.candidates.tasks import schedule_rescores
+from recs.candidates.tasks import RESCORE_USERS_PER_TASK, schedule_rescores
 from recs.events.records import EventRecord
 from recs.events.services import apply_event_batch
 from recs.training.pipeline import train_models
@@ -24,7 +24,15 @@ def queued(queue="scoring") -> int:
 def test_a_burst_of_events_schedules_one_rescore_per_user():
     assert schedule_rescores(["u1", "u2", ""]) == 2
     assert schedule_rescores(["u1"]) == 0, "u1 already waits for one"
-    assert queued() == 2
+    assert queued() == 1, "one message carries both users"
+
+
+def test_many_users_go_in_a_few_messages_not_one_each():
+    users = [f"u{n}" for n in range(RESCORE_USERS_PER_TASK * 2 + 1)]
+    assert schedule_rescores(users) == len(users)
+    assert queued() == 3
+    assert schedule_rescores(users) == 0
+    assert queued() == 3
 
 
 def test_applied_events_schedule_rescores_but_historic_imports_do_not(shop_history):

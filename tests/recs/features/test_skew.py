@@ -97,3 +97,35 @@ def test_feature_skew_command_reports_agreement_and_fails_on_drift(catalog, clea
 )
 def test_values_agree_within_tolerance_only(online, offline, agree):
     assert values_agree(online, offline) is agree
+
+
+def test_chunks_mixing_applied_and_fresh_events_have_zero_skew(catalog, monkeypatch):
+    """A key's ops are merged per script call: the ops of events applied before (their markers
+    set) must drop out of the merge, over calls streamed back to back."""
+    from recs.features import online
+    from recs.features.enrich import enrich
+
+    monkeypatch.setattr(online, "APPLY_CHUNK_SIZE", 7)
+    records = random_stream(600, seed=11)
+    rng = random.Random(2)
+    online.apply_events(enrich(rng.sample(records, 250)))
+    for start in range(0, len(records), 120):
+        apply_event_batch(f"mixed-{start}", records[start : start + 120])
+    report = check_skew(sample_entities(50), now_s=time.time())
+    assert report.values_compared > 300
+    assert report.mismatches == []
+
+
+def test_events_apply_after_redis_forgot_its_scripts(catalog, monkeypatch):
+    """A restarted Redis answers NOSCRIPT to the calls already sent: they did not run, and run
+    once the script is loaded again."""
+    from recs.features import online
+
+    monkeypatch.setattr(online, "APPLY_CHUNK_SIZE", 10)
+    records = random_stream(60, seed=5)
+    apply_event_batch("before", records[:30])
+    online.redis_client().script_flush()
+    apply_event_batch("after", records[30:])
+    report = check_skew(sample_entities(50), now_s=time.time())
+    assert report.mismatches == []
+    assert online.apply_events([]) == 0

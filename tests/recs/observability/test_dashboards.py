@@ -5,6 +5,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -12,8 +13,12 @@ from merch.models import Placement
 from merch.services.experiments import VariantSpec, create_experiment
 from recs import redis_keys
 from recs.candidates import store
+from recs.events.retention import archive_expired_events
 from recs.models import ModelVersion, VariantHourlyStats
 from recs.observability import heartbeat
+from recs.observability.formatting import byte_size
+from recs.observability.selectors import event_table_size
+from tests.factories import EventFactory
 from tests.private_redis import _free_port
 
 HOUR = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -209,6 +214,91 @@ def test_health_panel_without_any_traffic_says_so(admin_client, db):
 def test_health_panel_is_staff_only(client, db):
     response = client.get(reverse("aisle:recs-health"))
     assert response.status_code == 302
+
+
+# --- Health panel: the event log ------------------------------------------------------------
+
+
+@pytest.fixture
+def retention(settings, tmp_path):
+    settings.AISLE = {
+        **settings.AISLE,
+        "EVENT_RETENTION_DAYS": 180,
+        "EVENT_ARCHIVE_DIR": tmp_path / "archive",
+    }
+
+
+def events_aged(*days_ago: float) -> None:
+    for days in days_ago:
+        EventFactory(occurred_at=timezone.now() - timedelta(days=days))
+
+
+def analysed() -> None:
+    """PostgreSQL's row estimate is as fresh as its statistics: take them as autovacuum would."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE recs_event")
+
+
+def test_health_panel_shows_the_event_log_size_oldest_event_and_last_archive(
+    admin_client, retention
+):
+    events_aged(200, 200, 20, 10, 1)
+    archive_expired_events()
+    analysed()
+
+    response = admin_client.get(reverse("aisle:recs-health"))
+
+    assert response.status_code == 200
+    event_log = response.context["snapshot"].event_log
+    assert event_log.size.rows == 3
+    assert event_log.oldest_event_at.date() == (timezone.now() - timedelta(days=20)).date()
+    assert event_log.last_archive.deleted == 2 and not event_log.archive_overdue
+    html = response.content.decode()
+    assert "Event log" in html
+    rows = "about 3" if connection.vendor == "postgresql" else '<td class="num">3</td>'
+    assert rows in html
+    assert f"{event_log.oldest_event_at:%Y-%m-%d %H:%M} UTC, 20.0 days ago" in html
+    assert "180 days" in html
+    assert "2 events of 1 day archived, 2 deleted" in html
+    assert "archive_events --dry-run" in html
+
+
+def test_health_panel_says_when_events_past_the_window_are_still_stored(admin_client, retention):
+    events_aged(200, 1)
+
+    response = admin_client.get(reverse("aisle:recs-health"))
+
+    assert response.context["snapshot"].event_log.archive_overdue
+    html = response.content.decode()
+    assert "is the archive task running?" in html
+    assert "200.0 days ago" in html
+
+
+def test_health_panel_with_retention_off_says_events_stay(admin_client, settings):
+    settings.AISLE = {**settings.AISLE, "EVENT_RETENTION_DAYS": 0}
+    events_aged(400)
+
+    html = admin_client.get(reverse("aisle:recs-health")).content.decode()
+
+    assert "forever" in html and "every event stays in the database" in html
+    assert "is the archive task running?" not in html
+
+
+def test_event_table_size_counts_rows_and_measures_bytes(db):
+    events_aged(3, 2, 1)
+    analysed()
+
+    size = event_table_size()
+
+    assert size.rows == 3 and size.estimated == (connection.vendor == "postgresql")
+    assert size.size_bytes > 0
+
+
+def test_byte_sizes_read_in_binary_units():
+    assert [byte_size(n) for n in (None, 512, 2048, 5 * 1024**3, 3 * 1024**4)] == [
+        "\u2013", "512 bytes", "2.0 KiB", "5.0 GiB", "3.0 TiB",
+    ]  # fmt: skip
 
 
 # --- Admin home ------------------------------------------------------------------------------
