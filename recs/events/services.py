@@ -20,7 +20,7 @@ from recs.candidates.tasks import schedule_rescores
 from recs.events.records import RECORD_FIELDS, EventRecord
 from recs.events.selectors import event_records
 from recs.features import online
-from recs.features.enrich import enrich
+from recs.features.enrich import enrich, session_links
 from recs.models import Event, SessionLink
 
 RESCORING_EVENT_TYPES = frozenset({"view", "click", "add_to_cart", "purchase"})
@@ -123,14 +123,16 @@ def record_event_lag(lag_s: float, events: int) -> None:
         logger.exception("Could not record event lag")
 
 
-def link_sessions_to_users(logins: dict[str, str]) -> list[str]:
+def link_sessions_to_users(
+    logins: dict[str, str], links: dict[str, str] | None = None
+) -> list[str]:
     """Record that anonymous sessions logged in (session_id -> user_id) and carry their history
     over to the users in the online store. The first link of a session wins; returns the
-    sessions that were not linked before."""
-    known = set(
-        SessionLink.objects.filter(session_id__in=list(logins)).values_list("session_id", flat=True)
-    )
-    new = [session_id for session_id in logins if session_id not in known]
+    sessions that were not linked before. `links` (session -> user, as far as known) saves the
+    lookup, and is brought up to date with the new links."""
+    if links is None:
+        links = session_links(list(logins))
+    new = [session_id for session_id in logins if session_id not in links]
     if not new:
         return []
     now = timezone.now()
@@ -138,6 +140,7 @@ def link_sessions_to_users(logins: dict[str, str]) -> list[str]:
         [SessionLink(session_id=s, user_id=logins[s], linked_at=now) for s in new],
         ignore_conflicts=True,
     )
+    links.update(session_links(new))  # the first link wins, should another worker's be first
     replay_session_history(new)
     return new
 
@@ -145,7 +148,9 @@ def link_sessions_to_users(logins: dict[str, str]) -> list[str]:
 def replay_session_history(session_ids: Sequence[str]) -> int:
     """Apply linked sessions' anonymous events to their users. Idempotent per event, so a
     replay that races another worker's, or runs twice, counts nothing twice."""
-    history = event_records(Q(session_id__in=list(session_ids), user_id=""))
+    # Filtered on the session alone: with `user_id=""` in the query, SQLite walks the
+    # (user_id, occurred_at) index over every anonymous event instead of the session index.
+    history = [r for r in event_records(Q(session_id__in=list(session_ids))) if not r.user_id]
     return online.apply_events(enrich(history), entities=("user",))
 
 
@@ -169,10 +174,13 @@ def apply_event_batch(
     with transaction.atomic():
         owned_ids = persist_events(records, batch_id=batch_id)
     owned = [r for r in {r.event_id: r for r in records}.values() if r.event_id in owned_ids]
-    link_sessions_to_users({r.session_id: r.user_id for r in owned if r.session_id and r.user_id})
+    # One lookup of the batch's sessions serves the logins and the anonymous events.
+    links = session_links({r.session_id for r in owned if r.session_id})
+    logins = {r.session_id: r.user_id for r in owned if r.session_id and r.user_id}
+    link_sessions_to_users(logins, links)
     if aisle_settings.EVENTS_APPLY_DELAY_S:
         time.sleep(aisle_settings.EVENTS_APPLY_DELAY_S)  # fault injection for tests and benchmarks
-    applied = online.apply_events(enrich(owned))
+    applied = online.apply_events(enrich(owned, links=links))
     if enqueued_at is not None:
         record_event_lag(time.time() - enqueued_at, len(owned))
     if rescore:

@@ -1,6 +1,6 @@
 """Turn event records into FeatureEvents the same way for the workers and for training."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from merch.selectors.catalog import product_categories
 from recs.events.records import EventRecord
@@ -8,7 +8,7 @@ from recs.features.events import FeatureEvent
 from recs.models import SessionLink
 
 
-def session_links(session_ids: Sequence[str]) -> dict[str, str]:
+def session_links(session_ids: Iterable[str]) -> dict[str, str]:
     """user_id per linked session id."""
     return dict(
         SessionLink.objects.filter(session_id__in=set(session_ids)).values_list(
@@ -17,10 +17,14 @@ def session_links(session_ids: Sequence[str]) -> dict[str, str]:
     )
 
 
-def enrich(records: Sequence[EventRecord]) -> list[FeatureEvent]:
-    """Add each event's product category and, for anonymous events, the user of a linked session."""
+def enrich(
+    records: Sequence[EventRecord], *, links: dict[str, str] | None = None
+) -> list[FeatureEvent]:
+    """Add each event's product category and, for anonymous events, the user of a linked
+    session (from `links`, session -> user, when the caller has looked them up already)."""
     categories = product_categories({r.product_sku for r in records if r.product_sku})
-    links = session_links([r.session_id for r in records if r.session_id and not r.user_id])
+    if links is None:
+        links = session_links([r.session_id for r in records if r.session_id and not r.user_id])
     return [
         FeatureEvent.from_record(
             record,

@@ -213,8 +213,10 @@ end
 return fresh_markers
 """
 
-# Events per script call: keeps each call short so Redis is never blocked for long.
-APPLY_CHUNK_SIZE = 200
+# Events per script call: keeps each call short so Redis is never blocked for long, and lets
+# Redis run one chunk while this process builds the next (_stream): smaller chunks overlap more
+# of a batch of 100, larger ones merge more ops per key (50 measured best, docs/PERFORMANCE.md).
+APPLY_CHUNK_SIZE = 50
 
 
 # The key layout the store's data was written in: bumped when key names change, so that a
