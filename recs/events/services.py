@@ -5,19 +5,18 @@ by event_id (unique), and the online store by a per-event marker written in the 
 as the event's feature updates.
 """
 
-import functools
 import logging
 import time
 from collections.abc import Iterable, Sequence
 
-from django.db import connection, transaction
-from django.db.models import CharField, IntegerField, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from aisle.conf import aisle_settings
 from recs import redis_keys
 from recs.candidates.tasks import schedule_rescores
-from recs.events.records import RECORD_FIELDS, EventRecord
+from recs.events.log import INSERT_CHUNK_SIZE, insert_events
+from recs.events.records import EventRecord
 from recs.events.selectors import event_records
 from recs.features import online
 from recs.features.enrich import enrich, session_links
@@ -30,83 +29,23 @@ logger = logging.getLogger(__name__)
 
 def persist_events(records: Iterable[EventRecord], *, batch_id: str = "") -> set[str]:
     """Append events to the log (duplicates by event_id are skipped); returns the event ids that
-    this batch owns: stored by it now or by an earlier delivery of the same batch.
-
-    The ORM's bulk_create spent more time building SQL than the database spent writing, so
-    the rows go in as one INSERT ... ON CONFLICT DO NOTHING: on PostgreSQL one statement of
-    column arrays (unnest) per chunk, which answers with the ids it stored; elsewhere one
-    prepared row statement run for every row (executemany). When every row went in, all are
-    owned; otherwise the owned ids are read back."""
+    this batch owns: stored by it now or by an earlier delivery of the same batch. When every
+    row went in, all are owned; otherwise the owned ids are read back."""
     unique = list({record.event_id: record for record in records}.values())
     if not unique:
         return set()
-    rows = event_rows(unique, batch_id)
-    inserted = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), PERSIST_CHUNK_SIZE):
-            chunk = rows[start : start + PERSIST_CHUNK_SIZE]
-            if connection.vendor == "postgresql":
-                cursor.execute(_insert_sql(), [list(column) for column in zip(*chunk, strict=True)])
-                inserted += len(cursor.fetchall())
-            else:
-                cursor.executemany(_insert_sql(), chunk)
-                inserted += max(cursor.rowcount, 0)
+    inserted = insert_events(unique, batch_id=batch_id)
     ids = [r.event_id for r in unique]
     if inserted == len(ids):
         return set(ids)
     owned: set[str] = set()
-    for start in range(0, len(ids), PERSIST_CHUNK_SIZE):
+    for start in range(0, len(ids), INSERT_CHUNK_SIZE):
         owned.update(
             Event.objects.filter(
-                event_id__in=ids[start : start + PERSIST_CHUNK_SIZE], ingest_batch_id=batch_id
+                event_id__in=ids[start : start + INSERT_CHUNK_SIZE], ingest_batch_id=batch_id
             ).values_list("event_id", flat=True)
         )
     return owned
-
-
-PERSIST_CHUNK_SIZE = 1000
-_INSERTED_FIELDS = (*RECORD_FIELDS, "received_at", "ingest_batch_id")
-
-
-@functools.cache
-def _insert_sql() -> str:
-    fields = [Event._meta.get_field(name) for name in _INSERTED_FIELDS]
-    table = connection.ops.quote_name(Event._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    unique = connection.ops.quote_name(Event._meta.get_field("event_id").column)
-    if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
-        values = f"SELECT * FROM unnest({arrays})"
-        returning = f" RETURNING {unique}"
-    else:
-        values = f"VALUES ({', '.join(['%s'] * len(fields))})"
-        returning = ""
-    return f"INSERT INTO {table} ({columns}) {values} ON CONFLICT ({unique}) DO NOTHING{returning}"
-
-
-def event_rows(records: Sequence[EventRecord], batch_id: str) -> list[tuple]:
-    """The log rows' parameters, adapted for the database as the ORM would (dates, decimals,
-    JSON); text and integer columns pass through as they are."""
-    fields = [Event._meta.get_field(name) for name in RECORD_FIELDS]
-    adapt = [
-        None if isinstance(field, CharField | IntegerField) else functools.partial(
-            field.get_db_prep_save, connection=connection)
-        for field in fields
-    ]  # fmt: skip
-    received_at = Event._meta.get_field("received_at").get_db_prep_save(
-        timezone.now(), connection=connection
-    )
-    rows = []
-    for record in records:
-        values = [getattr(record, field.attname) for field in fields]
-        rows.append(
-            (
-                *(v if a is None else a(v) for v, a in zip(values, adapt, strict=True)),
-                received_at,
-                batch_id,
-            )
-        )
-    return rows
 
 
 def record_event_lag(lag_s: float, events: int) -> None:
@@ -171,8 +110,7 @@ def apply_event_batch(
     from recs.erasure import without_erased_shoppers
 
     records = without_erased_shoppers(records)  # queued before an erasure: must not come back
-    with transaction.atomic():
-        owned_ids = persist_events(records, batch_id=batch_id)
+    owned_ids = persist_events(records, batch_id=batch_id)
     owned = [r for r in {r.event_id: r for r in records}.values() if r.event_id in owned_ids]
     # One lookup of the batch's sessions serves the logins and the anonymous events.
     links = session_links({r.session_id for r in owned if r.session_id})

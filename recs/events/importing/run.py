@@ -23,7 +23,7 @@ from django.utils import timezone
 from aisle.conf import aisle_settings
 from recs.batches import batched
 from recs.erasure import without_erased_shoppers
-from recs.events.importing.log import KnownProducts, insert_events, link_sessions
+from recs.events.importing.log import KnownProducts, link_sessions
 from recs.events.importing.readers import (
     FORMATS,
     ImportFileError,
@@ -35,6 +35,7 @@ from recs.events.importing.readers import (
     rows_of,
 )
 from recs.events.importing.rows import InvalidRow, validate_row
+from recs.events.log import insert_events
 from recs.events.records import EventRecord
 from recs.models import ImportCheckpoint
 
