@@ -12,8 +12,6 @@ import sys
 import time
 import traceback
 import uuid
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -48,28 +46,12 @@ def prepare(products: int) -> dict:
 
 def _batch(rng: random.Random, run: str, number: int, size: int, skus: list[str]) -> list:
     """One batch of random events, as the events queue hands them to a worker."""
-    from bench.events import random_event
-    from recs.events.records import EventRecord
+    from bench.events import random_event, record_from_event
 
-    records = []
-    for n in range(size):
-        raw = random_event(rng, f"cw-{run}-{number}-{n}", skus, users=500)
-        records.append(
-            EventRecord(
-                event_id=raw["event_id"],
-                event_type=raw["type"],
-                occurred_at=datetime.fromisoformat(raw["ts"]),
-                user_id=raw["user_id"],
-                session_id=raw["session_id"],
-                product_sku=raw["product_id"],
-                quantity=raw.get("quantity"),
-                price=Decimal(raw["price"]) if "price" in raw else None,
-                order_id=raw.get("order_id", ""),
-                country=raw["context"]["country"],
-                device=raw["context"]["device"],
-            )
-        )
-    return records
+    return [
+        record_from_event(random_event(rng, f"cw-{run}-{number}-{n}", skus, users=500))
+        for n in range(size)
+    ]
 
 
 def work(batch_size: int, ready_file: Path, stop_file: Path, max_seconds: float) -> dict:
