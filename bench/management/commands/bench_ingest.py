@@ -215,7 +215,7 @@ class Command(BaseCommand):
                 "seconds", "lag s", spans=spans,
             ))  # fmt: skip
         bars = {
-            f"{LABELS[w['database']]}, batches of {d['batch_size']}": d["applied_rate"]
+            f"{LABELS[w['database']]}\nbatches of {d['batch_size']}": d["applied_rate"]
             for w in worlds
             for d in w["drains"]
             if d["worker_processes"] == 1
