@@ -66,20 +66,23 @@ def subject_digest(user_id: str) -> str:
 
 def erased_at_by_user(user_ids: Iterable[str]) -> dict[str, datetime]:
     """When each of these users was last erased (never-erased users are absent)."""
-    held = held_erasures()
-    if held is not None:
-        return _look_up(user_ids, held.by_user)
-    return _last_erasures(user_ids, ErasureRecord.objects, "subject_digest", "erased_at")
+    return _erased_at(user_ids, held_erasures(), sessions=False)
 
 
 def erased_at_by_session(session_ids: Iterable[str]) -> dict[str, datetime]:
     """When the shopper owning each of these sessions was erased (others are absent)."""
-    held = held_erasures()
+    return _erased_at(session_ids, held_erasures(), sessions=True)
+
+
+def _erased_at(
+    ids: Iterable[str], held: "HeldErasures | None", *, sessions: bool
+) -> dict[str, datetime]:
+    """From the digests held in process, or, when there are too many to hold, one query."""
     if held is not None:
-        return _look_up(session_ids, held.by_session)
-    return _last_erasures(
-        session_ids, ErasedSession.objects, "session_digest", "erasure__erased_at"
-    )
+        return _look_up(ids, held.by_session if sessions else held.by_user)
+    if sessions:
+        return _last_erasures(ids, ErasedSession.objects, "session_digest", "erasure__erased_at")
+    return _last_erasures(ids, ErasureRecord.objects, "subject_digest", "erased_at")
 
 
 # The event path asks about every shopper of every batch, and erasures are rare: their digests
@@ -161,12 +164,9 @@ def without_erased_shoppers(records: Sequence[EventRecord]) -> list[EventRecord]
     """The records minus events of erased shoppers (by user, or by one of their sessions) that
     happened before the erasure: a batch still queued when the erasure ran must not bring the
     shopper back. Later events are new activity and stay."""
-    held = held_erasures()
-    users, sessions = (r.user_id for r in records), (r.session_id for r in records)
-    if held is None:
-        by_user, by_session = erased_at_by_user(users), erased_at_by_session(sessions)
-    else:
-        by_user, by_session = _look_up(users, held.by_user), _look_up(sessions, held.by_session)
+    held = held_erasures()  # asked once for the batch's users and sessions
+    by_user = _erased_at((r.user_id for r in records), held, sessions=False)
+    by_session = _erased_at((r.session_id for r in records), held, sessions=True)
     if not by_user and not by_session:
         return list(records)
 

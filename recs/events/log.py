@@ -15,7 +15,8 @@ from recs.models import Event
 # Rows per statement: 14 arrays of 1,000 values on PostgreSQL, one prepared statement run
 # 1,000 times elsewhere.
 INSERT_CHUNK_SIZE = 1000
-_INSERTED_FIELDS = (*RECORD_FIELDS, "received_at", "ingest_batch_id")
+# A log row's columns apart from its id: the record's fields and where the row came from.
+LOG_FIELDS = (*RECORD_FIELDS, "received_at", "ingest_batch_id")
 
 
 def insert_events(records: Sequence[EventRecord], *, batch_id: str) -> int:
@@ -47,7 +48,7 @@ def insert_events(records: Sequence[EventRecord], *, batch_id: str) -> int:
 
 @functools.cache
 def _insert_sql() -> str:
-    fields = [Event._meta.get_field(name) for name in _INSERTED_FIELDS]
+    fields = [Event._meta.get_field(name) for name in LOG_FIELDS]
     table = connection.ops.quote_name(Event._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
     unique = connection.ops.quote_name(Event._meta.get_field("event_id").column)

@@ -37,6 +37,7 @@ from redis.exceptions import LockError
 from aisle.conf import aisle_settings
 from recs import redis_clients, redis_keys
 from recs.batches import batched
+from recs.events.log import LOG_FIELDS
 from recs.events.records import RECORD_FIELDS, EventRecord
 from recs.models import Event
 
@@ -50,7 +51,6 @@ DELETE_BATCH_ROWS = 1000
 LOCK_TTL_S = 600
 READ_BLOCK_BYTES = 1 << 20
 # The columns of an archive line: the record's, then the row's bookkeeping.
-ARCHIVE_FIELDS = (*RECORD_FIELDS, "received_at", "ingest_batch_id")
 ARCHIVE_NAME = re.compile(r"^events-(\d{4}-\d{2}-\d{2})\.jsonl\.gz$")
 GZIP_FRAMING = 31  # zlib's wbits for a gzip header and trailer around the deflate data
 GZIP_LEVEL = 6  # zlib's default: most of level 9's ratio at a fraction of its time
@@ -221,7 +221,7 @@ def _archive_day(
         _cut_torn_tail(path)
     last_id, archived = 0, 0
     while chunk := list(
-        rows.filter(id__gt=last_id).values_list("id", *ARCHIVE_FIELDS)[:ARCHIVE_CHUNK_ROWS]
+        rows.filter(id__gt=last_id).values_list("id", *LOG_FIELDS)[:ARCHIVE_CHUNK_ROWS]
     ):
         _append_member(path, [_archive_line(values[1:]) for values in chunk])
         ids = [values[0] for values in chunk]
@@ -237,7 +237,7 @@ def _archive_day(
 
 
 def _archive_line(values: Sequence[Any]) -> bytes:
-    row = dict(zip(ARCHIVE_FIELDS, values, strict=True))
+    row = dict(zip(LOG_FIELDS, values, strict=True))
     message = EventRecord(**{name: row[name] for name in RECORD_FIELDS}).to_message()
     message["received_at"] = row["received_at"].isoformat()
     message["ingest_batch_id"] = row["ingest_batch_id"]

@@ -62,15 +62,11 @@ def record_event_lag(lag_s: float, events: int) -> None:
         logger.exception("Could not record event lag")
 
 
-def link_sessions_to_users(
-    logins: dict[str, str], links: dict[str, str] | None = None
-) -> list[str]:
+def link_sessions_to_users(logins: dict[str, str], links: dict[str, str]) -> list[str]:
     """Record that anonymous sessions logged in (session_id -> user_id) and carry their history
     over to the users in the online store. The first link of a session wins; returns the
-    sessions that were not linked before. `links` (session -> user, as far as known) saves the
-    lookup, and is brought up to date with the new links."""
-    if links is None:
-        links = session_links(list(logins))
+    sessions that were not linked before. `links` (session -> user, the links the caller
+    looked up for these sessions) is brought up to date with the new ones."""
     new = [session_id for session_id in logins if session_id not in links]
     if not new:
         return []

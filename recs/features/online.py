@@ -420,7 +420,8 @@ def _stream(
 
     try:
         for call in calls:
-            command = ("EVALSHA", script.sha, len(call.keys), *call.keys, *call.args)
+            keys = call.keys
+            command = ("EVALSHA", script.sha, len(keys), *keys, *call.args)
             # hiredis packs thousands of arguments in C; redis-py first copies them one by one.
             packed = (
                 [hiredis.pack_command(command)] if hiredis else connection.pack_command(*command)
@@ -457,8 +458,9 @@ def _run(client: redis_clients.Client, calls: Sequence[_Call]) -> list[list[int]
             # Naming the node spares redis-py a COMMAND GETKEYS round trip per EVALSHA; a
             # call that meets a moved slot is retried by the client on the slot's new owner.
             node = client.nodes_manager.get_node_from_slot(call.slot)
+            keys = call.keys
             pipe.execute_command(
-                "EVALSHA", script.sha, len(call.keys), *call.keys, *call.args, target_nodes=node
+                "EVALSHA", script.sha, len(keys), *keys, *call.args, target_nodes=node
             )
         results = pipe.execute(raise_on_error=False)
         retry = []

@@ -123,8 +123,7 @@ class Command(BaseCommand):
 
     def measure(self, drain_batch_sizes, drain_events, drain_workers, rates, workers,
                 sustained_batch, duration, clients, drain_timeout, web_workers, **_) -> dict:  # fmt: skip
-        database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-        database = "postgresql" if "postgres" in database else "sqlite"
+        database = connection.vendor  # "sqlite" or "postgresql", the keys of LABELS
         label = LABELS[database]
         skus = bench_events.seed_catalog(CATALOG)
         _, key = create_api_key("bench-ingest", "secret", ["write"])
