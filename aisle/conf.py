@@ -134,6 +134,11 @@ DEFAULTS: dict[str, Any] = {
     "SERVED_LOG_MAX_ENTRIES": 1_000_000,
     "ATTRIBUTION_WINDOW_HOURS": 24.0,
     "EXPERIMENT_SIGNIFICANCE_LEVEL": 0.05,
+    # Days of each shopper's history before their first exposure that CUPED reads.
+    "EXPERIMENT_CUPED_LOOKBACK_DAYS": 28,
+    # A sample ratio mismatch is flagged below this chi-square p-value (the industry's 0.001:
+    # a check run at every rollup must not cry wolf).
+    "EXPERIMENT_SRM_P_VALUE": 0.001,
     "EXPERIMENT_MODEL_KEYS": [
         "popularity",
         "trending",

@@ -317,6 +317,12 @@ class Experiment(models.Model):
         null=True, blank=True, help_text="Blank = until stopped. From this on, all see control."
     )
     hypothesis = models.TextField(blank=True, help_text="What you expect to change, and why.")
+    planned_shoppers_per_arm = models.PositiveIntegerField(
+        default=10_000,
+        validators=[MinValueValidator(10)],
+        help_text="About how many shoppers each shown variant will have seen by the end. The "
+        "always-valid test is tuned to be most sensitive there; it stays valid at any number.",
+    )
     winner = models.ForeignKey(
         "ExperimentVariant",
         null=True,
@@ -329,6 +335,17 @@ class Experiment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     stopped_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The split shoppers are checked against (sample ratio mismatch) holds from this moment
+    # (blank: since the start): a ramp or a paused challenger changes it, and shoppers first
+    # exposed before it came under another split.
+    split_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Sample ratio mismatch, as the workers' last rollup found it (recs.experiments.srm).
+    srm_p_value = models.FloatField(null=True, blank=True, editable=False)
+    srm_flagged_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Set while the split looks broken."
+    )
+    srm_acknowledged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    srm_acknowledged_by = models.CharField(max_length=150, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -348,6 +365,48 @@ class Experiment(models.Model):
     def clean(self) -> None:
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": "The end must be after the start."})
+
+    @property
+    def srm_blocks_promotion(self) -> bool:
+        return srm_blocks_promotion(self.srm_flagged_at, self.srm_acknowledged_at)
+
+
+def srm_blocks_promotion(
+    flagged_at: datetime | float | None, acknowledged_at: datetime | float | None
+) -> bool:
+    """A flagged sample ratio mismatch that nobody has acknowledged since it was flagged."""
+    return flagged_at is not None and (acknowledged_at is None or acknowledged_at < flagged_at)
+
+
+class ExperimentGuardrail(models.Model):
+    """A metric a challenger must not hurt: when the always-valid interval of its change against
+    the control lies wholly below -max_drop_percent, the workers pause that challenger."""
+
+    class Metric(models.TextChoices):
+        CONVERSION = "conversion", "Conversion per shopper"
+        REVENUE_PER_SHOPPER = "revenue_per_shopper", "Revenue per shopper"
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="guardrails")
+    metric = models.CharField(max_length=32, choices=Metric.choices)
+    max_drop_percent = models.DecimalField(
+        "max drop %",
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal(5),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text="Pause a challenger once it is confidently worse than the control by more "
+        "than this share of the control's value (0: any confident drop).",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "metric"], name="experiment_guardrail_unique_metric"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_metric_display()} must not drop more than {self.max_drop_percent} %"
 
 
 def remaining_traffic(variants: Iterable["ExperimentVariant"]) -> Decimal:
@@ -384,6 +443,9 @@ class ExperimentVariant(models.Model):
     is_shadow = models.BooleanField(
         "shadow", default=False, help_text="Scored for the same shoppers and logged, never shown."
     )
+    # A paused challenger's shoppers see the control, unlogged, while the rest of the test runs.
+    paused_at = models.DateTimeField(null=True, blank=True, editable=False)
+    paused_reason = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -160,14 +160,30 @@ class VariantHourlyStats(models.Model):
         default=0.0, help_text="sum over shoppers of their revenue squared (for intervals)"
     )
     recommended_revenue = models.FloatField(default=0.0, help_text="revenue of recommended items")
+    # CUPED: each shopper's activity before their first exposure (x) beside their outcome (y),
+    # as sums over shoppers, so that a report can remove the variance that history explains.
+    pre_activity = models.FloatField(default=0.0, help_text="sum of x: log(1 + earlier events)")
+    pre_activity_squares = models.FloatField(default=0.0, help_text="sum of x squared")
+    pre_activity_conversion = models.FloatField(
+        default=0.0, help_text="sum of x times converted (0 or 1)"
+    )
+    pre_revenue = models.FloatField(default=0.0, help_text="sum of x: revenue before exposure")
+    pre_revenue_squares = models.FloatField(default=0.0, help_text="sum of x squared")
+    pre_revenue_revenue = models.FloatField(default=0.0, help_text="sum of x times revenue")
     # Shadow variants: scored for the same requests, never shown.
     shadow_lists = models.PositiveIntegerField(default=0)
     shadow_overlap = models.FloatField(default=0.0, help_text="sum of overlap with the shown list")
     outcomes = models.PositiveIntegerField(
-        default=0, help_text="products the shoppers then clicked or bought"
+        default=0,
+        help_text="products the shoppers then viewed, carted or bought anywhere in the shop, "
+        "not through the shown list",
     )
-    shadow_hits = models.PositiveIntegerField(default=0, help_text="of those, in the shadow list")
-    served_hits = models.PositiveIntegerField(default=0, help_text="of those, in the shown list")
+    shadow_hits = models.PositiveIntegerField(
+        default=0, help_text="of those, in the shadow list's top k"
+    )
+    served_hits = models.PositiveIntegerField(
+        default=0, help_text="of those, in the shown list's top k"
+    )
     model_versions = models.JSONField(
         default=dict, help_text="lists served per model version, e.g. {'hybrid#8': 120}"
     )

@@ -60,11 +60,18 @@ log "Online feature store (rebuilt from the event log only when Redis lost it or
 log "Training the models (skipped when serving versions exist)"
 "$PY" manage.py train --if-untrained
 
-log "Demo accounts and the storefront key"
+log "Demo accounts, the storefront key and the demo experiment (its shoppers simulated once)"
 "$PY" manage.py setup_demo --user "$DEMO_USER" --password "$DEMO_PASSWORD" \
-  --customer-password "$DEMO_CUSTOMER_PASSWORD" --key-file "$RUN_DIR/storefront_publishable_key"
+  --customer-password "$DEMO_CUSTOMER_PASSWORD" --key-file "$RUN_DIR/storefront_publishable_key" \
+  --experiment-id-file "$RUN_DIR/demo_experiment_id"
 STOREFRONT_PUBLISHABLE_KEY="$(cat "$RUN_DIR/storefront_publishable_key")"
 export STOREFRONT_PUBLISHABLE_KEY
+if [ -f "$RUN_DIR/demo_experiment_id" ]; then
+  EXPERIMENT_ID="$(cat "$RUN_DIR/demo_experiment_id")"
+  EXPERIMENT_URL="http://$BIND:$PORT/admin/recs/experiments/$EXPERIMENT_ID/    (A/B test dashboard)"
+else
+  EXPERIMENT_URL="none (setup_demo said why above)"
+fi
 
 log "(Re)starting web server, Celery worker and Celery beat"
 stop_all
@@ -94,6 +101,7 @@ cat <<INFO
 Aisle demo is running.
   Storefront:    http://$BIND:$PORT/    (shopper login: 12347 / $DEMO_CUSTOMER_PASSWORD)
   Admin:         http://$BIND:$PORT/admin/    (user: $DEMO_USER  password: $DEMO_PASSWORD)
+  Experiment:    $EXPERIMENT_URL
   API docs:      http://$BIND:$PORT/api/v1/docs/
   OpenAPI:       http://$BIND:$PORT/api/v1/schema/
   Logs:          $LOG_DIR/ (web.log, worker.log, beat.log)

@@ -1,4 +1,5 @@
-"""The merchandiser's admin for experiments: set up, start, pause, kill, ramp, promote a winner.
+"""The merchandiser's admin for experiments: set up, start, pause, kill, ramp, promote a winner,
+set guardrails, acknowledge a sample ratio mismatch.
 
 Writes call merch.services.experiments, so that the render path hears about them on commit.
 """
@@ -14,10 +15,13 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from merch.models import (
     Experiment,
+    ExperimentGuardrail,
     ExperimentVariant,
     Placement,
     experiment_strategies,
@@ -92,7 +96,17 @@ class ExperimentVariantInline(admin.TabularInline):
     model = ExperimentVariant
     form = ExperimentVariantForm
     formset = ExperimentVariantFormSet
-    fields = ("name", "strategy", "traffic_percent", "is_control", "is_shadow")
+    fields = ("name", "strategy", "traffic_percent", "is_control", "is_shadow", "serving")
+    readonly_fields = ("serving",)
+
+    @admin.display(description="serving")
+    def serving(self, variant: ExperimentVariant) -> str:
+        if variant.pk is None:
+            return "-"
+        if variant.paused_at is not None:
+            at = timezone.localtime(variant.paused_at)
+            return f"Paused {at:%Y-%m-%d %H:%M}: {variant.paused_reason} Ramp it to serve it again."
+        return "shadow (never shown)" if variant.is_shadow else "yes"
 
     def get_extra(self, request, obj=None, **kwargs):
         if obj is None:
@@ -107,6 +121,28 @@ class ExperimentVariantInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return _is_draft(obj) and super().has_delete_permission(request, obj)
+
+
+class ExperimentGuardrailInline(admin.TabularInline):
+    """Guardrails can be set at any time before the experiment stops: they change no one's
+    assignment until the workers find a challenger confidently worse."""
+
+    model = ExperimentGuardrail
+    fields = ("metric", "max_drop_percent")
+    extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return _is_live_or_draft(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return _is_live_or_draft(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return _is_live_or_draft(obj) and super().has_delete_permission(request, obj)
+
+
+def _is_live_or_draft(experiment: Experiment | None) -> bool:
+    return experiment is None or experiment.status != Experiment.Status.STOPPED
 
 
 class RampForm(forms.Form):
@@ -161,13 +197,15 @@ class ExperimentAdmin(admin.ModelAdmin):
     list_select_related = ("placement", "winner")
     list_filter = ("status", "placement")
     search_fields = ("name", "hypothesis")
-    inlines = [ExperimentVariantInline]
+    inlines = [ExperimentVariantInline, ExperimentGuardrailInline]
     fields = (
-        "name", "placement", "hypothesis", "starts_at", "ends_at", "salt", "status", "traffic",
-        "winner", "started_at", "stopped_at", "created_at", "updated_at",
+        "name", "placement", "hypothesis", "planned_shoppers_per_arm", "starts_at", "ends_at",
+        "salt", "status", "traffic",
+        "sample_ratio", "winner", "started_at", "stopped_at", "created_at", "updated_at",
     )  # fmt: skip
     readonly_fields = (
-        "status", "traffic", "winner", "started_at", "stopped_at", "created_at", "updated_at",
+        "status", "traffic", "sample_ratio", "winner", "started_at", "stopped_at", "created_at",
+        "updated_at",
     )  # fmt: skip
     actions = ["start", "pause", "kill"]
 
@@ -175,9 +213,12 @@ class ExperimentAdmin(admin.ModelAdmin):
         return super().get_queryset(request).prefetch_related("variants")
 
     def get_readonly_fields(self, request, obj=None):
-        # Moving a started experiment or changing its salt would reshuffle who sees what.
+        # Moving a started experiment or changing its salt would reshuffle who sees what; a new
+        # plan would retune the always-valid test to data already seen.
         return (
-            self.readonly_fields if _is_draft(obj) else (*self.readonly_fields, "placement", "salt")
+            self.readonly_fields
+            if _is_draft(obj)
+            else (*self.readonly_fields, "placement", "salt", "planned_shoppers_per_arm")
         )
 
     def has_delete_permission(self, request, obj=None):
@@ -187,16 +228,33 @@ class ExperimentAdmin(admin.ModelAdmin):
     def traffic(self, experiment: Experiment) -> str:
         return traffic_summary(experiment.variants.all()) if experiment.pk else "-"
 
+    @admin.display(description="sample ratio")
+    def sample_ratio(self, experiment: Experiment) -> str:
+        if experiment.srm_p_value is None:
+            return "not checked yet"
+        if experiment.srm_flagged_at is None:
+            return f"matches the split (p = {experiment.srm_p_value:.3f})"
+        state = (
+            "promotion blocked until acknowledged on the dashboard"
+            if experiment.srm_blocks_promotion
+            else f"acknowledged by {experiment.srm_acknowledged_by}"
+        )
+        return f"MISMATCH (p = {experiment.srm_p_value:.2g}): {state}"
+
     def save_model(self, request, obj, form, change):
         experiments.save_experiment(obj)
 
     def save_formset(self, request, form, formset, change):
-        if formset.model is not ExperimentVariant:
-            return super().save_formset(request, form, formset, change)
         formset.save(commit=False)  # fills new/changed/deleted_objects for the change message
-        changed = [*formset.new_objects, *(variant for variant, _ in formset.changed_objects)]
-        if changed or formset.deleted_objects:
+        changed = [*formset.new_objects, *(item for item, _ in formset.changed_objects)]
+        if not changed and not formset.deleted_objects:
+            return None
+        if formset.model is ExperimentVariant:
             experiments.save_variants(form.instance, changed, deleted=formset.deleted_objects)
+        elif formset.model is ExperimentGuardrail:
+            experiments.save_guardrails(form.instance, changed, deleted=formset.deleted_objects)
+        else:
+            raise TypeError(f"No service saves {formset.model.__name__}")
         return None
 
     def delete_model(self, request, obj):
@@ -251,6 +309,11 @@ class ExperimentAdmin(admin.ModelAdmin):
                 "<path:object_id>/promote/",
                 self.admin_site.admin_view(self.promote_view),
                 name="{}_{}_promote".format(*info),
+            ),
+            path(
+                "<path:object_id>/acknowledge-srm/",
+                self.admin_site.admin_view(require_POST(self.acknowledge_srm_view)),
+                name="{}_{}_acknowledge_srm".format(*info),
             ),
             *super().get_urls(),
         ]
@@ -353,3 +416,24 @@ class ExperimentAdmin(admin.ModelAdmin):
             "placement's default for every shopper.",
             submit_label="Promote and stop",
         )
+
+    def acknowledge_srm_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The merchandiser has seen the sample ratio mismatch: promotion is allowed again."""
+        experiment = self._experiment_for_change(request, object_id)
+        if experiment is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        try:
+            experiments.acknowledge_sample_ratio_mismatch(experiment, request.user.get_username())
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                "Sample ratio mismatch acknowledged; a winner can be promoted. A new mismatch "
+                "will need acknowledging again.",
+                messages.WARNING,
+            )
+        try:
+            return redirect(reverse("aisle:recs-experiment-dashboard", args=[experiment.pk]))
+        except NoReverseMatch:  # the engine's dashboards are not mounted in this project
+            return redirect(self._change_url(experiment))

@@ -1,4 +1,5 @@
-"""Writes to experiments: set up a draft and its variants, then start, pause, kill, ramp, promote.
+"""Writes to experiments: set up a draft and its variants, then start, pause, kill, ramp, promote;
+guardrails, and the workers' verdicts (a paused challenger, a sample ratio mismatch).
 
 Each write announces itself on commit with experiments_changed; a refused one raises
 ValidationError with a message for the merchandiser.
@@ -15,7 +16,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from merch.models import Experiment, ExperimentVariant, Placement, remaining_traffic
+from merch.models import (
+    Experiment,
+    ExperimentGuardrail,
+    ExperimentVariant,
+    Placement,
+    remaining_traffic,
+)
 from merch.services._shared import differs_from_stored
 from merch.services.merchandising import save_placement
 from merch.signals import experiments_changed
@@ -151,10 +158,18 @@ def create_experiment(
     hypothesis: str = "",
     starts_at: datetime | None = None,
     ends_at: datetime | None = None,
+    planned_shoppers_per_arm: int = 10_000,
+    guardrails: Sequence[tuple[str, Decimal | float | int]] = (),
 ) -> Experiment:
-    """Create a draft experiment and its variants; nothing is saved unless all of it is valid."""
+    """Create a draft experiment, its variants and guardrails ((metric, max drop %) pairs);
+    nothing is saved unless all of it is valid."""
     experiment = Experiment(
-        name=name, placement=placement, hypothesis=hypothesis, starts_at=starts_at, ends_at=ends_at
+        name=name,
+        placement=placement,
+        hypothesis=hypothesis,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        planned_shoppers_per_arm=planned_shoppers_per_arm,
     )
     experiment.full_clean()
     built = [
@@ -173,6 +188,14 @@ def create_experiment(
     validate_variants(experiment, built)
     experiment.save()
     ExperimentVariant.objects.bulk_create(built)
+    if guardrails:
+        save_guardrails(
+            experiment,
+            [
+                ExperimentGuardrail(metric=metric, max_drop_percent=_percent(max_drop))
+                for metric, max_drop in guardrails
+            ],
+        )
     _announce_experiment_change(experiment.pk)
     return experiment
 
@@ -181,9 +204,10 @@ def create_experiment(
 def save_experiment(experiment: Experiment) -> Experiment:
     """Validate and save an experiment's own fields; readers hear about it on commit if changed.
 
-    Name, hypothesis and schedule can change at any time. Placement and salt are fixed once it
-    has started (a new salt would move shoppers between variants mid-test), and status, winner
-    and start/stop times change only through the transitions below.
+    Name, hypothesis and schedule can change at any time. Placement, salt and the planned
+    shoppers per arm are fixed once it has started (a new salt would move shoppers between
+    variants mid-test), and status, winner and start/stop times change only through the
+    transitions below.
     """
     experiment.full_clean()
     stored = (
@@ -206,6 +230,15 @@ def save_experiment(experiment: Experiment) -> Experiment:
             raise ValidationError(
                 "The placement and salt are fixed once an experiment has started: changing them "
                 "would move shoppers between variants."
+            )
+        if (
+            stored.status != Experiment.Status.DRAFT
+            and stored.planned_shoppers_per_arm != experiment.planned_shoppers_per_arm
+        ):
+            raise ValidationError(
+                "The planned shoppers per arm are fixed once an experiment has started: the "
+                "always-valid test was tuned to them, and retuning it to data already seen would "
+                "overstate the evidence."
             )
     if differs_from_stored(experiment):
         experiment.save()
@@ -296,7 +329,10 @@ def start_experiment(experiment: Experiment) -> Experiment:
             "end later (or clear it) before starting it."
         )
     return _transition(
-        experiment, locked, status=Experiment.Status.RUNNING, started_at=locked.started_at or now
+        experiment,
+        locked,
+        status=Experiment.Status.RUNNING,
+        started_at=locked.started_at or now,
     )
 
 
@@ -332,7 +368,9 @@ def ramp_experiment(
     """Set the traffic of one shown, non-control variant; the control takes what is left.
 
     Without `variant_name` the experiment must have exactly one such variant, so that a ramp never
-    lands on an arm the merchandiser did not mean.
+    lands on an arm the merchandiser did not mean. Ramping a challenger a guardrail paused serves
+    it again: the merchandiser has seen why and decided. A new split restarts the sample ratio
+    check, since shoppers before and after came under different splits.
     """
     locked = _locked(experiment)
     if locked.status == Experiment.Status.STOPPED:
@@ -370,12 +408,99 @@ def ramp_experiment(
             f"That would give the variants other than the control {total} % of traffic; together "
             f"they can take at most 100 % ({left} % is left for '{target.name}')."
         )
-    if target.traffic_percent != share:
+    if target.traffic_percent != share or target.paused_at is not None:
         target.traffic_percent = share
-        target.save(update_fields=["traffic_percent"])
-        locked.save(update_fields=["updated_at"])
+        target.paused_at, target.paused_reason = None, ""
+        target.save(update_fields=["traffic_percent", "paused_at", "paused_reason"])
+        locked.split_changed_at = timezone.now()
+        locked.save(update_fields=["split_changed_at", "updated_at"])
         _announce_experiment_change(locked.pk)
     return target
+
+
+@transaction.atomic
+def pause_challenger(experiment_id: int, variant_name: str, reason: str) -> bool:
+    """Stop showing one challenger (its shoppers see the control, unlogged) while the rest of
+    the experiment runs; the workers call this when a guardrail trips. Returns False when there
+    was nothing to pause (not running any more, already paused, not a shown challenger)."""
+    locked = Experiment.objects.select_for_update().filter(pk=experiment_id).first()
+    if locked is None or locked.status != Experiment.Status.RUNNING:
+        return False
+    variant = locked.variants.filter(
+        name=variant_name, is_control=False, is_shadow=False, paused_at__isnull=True
+    ).first()
+    if variant is None:
+        return False
+    now = timezone.now()
+    variant.paused_at, variant.paused_reason = now, reason
+    variant.save(update_fields=["paused_at", "paused_reason"])
+    locked.split_changed_at = now
+    locked.save(update_fields=["split_changed_at", "updated_at"])
+    _announce_experiment_change(locked.pk)
+    return True
+
+
+def record_sample_ratio_check(experiment_id: int, p_value: float | None, flagged: bool) -> None:
+    """Keep the workers' latest sample ratio check on the experiment: a flag set when it first
+    fails (so an acknowledgement before it does not count) and cleared once a test passes
+    again. A check without a verdict (too few shoppers since the split changed) changes
+    nothing: a mismatch stays flagged until data says otherwise."""
+    if p_value is None:
+        return
+    experiments = Experiment.objects.filter(pk=experiment_id)
+    experiments.update(srm_p_value=p_value)
+    if flagged:
+        experiments.filter(srm_flagged_at__isnull=True).update(srm_flagged_at=timezone.now())
+    else:
+        experiments.update(srm_flagged_at=None)
+
+
+@transaction.atomic
+def acknowledge_sample_ratio_mismatch(experiment: Experiment, acknowledged_by: str) -> Experiment:
+    """The merchandiser has seen the mismatch (and knows its cause): promotion is allowed again.
+    A mismatch flagged after this needs acknowledging again."""
+    locked = _locked(experiment)
+    if locked.srm_flagged_at is None:
+        raise ValidationError(
+            "The traffic split matches its setting; there is nothing to acknowledge."
+        )
+    return _transition(
+        experiment,
+        locked,
+        srm_acknowledged_at=timezone.now(),
+        srm_acknowledged_by=acknowledged_by[:150],
+    )
+
+
+@transaction.atomic
+def save_guardrails(
+    experiment: Experiment,
+    guardrails: Sequence[ExperimentGuardrail],
+    *,
+    deleted: Sequence[ExperimentGuardrail] = (),
+) -> None:
+    """Add, change or delete an experiment's guardrails; allowed at any time, since a guardrail
+    changes no one's assignment, only when the workers pause a challenger."""
+    locked = _locked(experiment)
+    for guardrail in [*guardrails, *deleted]:
+        if guardrail.experiment_id not in (None, locked.pk):
+            raise ValidationError("That guardrail belongs to another experiment.")
+        guardrail.experiment = locked
+    for guardrail in guardrails:
+        guardrail.full_clean(exclude=["experiment"], validate_unique=False)
+    deleted_ids = [guardrail.pk for guardrail in deleted if guardrail.pk]
+    kept = locked.guardrails.exclude(pk__in=[g.pk for g in [*guardrails, *deleted] if g.pk])
+    metrics = Counter([*(g.metric for g in kept), *(g.metric for g in guardrails)])
+    repeated = sorted(metric for metric, count in metrics.items() if count > 1)
+    if repeated:
+        raise ValidationError(
+            f"One guardrail per metric: {', '.join(repeated)} is set more than once."
+        )
+    ExperimentGuardrail.objects.filter(experiment=locked, pk__in=deleted_ids).delete()
+    for guardrail in guardrails:
+        guardrail.save()
+    if guardrails or deleted_ids:
+        _announce_experiment_change(locked.pk)
 
 
 @dataclass(frozen=True)
@@ -408,6 +533,12 @@ def promote_winner(experiment: Experiment, variant: ExperimentVariant) -> Promot
         raise ValidationError("A draft has no results yet; start it before promoting a winner.")
     if locked.winner_id is not None:
         raise ValidationError(f"This experiment already promoted '{locked.winner}'.")
+    if locked.srm_blocks_promotion:
+        raise ValidationError(
+            "The traffic split does not match its setting (sample ratio mismatch), so the "
+            "results may be biased. Find the cause, then acknowledge the mismatch on the "
+            "dashboard before promoting."
+        )
     winner = locked.variants.filter(pk=variant.pk).first()
     if winner is None:
         raise ValidationError(f"Variant '{variant.name}' is not part of this experiment.")

@@ -6,9 +6,15 @@ of a list) counts there. Impressions count for a variant when they carry one of 
 clicks and add-to-carts too, or when they concern a product it showed that shopper; purchases
 count as conversion and revenue, and as recommended revenue when the product was shown to them.
 Shadow lists are compared with the shown list they were scored beside: overlap, and how many
-of the products the shopper then clicked or bought each list contained.
+of the products the shopper then viewed, carted or bought anywhere in the shop each list held
+in its top k (k: the shorter list's length, the same cut-off for both). Events reached through
+the experiment's shown lists (they carry one of its rec_ids) are left out of those outcomes:
+counting them would credit the shown list with what it caused, and a shadow could never win.
+Each shopper's activity in the EXPERIMENT_CUPED_LOOKBACK_DAYS before their first exposure is
+summed beside their outcomes, for CUPED (recs.experiments.cuped).
 """
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,7 +25,10 @@ from aisle.conf import aisle_settings
 from merch.selectors.experiments import ExperimentConfig
 from recs.models import Event, ServedList, SessionLink, VariantHourlyStats
 
-OUTCOME_TYPES = ("click", "purchase")
+# What a shopper did next anywhere in the shop, for the shadow comparison.
+OUTCOME_TYPES = ("view", "add_to_cart", "purchase")
+# A shopper's activity before the experiment, for CUPED.
+ACTIVITY_TYPES = ("view", "click", "add_to_cart", "purchase")
 
 
 @dataclass
@@ -29,6 +38,8 @@ class _Exposure:
     shown: dict[str, datetime] = field(default_factory=dict)  # sku -> first shown
     revenue: float = 0.0
     converted: bool = False
+    pre_events: int = 0  # before first_at, within the CUPED lookback
+    pre_revenue: float = 0.0
 
 
 @dataclass
@@ -42,6 +53,12 @@ class _Row:
     revenue: float = 0.0
     revenue_squares: float = 0.0
     recommended_revenue: float = 0.0
+    pre_activity: float = 0.0
+    pre_activity_squares: float = 0.0
+    pre_activity_conversion: float = 0.0
+    pre_revenue: float = 0.0
+    pre_revenue_squares: float = 0.0
+    pre_revenue_revenue: float = 0.0
     shadow_lists: int = 0
     shadow_overlap: float = 0.0
     outcomes: int = 0
@@ -100,7 +117,7 @@ def rollup_experiment(experiment: ExperimentConfig) -> int:
         "session_id", "user_id"))  # fmt: skip
     events = (
         Event.objects.filter(occurred_at__gte=start)
-        .filter(event_type__in=("impression", "click", "add_to_cart", "purchase"))
+        .filter(event_type__in=("impression", "view", "click", "add_to_cart", "purchase"))
         .order_by("occurred_at")
     )
     events = events.filter(user_id__in=user_ids) | events.filter(session_id__in=session_ids)
@@ -135,15 +152,28 @@ def rollup_experiment(experiment: ExperimentConfig) -> int:
             exposure.converted = True
             if ours or event.product_sku in exposure.shown:
                 row.recommended_revenue += amount
-        if event.event_type in OUTCOME_TYPES and event.product_sku:
+        reached_through_a_shown_list = (event.context or {}).get("rec_id", "") in variant_of_rec
+        if (
+            event.event_type in OUTCOME_TYPES
+            and event.product_sku
+            and not reached_through_a_shown_list
+        ):
             outcomes_after[subject].append((event.occurred_at, event.product_sku))
 
+    _add_pre_exposure_activity(exposures, links, user_ids, session_ids)
     for exposure in exposures.values():
         row = rows[(exposure.variant, _hour(exposure.first_at))]
         row.exposed_subjects += 1
         row.converting_subjects += int(exposure.converted)
         row.revenue += exposure.revenue
         row.revenue_squares += exposure.revenue**2
+        activity = math.log1p(exposure.pre_events)
+        row.pre_activity += activity
+        row.pre_activity_squares += activity**2
+        row.pre_activity_conversion += activity * int(exposure.converted)
+        row.pre_revenue += exposure.pre_revenue
+        row.pre_revenue_squares += exposure.pre_revenue**2
+        row.pre_revenue_revenue += exposure.pre_revenue * exposure.revenue
 
     shown_by_rec = {entry.rec_id: entry for entry in shown}
     for shadow in (s for s in served if s.is_shadow):
@@ -160,10 +190,45 @@ def rollup_experiment(experiment: ExperimentConfig) -> int:
             for at, sku in outcomes_after.get(base.subject_id, [])
             if base.served_at <= at <= base.served_at + window
         }
+        cutoff = min(len(base.skus), len(shadow.skus))
         row.outcomes += len(later)
-        row.shadow_hits += len(later & shadow_set)
-        row.served_hits += len(later & base_set)
+        row.shadow_hits += len(later & set(shadow.skus[:cutoff]))
+        row.served_hits += len(later & set(base.skus[:cutoff]))
     return _write(experiment.id, rows)
+
+
+def _add_pre_exposure_activity(
+    exposures: dict[str, _Exposure],
+    links: dict[str, str],
+    user_ids: list[str],
+    session_ids: list[str],
+) -> None:
+    """Count each shopper's events and revenue in the lookback before their first exposure: the
+    covariate CUPED needs. A session that logged in brings its user's history with it."""
+    lookback = timedelta(days=aisle_settings.EXPERIMENT_CUPED_LOOKBACK_DAYS)
+    if not lookback or not exposures:
+        return
+    sessions_of_user: dict[str, list[str]] = defaultdict(list)
+    for session_id, user_id in links.items():
+        sessions_of_user[user_id].append(f"session:{session_id}")
+    users = {*user_ids, *sessions_of_user}
+    first = min(e.first_at for e in exposures.values())
+    last = max(e.first_at for e in exposures.values())
+    events = Event.objects.filter(
+        occurred_at__gte=first - lookback, occurred_at__lt=last, event_type__in=ACTIVITY_TYPES
+    ).only("event_type", "occurred_at", "user_id", "session_id", "price", "quantity")
+    events = events.filter(user_id__in=users) | events.filter(session_id__in=session_ids)
+    for event in events.iterator(chunk_size=5000):
+        subjects = {*_subjects_of(event, links), *sessions_of_user.get(event.user_id, ())}
+        for subject in subjects:
+            exposure = exposures.get(subject)
+            if exposure is None or not (
+                exposure.first_at - lookback <= event.occurred_at < exposure.first_at
+            ):
+                continue
+            exposure.pre_events += 1
+            if event.event_type == "purchase":
+                exposure.pre_revenue += float(event.price or 0) * (event.quantity or 1)
 
 
 @transaction.atomic

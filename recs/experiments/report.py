@@ -1,4 +1,10 @@
-"""Experiment results per variant from the workers' hourly rollups, never the event log: fast."""
+"""Experiment results per variant from the workers' hourly rollups, never the event log: fast.
+
+Verdicts come from always-valid tests (recs.experiments.sequential), safe to read at every look,
+on CUPED-adjusted means (recs.experiments.cuped) for conversion and revenue per shopper; the
+fixed-horizon p-values are kept beside them. The traffic split is checked for a sample ratio
+mismatch (recs.experiments.srm), and guardrails are checked against the always-valid intervals.
+"""
 
 # Everything above the selectors at the bottom is pure arithmetic, checked against hand-computed
 # numbers in the tests.
@@ -7,13 +13,22 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 from django.db.models import Sum
 from scipy import stats
 
 from aisle.conf import aisle_settings
-from merch.selectors.experiments import ExperimentConfig, VariantConfig
+from merch.models import ExperimentGuardrail
+from merch.selectors.experiments import ExperimentConfig, GuardrailConfig, VariantConfig
+from recs.experiments.cuped import CupedResult, CupedSums, cuped_adjust
+from recs.experiments.sequential import (
+    ArmStats,
+    SequentialResult,
+    sequential_test,
+    tau_for_sample_size,
+)
+from recs.experiments.srm import SrmResult, sample_ratio_check
 from recs.models import VariantHourlyStats
 
 CONFIDENCE = 0.95
@@ -23,7 +38,11 @@ COUNT_FIELDS = (
     "exposed_subjects", "lists_served", "impressions", "clicks", "add_to_carts",
     "converting_subjects", "shadow_lists", "outcomes", "shadow_hits", "served_hits",
 )  # fmt: skip
-SUM_FIELDS = ("revenue", "revenue_squares", "recommended_revenue", "shadow_overlap")
+SUM_FIELDS = (
+    "revenue", "revenue_squares", "recommended_revenue", "shadow_overlap", "pre_activity",
+    "pre_activity_squares", "pre_activity_conversion", "pre_revenue", "pre_revenue_squares",
+    "pre_revenue_revenue",
+)  # fmt: skip
 ALL_FIELDS = COUNT_FIELDS + SUM_FIELDS
 
 Point = tuple[datetime, float | None]
@@ -55,6 +74,12 @@ class Totals:
     revenue_squares: float = 0.0
     recommended_revenue: float = 0.0
     shadow_overlap: float = 0.0
+    pre_activity: float = 0.0
+    pre_activity_squares: float = 0.0
+    pre_activity_conversion: float = 0.0
+    pre_revenue: float = 0.0
+    pre_revenue_squares: float = 0.0
+    pre_revenue_revenue: float = 0.0
 
     def __add__(self, other: "Totals") -> "Totals":
         return Totals(**{name: getattr(self, name) + getattr(other, name) for name in ALL_FIELDS})
@@ -93,12 +118,17 @@ class Mean:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A variant's metric against the control's: lift, p-value and a verdict in plain words."""
+    """A variant's metric against the control's: lift, p-values, the always-valid interval and
+    a verdict in plain words, read off the always-valid test."""
 
-    difference: float | None  # variant - control, in the metric's own unit
-    relative_lift: float | None  # variant / control - 1; None when the control is 0
-    p_value: float | None
+    difference: float | None  # variant - control, in the metric's own unit (CUPED-adjusted)
+    relative_lift: float | None  # difference / control; None when the control is 0
+    p_value: float | None  # fixed-horizon: valid once, at a sample size fixed in advance
     verdict: str
+    always_valid_p: float | None = None  # the running minimum over the rollup's hours
+    low: float | None = None  # always-valid interval of the difference
+    high: float | None = None
+    variance_reduction: float | None = None  # by CUPED; None where it does not apply
 
 
 @dataclass(frozen=True)
@@ -156,6 +186,39 @@ class Arm:
 
 
 @dataclass(frozen=True)
+class GuardrailBreach:
+    """A challenger confidently worse than the control by more than a guardrail allows."""
+
+    variant: str
+    metric: str
+    max_drop_percent: float
+    control_value: float
+    low: float  # always-valid interval of the difference
+    high: float
+
+    @property
+    def reason(self) -> str:
+        label = dict(ExperimentGuardrail.Metric.choices).get(self.metric, self.metric)
+        return (
+            f"Guardrail: {label.lower()} dropped by more than {self.max_drop_percent:g} % "
+            f"against the control (always-valid 95 % interval of the change: "
+            f"{self.low / self.control_value:+.1%} to {self.high / self.control_value:+.1%})."
+        )
+
+
+@dataclass(frozen=True)
+class SampleRatio:
+    """The sample ratio check of the shoppers first exposed under the current split."""
+
+    result: SrmResult
+    since: datetime | None  # None: since the start
+
+    @property
+    def flagged(self) -> bool:
+        return self.result.flagged
+
+
+@dataclass(frozen=True)
 class ExperimentReport:
     experiment: ExperimentConfig
     control: str | None
@@ -165,6 +228,8 @@ class ExperimentReport:
     # CTR cumulative up to each hour, which is what a reader of a running test wants to watch.
     series: dict[str, dict[str, list[Point]]] = field(default_factory=dict)
     last_rollup_at: datetime | None = None
+    sample_ratio: SampleRatio | None = None
+    guardrail_breaches: list[GuardrailBreach] = field(default_factory=list)
 
 
 # --- Statistics (pure) -----------------------------------------------------------------------
@@ -237,34 +302,180 @@ def format_p_value(p_value: float) -> str:
     return "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3f}"
 
 
-def verdict(difference: float | None, p_value: float | None, alpha: float | None = None) -> str:
+def verdict(
+    difference: float | None,
+    p_value: float | None,
+    alpha: float | None = None,
+    *,
+    always_valid: bool = False,
+) -> str:
     alpha = significance_level() if alpha is None else alpha
     if difference is None or p_value is None:
         return "not enough data yet"
     if p_value >= alpha or difference == 0:
         return "no significant difference yet"
     direction = "better" if difference > 0 else "worse"
-    return f"{direction} than control ({format_p_value(p_value)})"
+    kind = "always-valid " if always_valid else ""
+    return f"{direction} than control ({kind}{format_p_value(p_value)})"
 
 
-def compare(value: float | None, control: float | None, p_value: float | None) -> Comparison:
+def compare(
+    value: float | None,
+    control: float | None,
+    p_value: float | None,
+    sequential: SequentialResult | None = None,
+    variance_reduction: float | None = None,
+) -> Comparison:
+    """The comparison of a variant's value with the control's; the verdict follows the
+    always-valid test when there is one, else the fixed-horizon p-value."""
     if value is None or control is None:
         return Comparison(None, None, None, verdict(None, None))
-    difference = value - control
+    if sequential is None or sequential.difference is None:
+        difference = value - control
+        return Comparison(
+            difference, _ratio(difference, control), p_value, verdict(difference, p_value)
+        )
+    difference = sequential.difference
     return Comparison(
-        difference, _ratio(difference, control), p_value, verdict(difference, p_value)
+        difference=difference,
+        relative_lift=_ratio(difference, control),
+        p_value=p_value,
+        verdict=verdict(difference, sequential.p_value, sequential.alpha, always_valid=True),
+        always_valid_p=sequential.p_value,
+        low=sequential.low,
+        high=sequential.high,
+        variance_reduction=variance_reduction,
     )
 
 
-def compare_rates(variant: Rate, control: Rate) -> Comparison:
+def compare_rates(
+    variant: Rate, control: Rate, sequential: SequentialResult | None = None
+) -> Comparison:
     p_value = two_proportion_p_value(
         variant.successes, variant.trials, control.successes, control.trials
     )
-    return compare(variant.value, control.value, p_value)
+    return compare(variant.value, control.value, p_value, sequential)
 
 
-def compare_means(variant: Mean, control: Mean) -> Comparison:
-    return compare(variant.value, control.value, welch_p_value(variant, control))
+def compare_means(
+    variant: Mean, control: Mean, sequential: SequentialResult | None = None
+) -> Comparison:
+    return compare(variant.value, control.value, welch_p_value(variant, control), sequential)
+
+
+# --- Always-valid tests over the hours (pure) ------------------------------------------------
+
+
+def conversion_sums(totals: Totals) -> CupedSums:
+    """Converted (0/1) per exposed shopper, beside log(1 + their earlier events)."""
+    return CupedSums(
+        totals.exposed_subjects, totals.converting_subjects, totals.converting_subjects,
+        totals.pre_activity, totals.pre_activity_squares, totals.pre_activity_conversion,
+    )  # fmt: skip
+
+
+def revenue_sums(totals: Totals) -> CupedSums:
+    """Revenue per exposed shopper, beside their revenue before the experiment."""
+    return CupedSums(
+        totals.exposed_subjects, totals.revenue, totals.revenue_squares,
+        totals.pre_revenue, totals.pre_revenue_squares, totals.pre_revenue_revenue,
+    )  # fmt: skip
+
+
+def ctr_stats(totals: Totals) -> ArmStats:
+    """Clicks per impression as a mean of 0/1 values (no CUPED: impressions have no history)."""
+    return ArmStats.from_sums(totals.impressions, totals.clicks, totals.clicks)
+
+
+@dataclass(frozen=True)
+class SequentialTests:
+    """Per treatment and metric, the always-valid test at the last look (p: running minimum
+    over the looks), and CUPED's variance reduction per metric."""
+
+    results: dict[tuple[str, str], SequentialResult]
+    variance_reduction: dict[str, float]
+
+
+def sequential_tests(
+    cumulative: Sequence[dict[str, Totals]], control: str, *, alpha: float, tau: float
+) -> SequentialTests:
+    """Run the always-valid test at every look (cumulative totals per variant, oldest first:
+    one per rollup hour), as a merchandiser peeking at each would, keeping the running minimum
+    of each p-value; the intervals and CUPED numbers are the last look's."""
+    results: dict[tuple[str, str], SequentialResult] = {}
+    reduction: dict[str, float] = {}
+    for look in cumulative:
+        if control not in look:
+            continue
+        adjusted: dict[str, CupedResult] = {
+            "conversion": cuped_adjust({n: conversion_sums(t) for n, t in look.items()}),
+            "revenue": cuped_adjust({n: revenue_sums(t) for n, t in look.items()}),
+        }
+        reduction = {metric: result.variance_reduction for metric, result in adjusted.items()}
+        for name, totals in look.items():
+            if name == control:
+                continue
+            arms = {
+                "ctr": (ctr_stats(totals), ctr_stats(look[control])),
+                **{
+                    metric: (result.adjusted[name], result.adjusted[control])
+                    for metric, result in adjusted.items()
+                },
+            }
+            for metric, (treatment, baseline) in arms.items():
+                previous = results.get((name, metric))
+                results[(name, metric)] = sequential_test(
+                    treatment,
+                    baseline,
+                    alpha=alpha,
+                    tau=tau,
+                    previous_p=previous.p_value if previous else None,
+                )
+    return SequentialTests(results, reduction)
+
+
+def guardrail_breaches(
+    variants: Sequence["VariantResult"], guardrails: Sequence[GuardrailConfig]
+) -> list[GuardrailBreach]:
+    """Challengers whose always-valid interval lies wholly below -max_drop % of the control."""
+    control = next((v for v in variants if v.is_control), None)
+    if control is None:
+        return []
+    breaches = []
+    for variant in variants:
+        if variant.is_control:
+            continue
+        for guardrail in guardrails:
+            comparison, control_value = {
+                "conversion": (variant.conversion_vs_control, control.conversion.value),
+                "revenue_per_shopper": (
+                    variant.revenue_vs_control, control.revenue_per_subject.value
+                ),
+            }.get(guardrail.metric, (None, None))  # fmt: skip
+            if comparison is None or comparison.high is None or not control_value:
+                continue
+            if comparison.high < -guardrail.max_drop_percent / 100 * control_value:
+                breach = GuardrailBreach(
+                    variant.name, guardrail.metric, guardrail.max_drop_percent,
+                    control_value, comparison.low, comparison.high,
+                )  # fmt: skip
+                breaches.append(breach)
+    return breaches
+
+
+def exposures_by_day(
+    rows_by_variant: dict[str, list[tuple[datetime, Totals]]], since: float | None
+) -> dict[date, dict[str, int]]:
+    """Shoppers first exposed per UTC day and variant, from the first whole hour at or after
+    `since` (an hour that a split change cuts holds shoppers of both splits)."""
+    by_day: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    first_hour = None if since is None else math.ceil(since / 3600) * 3600
+    for name, rows in rows_by_variant.items():
+        for hour, totals in rows:
+            if first_hour is not None and hour.timestamp() < first_hour:
+                continue
+            by_day[hour.astimezone(UTC).date()][name] += totals.exposed_subjects
+    return {day: dict(counts) for day, counts in by_day.items()}
 
 
 # --- Building the report (pure) --------------------------------------------------------------
@@ -292,12 +503,26 @@ def variant_result(
     )
 
 
-def with_comparison(result: VariantResult, control: VariantResult) -> VariantResult:
+def with_comparison(
+    result: VariantResult, control: VariantResult, tests: SequentialTests | None = None
+) -> VariantResult:
+    """The variant's comparisons with the control; `tests` carries the always-valid ones."""
+
+    def sequential(metric: str) -> SequentialResult | None:
+        return tests.results.get((result.name, metric)) if tests else None
+
+    def reduction(metric: str) -> float | None:
+        return tests.variance_reduction.get(metric) if tests else None
+
+    conversion = compare_rates(result.conversion, control.conversion, sequential("conversion"))
+    revenue = compare_means(
+        result.revenue_per_subject, control.revenue_per_subject, sequential("revenue")
+    )
     return replace(
         result,
-        ctr_vs_control=compare_rates(result.ctr, control.ctr),
-        conversion_vs_control=compare_rates(result.conversion, control.conversion),
-        revenue_vs_control=compare_means(result.revenue_per_subject, control.revenue_per_subject),
+        ctr_vs_control=compare_rates(result.ctr, control.ctr, sequential("ctr")),
+        conversion_vs_control=replace(conversion, variance_reduction=reduction("conversion")),
+        revenue_vs_control=replace(revenue, variance_reduction=reduction("revenue")),
     )
 
 
@@ -387,14 +612,36 @@ def build_report(
         if not v.is_shadow
     ]
     control = next((v for v in variants if v.is_control), None)
+    shown = {v.name for v in variants}
     if control is not None:
-        variants = [v if v is control else with_comparison(v, control) for v in variants]
+        tests = sequential_tests(
+            _cumulative_looks({k: rows for k, rows in by_variant.items() if k in shown}),
+            control.name,
+            alpha=significance_level(),
+            tau=tau_for_sample_size(experiment.planned_shoppers_per_arm, significance_level()),
+        )
+        variants = [v if v is control else with_comparison(v, control, tests) for v in variants]
+    # A paused challenger's shoppers see the control unlogged: the control's logged share stays
+    # its own, and the paused arm leaves the check.
+    paused = {v.name for v in experiment.variants if v.paused_at is not None}
+    in_split = {name: share for name, share in shares.items() if name not in paused}
+    sample_ratio = SampleRatio(
+        sample_ratio_check(
+            exposures_by_day(
+                {k: rows for k, rows in by_variant.items() if k in shown}, experiment.split_since
+            ),
+            in_split,
+            threshold=float(aisle_settings.EXPERIMENT_SRM_P_VALUE),
+        ),
+        since=None
+        if experiment.split_since is None
+        else datetime.fromtimestamp(experiment.split_since, UTC),
+    )
     shadows = [
         shadow_result(v, totals_by_variant.get(v.name, Totals()), in_config=v.name in configured)
         for v in (*arms, *unknown)
         if v.is_shadow
     ]
-    shown = {v.name for v in variants}
     return ExperimentReport(
         experiment=experiment,
         control=control.name if control else None,
@@ -402,7 +649,28 @@ def build_report(
         shadows=shadows,
         series=hourly_series({k: rows for k, rows in by_variant.items() if k in shown}),
         last_rollup_at=last_rollup_at,
+        sample_ratio=sample_ratio,
+        guardrail_breaches=guardrail_breaches(
+            [v for v in variants if v.name not in paused], experiment.guardrails
+        ),
     )
+
+
+def _cumulative_looks(
+    rows_by_variant: dict[str, list[tuple[datetime, Totals]]],
+) -> list[dict[str, Totals]]:
+    """Totals per variant up to each rollup hour, oldest first: the looks a merchandiser had."""
+    hours = sorted({hour for rows in rows_by_variant.values() for hour, _ in rows})
+    by_hour: dict[datetime, dict[str, Totals]] = defaultdict(dict)
+    for name, rows in rows_by_variant.items():
+        for hour, totals in rows:
+            by_hour[hour][name] = by_hour[hour].get(name, Totals()) + totals
+    looks, running = [], {}
+    for hour in hours:
+        for name, totals in by_hour[hour].items():
+            running[name] = running.get(name, Totals()) + totals
+        looks.append(dict(running))
+    return looks
 
 
 # --- Selectors -------------------------------------------------------------------------------

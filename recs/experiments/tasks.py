@@ -6,6 +6,7 @@ from merch.selectors.experiments import experiment_summaries
 from recs.experiments.attribution import rollup_experiment
 from recs.experiments.served import drain_served_log
 from recs.experiments.shadow import score_shadows
+from recs.experiments.watch import watch_experiment
 from recs.serving.types import RecommendationContext
 
 
@@ -35,10 +36,14 @@ def drain_served_log_task() -> int:
 
 @shared_task(name="recs.experiments.rollup", ignore_result=True, expires=600)
 def rollup_experiments_task() -> int:
-    """Roll up every experiment that has run (drains the served log first)."""
+    """Roll up every experiment that has run (drains the served log first), then check the
+    live ones' sample ratio and guardrails."""
     drain_served_log(queue_shadow_scoring)
-    return sum(
-        rollup_experiment(experiment)
-        for experiment in experiment_summaries()
-        if experiment.status != "draft"
-    )
+    rows = 0
+    for experiment in experiment_summaries():
+        if experiment.status == "draft":
+            continue
+        rows += rollup_experiment(experiment)
+        if experiment.status in ("running", "paused"):
+            watch_experiment(experiment)
+    return rows

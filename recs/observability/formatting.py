@@ -3,7 +3,7 @@ built from the selectors' and the experiment report's output."""
 
 from datetime import UTC, datetime
 
-from recs.experiments.report import Comparison, Mean, Rate, VariantResult
+from recs.experiments.report import Comparison, Mean, Rate, SampleRatio, VariantResult
 from recs.observability.selectors import EventLogStatus, Share
 
 DASH = "\u2013"  # an en dash: "no value"
@@ -91,13 +91,17 @@ def share_rows(shares: list[Share]) -> list[dict]:
 def comparison_row(metric: str, comparison: Comparison | None, *, as_percent: bool) -> dict:
     if comparison is None:
         return {"metric": metric, "verdict": "not enough data yet", "tone": "neutral"}
-    difference = comparison.difference
-    if difference is None:
-        shown_difference = DASH
-    elif as_percent:
-        shown_difference = f"{difference * 100:+.2f} points"
-    else:
-        shown_difference = f"{difference:+,.2f}"
+
+    def shown(value: float | None) -> str:
+        if value is None:
+            return DASH
+        return f"{value * 100:+.2f} points" if as_percent else f"{value:+,.2f}"
+
+    interval = (
+        DASH
+        if comparison.low is None or comparison.high is None
+        else f"{shown(comparison.low)} to {shown(comparison.high)}"
+    )
     tone = "neutral"
     if comparison.verdict.startswith("better"):
         tone = "better"
@@ -105,11 +109,50 @@ def comparison_row(metric: str, comparison: Comparison | None, *, as_percent: bo
         tone = "worse"
     return {
         "metric": metric,
-        "difference": shown_difference,
+        "difference": shown(comparison.difference),
         "lift": DASH if comparison.relative_lift is None else f"{comparison.relative_lift:+.1%}",
-        "p_value": DASH if comparison.p_value is None else f"{comparison.p_value:.3g}",
+        "interval": interval,
+        "always_valid_p": p_value_text(comparison.always_valid_p),
+        "p_value": p_value_text(comparison.p_value),
+        "variance_reduction": percent(comparison.variance_reduction, 0),
         "verdict": comparison.verdict,
         "tone": tone,
+    }
+
+
+def p_value_text(p_value: float | None) -> str:
+    if p_value is None:
+        return DASH
+    return "< 0.001" if p_value < 0.001 else f"{p_value:.3f}"
+
+
+def sample_ratio_box(check: SampleRatio | None, blocks_promotion: bool) -> dict | None:
+    """The dashboard's sample ratio panel: observed against expected shares, overall and on the
+    worst day, and whether it holds promotion back."""
+    if check is None:
+        return None
+    overall = check.result.overall
+    worst = check.result.worst_day
+    return {
+        "flagged": check.flagged,
+        "blocks_promotion": blocks_promotion,
+        "p_value": p_value_text(overall.p_value),
+        "reason": overall.reason,
+        "since": check.since,
+        "shoppers": f"{overall.total:,}",
+        "cells": [
+            {
+                "variant": cell.variant,
+                "observed": f"{cell.observed:,}",
+                "observed_share": percent(cell.observed_share, 1),
+                "expected_share": percent(cell.expected_share, 1),
+            }
+            for cell in overall.cells
+        ],
+        "worst_day": None
+        if worst is None
+        else {"day": worst.day, "p_value": p_value_text(worst.test.p_value)},
+        "days_tested": sum(1 for d in check.result.days if d.test.p_value is not None),
     }
 
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from aisle.conf import aisle_settings
+from merch.models import ExperimentGuardrail
 from merch.selectors.experiments import experiment_by_id
 from recs.experiments.charts import line_chart, percent_format
 from recs.experiments.report import experiment_report
@@ -21,8 +22,10 @@ from recs.observability.formatting import (
     duration,
     epoch_datetime,
     event_log_rows,
+    p_value_text,
     percent,
     rate_interval,
+    sample_ratio_box,
     share_rows,
     variant_row,
 )
@@ -30,6 +33,8 @@ from recs.observability.prometheus import registry
 from recs.observability.selectors import health_snapshot
 
 # --- Admin dashboards ------------------------------------------------------------------------
+
+GUARDRAIL_LABELS = dict(ExperimentGuardrail.Metric.choices)
 
 
 def experiment_dashboard_view(request: HttpRequest, pk: int) -> HttpResponse:
@@ -62,6 +67,22 @@ def experiment_dashboard_view(request: HttpRequest, pk: int) -> HttpResponse:
         "starts_at": epoch_datetime(experiment.starts_at),
         "ends_at": epoch_datetime(experiment.ends_at),
         "report": report,
+        "sample_ratio": sample_ratio_box(report.sample_ratio, experiment.srm_blocks_promotion),
+        "srm_acknowledged_at": epoch_datetime(experiment.srm_acknowledged_at),
+        "srm_flagged_at": epoch_datetime(experiment.srm_flagged_at),
+        "srm_recorded_p": p_value_text(experiment.srm_p_value),
+        "paused_variants": [
+            {"name": v.name, "at": epoch_datetime(v.paused_at), "reason": v.paused_reason}
+            for v in experiment.variants
+            if v.paused_at is not None
+        ],
+        "guardrails": [
+            {
+                "metric": GUARDRAIL_LABELS.get(g.metric, g.metric),
+                "max_drop": f"{g.max_drop_percent:g} %",
+            }
+            for g in experiment.guardrails
+        ],
         "variant_rows": [variant_row(result) for result in report.variants],
         "shadow_rows": [
             {

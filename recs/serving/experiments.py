@@ -4,8 +4,9 @@ Assignment is a deterministic hash of the experiment's salt and the shopper (the
 anonymous session), so it needs no lookup and no write. Each treatment variant owns a fixed
 anchor in the bucket space and grows from it, so ramping a variant up only ever moves shoppers
 from control into it: a shopper in at 2 % is still in at 10 %. A paused or out-of-schedule
-experiment serves its control to everyone, unlogged; a stopped one has left the configuration,
-so the placement's default strategy serves.
+experiment serves its control to everyone, unlogged, and so does a challenger a guardrail paused
+to its own shoppers; a stopped one has left the configuration, so the placement's default
+strategy serves.
 """
 
 import hashlib
@@ -104,6 +105,12 @@ def assign_variant(
         strategy, model_key = as_serving(control, placement)
         return Variant(name="default", strategy=strategy, model_key=model_key)
     chosen = choose_variant(experiment, context.subject_id)
+    if chosen.paused_at is not None:
+        # A challenger a guardrail paused: its shoppers see the control, unlogged, so that they
+        # count for neither arm while the other arms' test goes on.
+        control = next(v for v in experiment.variants if v.is_control)
+        strategy, model_key = as_serving(control, placement)
+        return Variant(name="default", strategy=strategy, model_key=model_key)
     strategy, model_key = as_serving(chosen, placement)
     return Variant(
         name=chosen.name,

@@ -595,7 +595,7 @@ def test_committed_start_is_announced_once(announced):
 # Selectors
 
 
-def test_experiments_config_is_plain_data_with_epoch_times_in_two_queries(
+def test_experiments_config_is_plain_data_with_epoch_times_in_three_queries(
     home, django_assert_num_queries
 ):
     starts_at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -610,7 +610,7 @@ def test_experiments_config_is_plain_data_with_epoch_times_in_two_queries(
     make_experiment(PlacementFactory(key="category"))  # a draft: not served
     kill_experiment(running(PlacementFactory(key="post_purchase")))
 
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         configs = experiments_config()
 
     assert configs == [
@@ -659,10 +659,10 @@ def test_experiment_summaries_list_every_experiment_and_by_id_finds_one(
 ):
     draft = make_experiment(home, name="Draft")
     stopped = kill_experiment(make_experiment(home, name="Stopped"))
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         summaries = experiment_summaries()
     assert [(s.name, s.status) for s in summaries] == [("Stopped", "stopped"), ("Draft", "draft")]
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):
         found = experiment_by_id(draft.pk)
     assert found == summaries[1] and found.variants[0].name == "control"
     assert experiment_by_id(stopped.pk + 1000) is None
@@ -672,13 +672,16 @@ def test_experiment_summaries_list_every_experiment_and_by_id_finds_one(
 
 
 def experiment_form(placement: Placement, variants: list[dict], **values) -> dict[str, str]:
-    """What the add form posts: the experiment's fields, then the variants inline formset."""
+    """What the add form posts: the experiment's fields, then the variants and guardrails inline
+    formsets."""
     data = {
         "name": "EASE on home", "placement": str(placement.pk), "hypothesis": "",
         "starts_at_0": "", "starts_at_1": "", "ends_at_0": "", "ends_at_1": "",
         "salt": "00112233445566aa", "variants-TOTAL_FORMS": str(len(variants)),
         "variants-INITIAL_FORMS": "0", "variants-MIN_NUM_FORMS": "0",
-        "variants-MAX_NUM_FORMS": "1000",
+        "variants-MAX_NUM_FORMS": "1000", "planned_shoppers_per_arm": "10000",
+        "guardrails-TOTAL_FORMS": "0", "guardrails-INITIAL_FORMS": "0",
+        "guardrails-MIN_NUM_FORMS": "0", "guardrails-MAX_NUM_FORMS": "1000",
     }  # fmt: skip
     data.update({name: str(value) for name, value in values.items()})
     for index, variant in enumerate(variants):
@@ -821,7 +824,9 @@ def test_started_experiment_change_page_is_read_only_but_for_name_and_schedule(a
         "name": "Renamed", "hypothesis": "", "starts_at_0": "", "starts_at_1": "",
         "ends_at_0": "", "ends_at_1": "", "variants-TOTAL_FORMS": "2",
         "variants-INITIAL_FORMS": "2", "variants-MIN_NUM_FORMS": "0",
-        "variants-MAX_NUM_FORMS": "1000",
+        "variants-MAX_NUM_FORMS": "1000", "planned_shoppers_per_arm": "10000",
+        "guardrails-TOTAL_FORMS": "0", "guardrails-INITIAL_FORMS": "0",
+        "guardrails-MIN_NUM_FORMS": "0", "guardrails-MAX_NUM_FORMS": "1000",
     }  # fmt: skip
     for index, variant in enumerate(experiment.variants.all()):
         data |= {f"variants-{index}-id": variant.pk, f"variants-{index}-experiment": experiment.pk}

@@ -37,6 +37,7 @@ def test_simulated_ab_test_through_api_and_workers_matches_the_dashboard(
         [VariantSpec("control", "popular", 0, is_control=True),
          VariantSpec("trending", "trending", 50),
          VariantSpec("challenger", "personal", 0, is_shadow=True)],
+        planned_shoppers_per_arm=SHOPPERS // 2,
     )  # fmt: skip
     start_experiment(experiment)
     _, key = create_api_key("simulation", "secret", ["read", "write"])

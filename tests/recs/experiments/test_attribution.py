@@ -1,5 +1,6 @@
 """recs.experiments: served-list log, attribution rollups and shadow comparison."""
 
+import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -107,3 +108,75 @@ def test_clicks_on_a_shown_product_count_without_a_rec_id_and_versions_are_kept(
     rollup_experiment(experiment)
     row = VariantHourlyStats.objects.get(variant="control")
     assert row.clicks == 1 and row.model_versions == {"hybrid#8": 1}
+
+
+def test_shadow_comparison_scores_what_the_shopper_did_anywhere_with_one_cutoff(experiment):
+    """Outcomes: views, carts and purchases of any product after the list, except those
+    reached through the experiment's shown lists (they carry its rec_id); both lists are cut
+    to the shorter one's length."""
+    exp = experiment.id
+    served("r1", "session:a", "control", ["P1", "P2", "P3"], exp=exp)
+    served("r2", "session:a", "shadow", ["P4", "P5"], exp=exp, is_shadow=True, shadow_of="r1")
+    event(1, "click", "a", "P1", 1, rec_id="r1")  # through the shown list: left out
+    event(2, "view", "a", "P1", 2, rec_id="r1")  # the product page it led to: left out
+    event(3, "view", "a", "P4", 3)
+    event(4, "add_to_cart", "a", "P5", 4)
+    event(5, "purchase", "a", "P3", 5, price="2.00")  # in the shown list, below the cut-off
+    event(6, "view", "a", "P9", 6)
+    event(7, "view", "a", "P4", 7)  # a product counts once
+    rollup_experiment(experiment)
+    shadow = VariantHourlyStats.objects.get(variant="shadow")
+    assert (shadow.outcomes, shadow.shadow_hits, shadow.served_hits) == (4, 2, 0)
+
+
+def test_a_shadow_that_knows_the_shoppers_better_wins_the_comparison(experiment):
+    """Simulated shoppers whose tastes are known: the shown list holds one product they like,
+    the shadow three. Each shopper clicks what they like in the shown list (through it) and
+    then browses what they like in the shop (not through it). The shadow must win, by more
+    than the intervals' width."""
+    import random
+
+    from merch.selectors.experiments import experiment_by_id as config_of
+    from recs.experiments.report import experiment_report
+
+    rng = random.Random(5)
+    catalog = [f"S{n}" for n in range(60)]
+    n_event = 0
+    for n in range(120):
+        taste = rng.sample(catalog, 6)
+        others = [sku for sku in catalog if sku not in taste]
+        shown = [taste[0], *rng.sample(others, 5)]
+        shadow = [*taste[1:4], *rng.sample(others, 3)]
+        subject = f"session:s{n}"
+        served(f"r{n}", subject, "control", shown, exp=experiment.id)
+        served(f"h{n}", subject, "shadow", shadow, exp=experiment.id, is_shadow=True,
+               shadow_of=f"r{n}")  # fmt: skip
+        n_event += 1
+        event(f"{n_event}", "click", f"s{n}", taste[0], 1, rec_id=f"r{n}")
+        for minutes, sku in enumerate(rng.sample(taste, 4), start=2):
+            n_event += 1
+            event(f"{n_event}", "view", f"s{n}", sku, minutes)
+    rollup_experiment(experiment)
+    shadow = experiment_report(config_of(experiment.id)).shadows[0]
+    assert shadow.shadow_hit_rate.low > shadow.served_hit_rate.high
+
+
+def test_each_shoppers_history_before_exposure_is_summed_for_cuped(experiment, settings):
+    settings.AISLE = {**settings.AISLE, "EXPERIMENT_CUPED_LOOKBACK_DAYS": 7}
+    exp = experiment.id
+    served("r1", "session:a", "control", ["P1"], exp=exp)
+    served("r2", "session:b", "control", ["P1"], exp=exp)
+    event(1, "view", "a", "P1", -60)
+    event(2, "add_to_cart", "a", "P1", -59)
+    event(3, "purchase", "a", "P1", -58, price="6.00", quantity=2)
+    event(4, "view", "a", "P2", -60 * 24 * 8)  # before the lookback
+    event(5, "impression", "a", "P2", -30)  # not activity
+    event(6, "purchase", "a", "P1", 10, price="5.00")  # after exposure: the outcome
+    rollup_experiment(experiment)
+    row = VariantHourlyStats.objects.get(variant="control")
+    x_a = math.log1p(3)
+    assert row.pre_activity == pytest.approx(x_a)  # b had no history: log(1 + 0) = 0
+    assert row.pre_activity_squares == pytest.approx(x_a**2)
+    assert row.pre_activity_conversion == pytest.approx(x_a)  # a converted, b did not
+    assert (row.pre_revenue, row.pre_revenue_squares) == (12.0, 144.0)
+    assert row.pre_revenue_revenue == 12.0 * 5.0

@@ -12,6 +12,7 @@ from merch.selectors.experiments import ExperimentConfig, VariantConfig, experim
 from merch.services.experiments import VariantSpec, create_experiment
 from recs.experiments import report
 from recs.experiments.report import Totals
+from recs.experiments.sequential import ArmStats, sequential_test, tau_for_sample_size
 from recs.models import VariantHourlyStats
 
 HOUR = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -190,8 +191,22 @@ def test_report_sums_the_hours_and_compares_each_variant_with_the_control(experi
     assert ease.conversion.value == pytest.approx(0.14)
     assert ease.revenue_per_subject.value == pytest.approx(3.0)
     assert ease.recommended_revenue == pytest.approx(900.0)
-    # 140 / 1000 against 100 / 1000: the hand-computed z-test above.
-    assert ease.ctr_vs_control.verdict == "better than control (p = 0.006)"
+    # 140 / 1000 against 100 / 1000: the hand-computed fixed-horizon z-test above ...
+    assert ease.ctr_vs_control.p_value == pytest.approx(0.005915, abs=1e-6)
+    # ... while the verdict reads the always-valid test, at its lowest over the two hourly looks.
+    tau = tau_for_sample_size(10_000, 0.05)
+    looks = [
+        sequential_test(ArmStats.from_sums(n, c, c), ArmStats.from_sums(n, b, b), alpha=0.05,
+                        tau=tau).p_value
+        for n, c, b in ((500, 70, 50), (1000, 140, 100))
+    ]  # fmt: skip
+    assert ease.ctr_vs_control.always_valid_p == pytest.approx(min(looks))
+    assert ease.ctr_vs_control.always_valid_p > ease.ctr_vs_control.p_value
+    assert ease.ctr_vs_control.low < 0.04 < ease.ctr_vs_control.high
+    assert ease.ctr_vs_control.verdict == "no significant difference yet"
+    # 1,000 shoppers each where the split says 60 / 40: a sample ratio mismatch.
+    assert result.sample_ratio.flagged
+    assert result.sample_ratio.result.overall.p_value < 1e-6
     assert ease.conversion_vs_control.relative_lift == pytest.approx(0.4)
     expected_p = stats.ttest_ind_from_stats(
         3.0, math.sqrt((180000 - 3000**2 / 1000) / 999), 1000,
@@ -286,3 +301,116 @@ def test_variant_totals_sum_every_hour_per_experiment_and_variant(db):
     assert totals[(1, "control")].converting_subjects == 1
     assert totals[(1, "control")].revenue == pytest.approx(7.5)
     assert totals[(2, "control")].exposed_subjects == 10
+
+
+# --- Always-valid verdicts, CUPED, sample ratio, guardrails ----------------------------------
+
+
+def _arm(name, *, control=False, traffic=50.0, paused=None):
+    return VariantConfig(name, "auto", traffic, control, False, paused_at=paused)
+
+
+def _config(**fields):
+    return ExperimentConfig(
+        id=1, name="x", placement_key="home", status="running", salt="s", starts_at=None,
+        ends_at=None, variants=(_arm("control", control=True), _arm("b")), **fields,
+    )  # fmt: skip
+
+
+def test_always_valid_p_is_the_lowest_over_the_looks_and_never_rises():
+    """A difference that showed early and faded: the fixed-horizon p of the last look is large,
+    the always-valid p keeps what the early look showed (as a merchandiser who peeked saw it),
+    and is still far more cautious than the early fixed-horizon p."""
+    early = {"control": Totals(exposed_subjects=2000, converting_subjects=100),
+             "b": Totals(exposed_subjects=2000, converting_subjects=180)}  # fmt: skip
+    later = {"control": Totals(exposed_subjects=2000, converting_subjects=200),
+             "b": Totals(exposed_subjects=2000, converting_subjects=120)}  # fmt: skip
+    rows = [("control", HOUR, early["control"]), ("b", HOUR, early["b"]),
+            ("control", HOUR + timedelta(hours=1), later["control"]),
+            ("b", HOUR + timedelta(hours=1), later["b"])]  # fmt: skip
+    first_look = report.build_report(_config(), rows[:2])
+    both_looks = report.build_report(_config(), rows)
+    p_first = first_look.variants[1].conversion_vs_control.always_valid_p
+    p_both = both_looks.variants[1].conversion_vs_control.always_valid_p
+    assert p_both == pytest.approx(p_first)  # the second look's own p is higher: not taken
+    assert p_first > first_look.variants[1].conversion_vs_control.p_value
+
+
+def test_cuped_narrows_the_interval_when_history_predicts_revenue():
+    """Shoppers' revenue is their earlier revenue plus noise: CUPED removes most of the
+    variance, and the interval of the difference shrinks by about that much."""
+    import random
+
+    rng = random.Random(3)
+
+    def arm(lift):
+        xs = [rng.lognormvariate(2, 1) for _ in range(1500)]
+        ys = [x + lift + rng.gauss(0, 2) for x in xs]
+        return Totals(
+            exposed_subjects=1500, revenue=sum(ys), revenue_squares=sum(y * y for y in ys),
+            pre_revenue=sum(xs), pre_revenue_squares=sum(x * x for x in xs),
+            pre_revenue_revenue=sum(x * y for x, y in zip(xs, ys, strict=True)),
+        )  # fmt: skip
+
+    with_history = report.build_report(_config(), [("control", HOUR, arm(0)), ("b", HOUR, arm(1))])
+    revenue = with_history.variants[1].revenue_vs_control
+    assert revenue.variance_reduction > 0.8
+    without = report.build_report(
+        _config(),
+        [(name, HOUR, Totals(exposed_subjects=t.exposed_subjects, revenue=t.revenue,
+                             revenue_squares=t.revenue_squares))
+         for name, t in (("control", arm(0)), ("b", arm(1)))],
+    )  # fmt: skip
+    plain = without.variants[1].revenue_vs_control
+    assert plain.variance_reduction == 0.0
+    assert (revenue.high - revenue.low) < 0.5 * (plain.high - plain.low)
+    assert revenue.low < 1 < revenue.high and revenue.verdict.startswith("better")
+
+
+def test_sample_ratio_counts_only_shoppers_since_the_split_changed():
+    # Before the ramp the split was 90 / 10; since it, 50 / 50 as set.
+    ramped_at = (HOUR + timedelta(hours=2, minutes=10)).timestamp()  # within hour 2: not counted
+    rows = [("control", HOUR, Totals(exposed_subjects=900)),
+            ("b", HOUR, Totals(exposed_subjects=100)),
+            ("control", HOUR + timedelta(hours=2), Totals(exposed_subjects=400)),
+            ("b", HOUR + timedelta(hours=2), Totals(exposed_subjects=50)),
+            ("control", HOUR + timedelta(hours=3), Totals(exposed_subjects=505)),
+            ("b", HOUR + timedelta(hours=3), Totals(exposed_subjects=495))]  # fmt: skip
+    since_ramp = report.build_report(_config(split_since=ramped_at), rows).sample_ratio
+    assert since_ramp.result.overall.total == 1000 and not since_ramp.flagged
+    all_along = report.build_report(_config(), rows).sample_ratio
+    assert all_along.flagged
+
+
+def test_a_paused_challenger_leaves_the_split_and_the_guardrails():
+    config = ExperimentConfig(
+        id=1, name="x", placement_key="home", status="running", salt="s", starts_at=None,
+        ends_at=None,
+        variants=(_arm("control", control=True, traffic=50), _arm("b", traffic=25),
+                  _arm("c", traffic=25, paused=HOUR.timestamp())),
+        guardrails=(report.GuardrailConfig("conversion", 5.0),),
+    )  # fmt: skip
+    rows = [("control", HOUR, Totals(exposed_subjects=2000, converting_subjects=200)),
+            ("b", HOUR, Totals(exposed_subjects=1000, converting_subjects=100)),
+            ("c", HOUR, Totals(exposed_subjects=400, converting_subjects=0))]  # fmt: skip
+    result = report.build_report(config, rows)
+    assert {c.variant: c.expected_share for c in result.sample_ratio.result.overall.cells} == {
+        "control": pytest.approx(2 / 3),
+        "b": pytest.approx(1 / 3),
+    }
+    assert not result.sample_ratio.flagged
+    assert result.guardrail_breaches == []  # c is worse, but already paused
+
+
+@pytest.mark.parametrize(("max_drop", "breached"), [(5.0, True), (60.0, False)])
+def test_a_guardrail_trips_only_when_the_drop_is_confidently_larger(max_drop, breached):
+    config = _config(guardrails=(report.GuardrailConfig("conversion", max_drop),))
+    rows = [("control", HOUR, Totals(exposed_subjects=5000, converting_subjects=500)),
+            ("b", HOUR, Totals(exposed_subjects=5000, converting_subjects=300))]  # fmt: skip
+    breaches = report.build_report(config, rows).guardrail_breaches
+    assert bool(breaches) is breached
+    if breached:
+        (breach,) = breaches
+        assert (breach.variant, breach.metric) == ("b", "conversion")
+        assert breach.high < -0.05 * 0.1
+        assert "conversion per shopper dropped by more than 5 %" in breach.reason

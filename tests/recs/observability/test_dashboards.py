@@ -82,12 +82,53 @@ def test_staff_sees_variants_lift_shadow_comparison_and_charts(admin_client, exp
     assert "control 50 %" in html and "ease 50 %" in html
     assert "8.00 %" in html  # control CTR 120 / 1500
     assert "14.00 %" in html  # ease CTR 210 / 1500
-    assert "better than control (p &lt; 0.001)" in html
+    assert "better than control (always-valid p &lt; 0.001)" in html
     assert "40.0 %" in html  # shadow mean overlap 360 / 900
     assert "30.00 %" in html and "22.50 %" in html  # shadow vs served hit rate
     assert html.count('class="aisle-chart"') == 4
     assert "No data yet" not in html
     assert "worker" in html and "rollups" in html
+
+
+def test_a_sample_ratio_mismatch_shows_its_shares_and_the_acknowledge_button(
+    admin_client, experiment
+):
+    from merch.selectors.experiments import experiment_by_id
+    from merch.services.experiments import start_experiment
+    from recs.experiments.watch import watch_experiment
+
+    start_experiment(experiment)
+    for variant, exposed in (("control", 640), ("ease", 360)):
+        VariantHourlyStats.objects.create(
+            experiment_id=experiment.pk, variant=variant, hour=HOUR, exposed_subjects=exposed
+        )
+    before = admin_client.get(dashboard_url(experiment.pk)).content.decode()
+    assert 'id="srm-banner"' in before  # the page's own check shows it at once ...
+    assert "The workers record it at their next rollup" in before
+    assert "Acknowledge the mismatch" not in before
+    watch_experiment(experiment_by_id(experiment.pk))
+    html = admin_client.get(dashboard_url(experiment.pk)).content.decode()
+    assert 'id="srm-banner"' in html  # ... and once the workers have, promotion waits for it
+    assert "Of 1,000 shoppers first exposed since the start" in html
+    assert "64.0 %" in html and "36.0 %" in html and "50.0 %" in html  # seen and set
+    assert "Acknowledge the mismatch" in html
+    assert reverse("admin:merch_experiment_acknowledge_srm", args=[experiment.pk]) in html
+
+
+def test_acknowledging_needs_a_post_and_takes_the_block_off(admin_client, experiment):
+    from merch.services.experiments import record_sample_ratio_check, start_experiment
+
+    start_experiment(experiment)
+    record_sample_ratio_check(experiment.pk, 1e-8, flagged=True)
+    url = reverse("admin:merch_experiment_acknowledge_srm", args=[experiment.pk])
+    assert admin_client.get(url).status_code == 405
+    response = admin_client.post(url)
+    assert response.status_code == 302 and response.url == dashboard_url(experiment.pk)
+    experiment.refresh_from_db()
+    assert experiment.srm_acknowledged_by == "admin" and not experiment.srm_blocks_promotion
+    assert (
+        "Acknowledged by admin" in admin_client.get(dashboard_url(experiment.pk)).content.decode()
+    )
 
 
 def test_dashboard_of_an_experiment_without_rollups_says_no_data(admin_client, experiment):
