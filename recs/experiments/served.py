@@ -34,8 +34,10 @@ def drain_served_log(
     queue_shadow_scoring: Callable[[list[dict]], None], max_entries: int = 100_000
 ) -> int:
     """Store stream entries in the database (handing those sampled for shadow scoring to
-    `queue_shadow_scoring`, see recs.experiments.tasks), then delete them from the stream. A crash between the two re-reads them next time; rec_id is unique, so
-    nothing is stored twice (a shadow may be scored twice, and is logged under a new rec_id)."""
+    `queue_shadow_scoring`, see recs.experiments.tasks), then delete them from the stream. A
+    crash between the two re-reads them next time; rec_id is unique, so
+    nothing is stored twice (a shadow may be scored twice; its rec_id derives from the shown
+    list's and the variant, so it too is stored once)."""
     client = writer_client()
     stored = 0
     while stored < max_entries:

@@ -1,8 +1,8 @@
 """Shadow variants: scored for the same requests as the live ones, off the render path, logged
 and never shown, so that a challenger model is compared with what shoppers really did next."""
 
+import hashlib
 import logging
-import uuid
 
 from merch.selectors.experiments import experiment_by_id
 from recs import redis_keys
@@ -68,11 +68,18 @@ def score_shadows(context: RecommendationContext, served: dict, shadow_names: li
                 )
             )
             skus, model_version = [item.sku for item in result.items], result.model_version
-        entry = {**served, "rec_id": uuid.uuid4().hex, "variant": variant.name, "skus": skus,
-                 "model_version": model_version, "source": "shadow"}  # fmt: skip
+        entry = {**served, "rec_id": shadow_rec_id(served["rec_id"], variant.name),
+                 "variant": variant.name, "skus": skus, "model_version": model_version,
+                 "source": "shadow"}  # fmt: skip
         rows.append(served_list_from(entry, is_shadow=True, shadow_of=served["rec_id"]))
     ServedList.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
+
+
+def shadow_rec_id(served_rec_id: str, variant: str) -> str:
+    """One id per shown list and shadow variant: a list scored twice (the served log is drained
+    at least once, and two drains may overlap) is logged once, since rec_id is unique."""
+    return hashlib.sha256(f"{served_rec_id}:{variant}".encode()).hexdigest()[:32]
 
 
 def _erased_since(served: dict) -> bool:

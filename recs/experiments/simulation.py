@@ -5,12 +5,16 @@ often they sell), arrives on a product page of it, is then served by the real re
 experiment assigns them) and sends events through the real event pipeline: impression, and with
 probabilities that depend on the variant they saw, click -> add-to-cart -> purchase of a listed
 product, seconds apart. Then they browse the shop on their own: views (now and then an
-add-to-cart) of products of their taste, without a rec_id. The outcome is known by construction,
+add-to-cart) of products of their taste, without a rec_id. Shoppers differ in how engaged they
+are (a lognormal factor with mean 1): an engaged one came back more often in the past weeks
+(earlier views and purchases under the same session, the history CUPED reads) and is likelier to
+cart and buy now, while each variant's mean rates stay the ones asked for. The outcome is known by construction,
 which is what a rehearsal of the measurement needs; the organic browsing is what a shadow
 comparison scores lists against. Timestamps spread over the past hours so that the dashboard's
 charts have a history.
 """
 
+import math
 import random
 import time
 from collections import Counter
@@ -36,6 +40,11 @@ COUNTRIES = ("United Kingdom", "Germany", "France", "EIRE", "Spain", "Netherland
 DEVICES = ("desktop", "mobile", "tablet")
 DEFAULT_CONVERSION = 0.05
 DEFAULT_ADD_TO_CART = 0.12
+# Spread of shoppers' engagement (lognormal sigma; its mean is 1), and per unit of it the chance
+# of an earlier purchase in the weeks before the visit.
+ENGAGEMENT_SIGMA = 1.1
+HISTORY_PURCHASE_RATE = 0.15
+HISTORY_DAYS = (1.0, 21.0)
 # The last shopper is served this long before now, so that their whole visit is in the past.
 VISIT_SECONDS = 900
 EVENT_BATCH = 500
@@ -58,6 +67,7 @@ class ShopTastes:
     categories: tuple[tuple[str, ...], ...]
     product_weights: tuple[tuple[float, ...], ...]  # cumulative, per category
     category_weights: tuple[float, ...]  # cumulative
+    prices: dict[str, Decimal] = field(default_factory=dict)
 
     def taste(self, rng: random.Random) -> int | None:
         """A shopper's category: a busy one is more likely (None: nothing to browse)."""
@@ -84,14 +94,16 @@ def shop_tastes() -> ShopTastes:
         .values_list("product_sku", "sold")
     )
     by_category: dict[str, list[str]] = {}
+    prices: dict[str, Decimal] = {}
     products = (
         Product.objects.filter(is_active=True)
         .in_stock()
         .order_by("sku")
-        .values_list("sku", "category__path")
+        .values_list("sku", "category__path", "price")
     )
-    for sku, path in products:
+    for sku, path, price in products:
         by_category.setdefault(path or "", []).append(sku)
+        prices[sku] = price
     categories, product_weights, totals = [], [], []
     for path in sorted(by_category):
         skus = by_category[path]
@@ -99,7 +111,7 @@ def shop_tastes() -> ShopTastes:
         categories.append(tuple(skus))
         product_weights.append(tuple(weights))
         totals.append(weights[-1])
-    return ShopTastes(tuple(categories), tuple(product_weights), tuple(accumulate(totals)))
+    return ShopTastes(tuple(categories), tuple(product_weights), tuple(accumulate(totals)), prices)
 
 
 def score_shadows_now(entries: list[dict]) -> None:
@@ -122,9 +134,11 @@ def _event(
     *,
     rec_id: str = "",
     item: RecommendedItem | None = None,
+    price: Decimal | None = None,
     order_id: str = "",
 ) -> EventRecord:
-    price = Decimal(item.price) if item is not None and item.price else None
+    if price is None and item is not None and item.price:
+        price = Decimal(item.price)
     return EventRecord(
         event_id=f"{session}-{suffix}", event_type=kind, session_id=session, product_sku=sku,
         occurred_at=datetime.fromtimestamp(at, tz=UTC),
@@ -132,6 +146,43 @@ def _event(
         price=price if kind in ("add_to_cart", "purchase") else None,
         quantity=1 if kind in ("add_to_cart", "purchase") else None, order_id=order_id,
     )  # fmt: skip
+
+
+def _history(
+    rng: random.Random,
+    tastes: ShopTastes,
+    session: str,
+    taste: int | None,
+    at: float,
+    engagement: float,
+    history_views: float,
+) -> list[EventRecord]:
+    """A returning shopper's earlier visits: Poisson(history_views * engagement) views of their
+    taste over the past weeks and, with probability 0.15 * engagement, a purchase of one."""
+    views = _poisson(rng, history_views * engagement)
+    history = []
+    for i, sku in enumerate(tastes.products(rng, taste, views)):
+        when = at - rng.uniform(*HISTORY_DAYS) * 86400
+        history.append(_event("view", session, f"past-view{i}", sku, when))
+    if history and rng.random() < min(HISTORY_PURCHASE_RATE * engagement, 1.0):
+        bought = rng.choice(history)
+        history.append(
+            _event("purchase", session, "past-buy", bought.product_sku,
+                   bought.occurred_at.timestamp() + 120, price=tastes.prices.get(bought.product_sku),
+                   order_id=f"{session}-past")
+        )  # fmt: skip
+    return history
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw (Knuth's method: the means here are small)."""
+    if mean <= 0:
+        return 0
+    limit, count, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
 
 
 def _apply(batch_prefix: str, records: list[EventRecord]) -> None:
@@ -149,6 +200,7 @@ def simulate_shoppers(
     add_to_cart: dict[str, float] | None = None,
     organic_views: int = 3,
     organic_cart_rate: float = 0.05,
+    history_views: float = 3.0,
     seed: int = 7,
 ) -> SimulationResult:
     """Serve `shoppers` anonymous visitors on the experiment's placement over the last `hours`
@@ -160,6 +212,10 @@ def simulate_shoppers(
     max(click_rate, cart, conversion). After being served each shopper views 1 to
     `organic_views` products of their taste, drawn independently of the list (a product it
     happened to show counts as a hit for it), and with `organic_cart_rate` adds one to the cart.
+    Before the visit, a shopper of engagement e viewed Poisson(history_views * e) products of
+    their taste over the past weeks and, if any, bought one with probability 0.15 e
+    (history_views 0: every shopper is new);
+    their cart and purchase probabilities now are the variant's times e (at most 1).
     Deterministic per seed on the same data."""
     rng = random.Random(seed)
     conversion = conversion or {}
@@ -177,15 +233,19 @@ def simulate_shoppers(
         at = now - VISIT_SECONDS - hours * 3600 * (1 - n / max(shoppers, 1))
         session = f"{prefix}-{n}"
         taste = tastes.taste(rng)
+        engagement = rng.lognormvariate(-(ENGAGEMENT_SIGMA**2) / 2, ENGAGEMENT_SIGMA)
+        arrivals += _history(rng, tastes, session, taste, at, engagement, history_views)
         arrivals += [
             _event("view", session, "arrive", sku, at - 30)
             for sku in tastes.products(rng, taste, 1)
         ]
-        visitors.append((session, at, taste, rng.choice(COUNTRIES), rng.choice(DEVICES)))
+        visitors.append(
+            (session, at, taste, engagement, rng.choice(COUNTRIES), rng.choice(DEVICES))
+        )
     _apply(f"{prefix}-arrive", arrivals)
 
     records: list[EventRecord] = []
-    for session, at, taste, country, device in visitors:
+    for session, at, taste, engagement, country, device in visitors:
         served = recommend(
             RecommendationContext(
                 placement=experiment.placement_key, session_id=session, limit=6, now_s=at,
@@ -198,8 +258,9 @@ def simulate_shoppers(
             _event("impression", session, f"imp{i}", item.sku, at + 1, rec_id=rec_id)
             for i, item in enumerate(served.items)
         ]
-        p_buy = conversion.get(served.variant, DEFAULT_CONVERSION)
-        p_cart = max(add_to_cart.get(served.variant, DEFAULT_ADD_TO_CART), p_buy)
+        p_buy = min(conversion.get(served.variant, DEFAULT_CONVERSION) * engagement, 1.0)
+        p_cart = max(min(add_to_cart.get(served.variant, DEFAULT_ADD_TO_CART) * engagement, 1.0),
+                     p_buy)  # fmt: skip
         draw = rng.random()
         if served.items and draw < max(click_rate, p_cart):
             item = rng.choice(served.items[:3])

@@ -39,11 +39,14 @@ class Command(BaseCommand):
                             help="each shopper then views 1 to N products of their taste")  # fmt: skip
         parser.add_argument("--organic-cart-rate", type=float, default=0.05,
                             help="probability of adding one of those to the cart")  # fmt: skip
+        parser.add_argument("--history-views", type=float, default=3.0,
+                            help="mean earlier views per shopper in the past weeks, scaled by "
+                            "their engagement (0: every shopper is new)")  # fmt: skip
         parser.add_argument("--seed", type=int, default=7)
 
     def handle(
         self, *args, experiment, shoppers, hours, conversion, cart, click_rate, organic_views,
-        organic_cart_rate, seed, **options,
+        organic_cart_rate, history_views, seed, **options,
     ):  # fmt: skip
         config = experiment_by_id(experiment)
         if config is None:
@@ -55,6 +58,7 @@ class Command(BaseCommand):
             conversion=variant_rates(conversion, "--conversion"),
             add_to_cart=variant_rates(cart, "--cart"),
             organic_views=organic_views, organic_cart_rate=organic_cart_rate,
+            history_views=history_views,
         )  # fmt: skip
         for variant, served in sorted(result.served.items()):
             self.stdout.write(

@@ -132,3 +132,6 @@ def test_shadow_variant_is_scored_for_the_same_request_and_never_shown(trending_
     assert score_shadows(context, entry, ["shadow"]) == 1
     shadow = ServedList.objects.get(is_shadow=True)
     assert shadow.shadow_of == result.rec_id and shadow.variant == "shadow" and shadow.skus
+    # Scored again (an overlapping drain, a redelivery): still one shadow list.
+    score_shadows(context, entry, ["shadow"])
+    assert ServedList.objects.filter(is_shadow=True).count() == 1

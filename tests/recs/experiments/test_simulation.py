@@ -32,7 +32,8 @@ def test_simulated_shoppers_are_served_logged_and_rolled_up_by_hour(shop, capsys
     for variant in ("control", "b"):
         assert sum(row.add_to_carts for row in rows if row.variant == variant) > 0, variant
     assert len({row.hour for row in rows}) >= 3, "spread over the hours"
-    bought = Event.objects.filter(event_type="purchase").count()
+    # Purchases of this visit; earlier visits' ("past-") are the shoppers' history.
+    bought = Event.objects.filter(event_type="purchase").exclude(event_id__contains="-past").count()
     assert sum(row.converting_subjects for row in rows) == bought
     assert sum(row.converting_subjects for row in rows if row.variant == "control") == 0
     assert f"{bought} bought" in out
@@ -52,6 +53,8 @@ def test_simulated_shoppers_click_cart_and_buy_from_the_list_then_browse_their_t
     shown = {s.rec_id: s for s in ServedList.objects.filter(experiment_id=experiment.pk)}
     assert sum(s.is_shadow for s in shown.values()) == 60, "shadows scored with no worker"
     events = list(Event.objects.filter(session_id__startswith="sim-").order_by("occurred_at"))
+    past = [e for e in events if "-past-" in e.event_id]
+    events = [e for e in events if "-past-" not in e.event_id]
     listed = [e for e in events if e.context.get("rec_id")]
     organic = [e for e in events if not e.context.get("rec_id")]
     for event in listed:
@@ -89,3 +92,14 @@ def test_simulated_shoppers_click_cart_and_buy_from_the_list_then_browse_their_t
         tastes.setdefault(view.session_id, set()).add(category[view.product_sku])
     assert all(len(paths) == 1 for paths in tastes.values()), "one category per shopper"
     assert len(set().union(*tastes.values())) > 1, "tastes differ between shoppers"
+
+    # Returning shoppers: earlier visits in the past weeks, of their own taste, before the list;
+    # some shoppers are new. The rollup sums that history for CUPED.
+    assert past and {e.event_type for e in past} <= {"view", "purchase"}
+    assert all((served_at[e.session_id] - e.occurred_at).days >= 1 for e in past), (
+        "weeks before the visit"
+    )
+    assert all(category[e.product_sku] in tastes[e.session_id] for e in past)
+    returning = {e.session_id for e in past}
+    assert 0 < len(returning) < 60, "some shoppers come back, some are new"
+    assert sum(row.pre_activity_squares for row in rows) > 0
