@@ -49,9 +49,10 @@ def _redis_answers(port: int) -> bool:
         return False
 
 
-def start_redis_server(workdir: str) -> tuple[subprocess.Popen, int]:
-    """A redis-server without persistence on a free loopback port, answering; (process, port)."""
-    port = free_port()
+def start_redis_server(workdir: str, port: int | None = None) -> tuple[subprocess.Popen, int]:
+    """A redis-server without persistence on a loopback port (a free one unless given),
+    answering; (process, port)."""
+    port = port or free_port()
     process = subprocess.Popen(
         [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind",
          "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],

@@ -149,6 +149,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]  # the demo project's own: the admin's favicon
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -208,7 +209,28 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_S", default=300),
     "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL_S", default=5),
     "unacked_restore_throttle": 1,
+    # Redis socket limits of the broker connections: a command to a Redis that hangs (or a
+    # connection a firewall dropped silently) fails after 5 s instead of waiting forever, and
+    # kombu's health checks notice a dead consuming connection within about 20 s (1 s BRPOP
+    # plus twice the interval) and reconnect. Web processes publish events with their own
+    # short retry policy (recs.events.tasks), so an unreachable broker is still a quick 503.
+    "socket_timeout": 5.0,
+    "socket_connect_timeout": 2.0,
+    "socket_keepalive": True,
+    "health_check_interval": 10,
 }
+# A worker rides out a broker restart: it retries the connection for as long as it takes, at
+# start too (a worker started before Redis waits for it instead of exiting), and its consumer
+# survives a Celery/kombu 5.7 fault that otherwise ends it when the connection drops
+# (aisle/worker.py). bench_supervision measures it (docs/PERFORMANCE.md).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CONSUMER = "aisle.worker:Consumer"
+# Late-acknowledged tasks running when the connection drops finish their (idempotent) work; their
+# acknowledgement is lost with the connection, so the broker redelivers them after the
+# visibility timeout and they apply nothing twice. Celery 6 will cancel them instead.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from merch.selectors.catalog import example_category_path
 from merch.selectors.merchandising import merchandising_config
 from recs.api_keys import (
     ApiKey,
@@ -146,7 +147,7 @@ class PreviewForm(forms.Form):
     user_id = forms.CharField(required=False, help_text="A customer id, e.g. 12347")
     session_id = forms.CharField(required=False)
     product_sku = forms.CharField(label="Product SKU", required=False)
-    category_path = forms.CharField(required=False, help_text="e.g. home/candles")
+    category_path = forms.CharField(required=False)
     country = forms.CharField(required=False)
     device = forms.ChoiceField(
         required=False, choices=[("", "any"), ("desktop", "desktop"), ("mobile", "mobile"),
@@ -157,16 +158,25 @@ class PreviewForm(forms.Form):
         min_value=1, max_value=50, required=False, help_text="Blank: the placement's size"
     )
 
-    def __init__(self, *args, placements: list[str], **kwargs):
+    def __init__(self, *args, placements: list[str], category_example: str | None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["placement"].choices = [(key, key) for key in placements]
+        self.fields["category_path"].help_text = (
+            f"e.g. {category_example}"
+            if category_example
+            else "Slugs from the root, '/'-joined (the catalog has no categories yet)"
+        )
 
 
 def recommendation_preview_view(request: HttpRequest) -> HttpResponse:
     """What a shopper would be served on a placement, with and without the live rules side by
     side, so a merchandiser sees a pin, boost, bury or exclude before shoppers do."""
     placements, _ = merchandising_config()
-    form = PreviewForm(request.GET or None, placements=sorted(placements))
+    form = PreviewForm(
+        request.GET or None,
+        placements=sorted(placements),
+        category_example=example_category_path(),
+    )
     without_rules = with_rules = None
     if form.is_valid():
         fields = {k: v for k, v in form.cleaned_data.items() if v not in ("", None)}

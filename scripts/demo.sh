@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up and run the Aisle demo on this machine: `bash scripts/demo.sh` (again: safe and fast).
-# `bash scripts/demo.sh stop` stops the web server, worker and beat it started.
+# web, worker and beat run under supervisord (restarted when they exit); `bash scripts/demo.sh
+# status` shows them, `bash scripts/demo.sh stop` stops them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -18,12 +19,37 @@ DEMO_PASSWORD="${AISLE_DEMO_PASSWORD:-aisle-demo}"
 DEMO_CUSTOMER_PASSWORD="${AISLE_DEMO_CUSTOMER_PASSWORD:-shopper-demo}"
 RUN_DIR="var/run"
 LOG_DIR="var/log"
+SUPERVISOR_CONF="$RUN_DIR/supervisord.conf"
 mkdir -p "$RUN_DIR" "$LOG_DIR"
 
-stop_process() {
-  local pidfile="$RUN_DIR/$1.pid"
-  if [ -f "$pidfile" ]; then
-    local pid
+# web, worker and beat run under supervisord, which restarts any of them that exits; its
+# config is scripts/supervisord.conf, filled in for this checkout.
+supervisorctl() { "$VENV_DIR/bin/supervisorctl" -c "$SUPERVISOR_CONF" "$@"; }
+
+supervisord_pid() {
+  # The running supervisord of this checkout (by its pidfile), or nothing.
+  local pid
+  pid=$(cat "$RUN_DIR/supervisord.pid" 2>/dev/null) || return 0
+  if grep -qs supervisord "/proc/$pid/cmdline"; then echo "$pid"; fi
+}
+
+stop_supervisord() {
+  # TERM: supervisord stops web, worker and beat (each within its stopwaitsecs), then exits.
+  local pid
+  pid=$(supervisord_pid)
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid"
+  for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  echo "error: supervisord (pid $pid) did not stop within 60 s; see $LOG_DIR/supervisord.log" >&2
+  return 1
+}
+
+stop_unsupervised() {
+  # Processes started by earlier versions of this script (nohup, one pid file each).
+  local name pidfile pid
+  for name in web worker beat; do
+    pidfile="$RUN_DIR/$name.pid"
+    [ -f "$pidfile" ] || continue
     pid=$(cat "$pidfile")
     if kill -0 "$pid" 2>/dev/null; then
       kill -TERM "$pid" 2>/dev/null || true
@@ -31,36 +57,50 @@ stop_process() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
     rm -f "$pidfile"
-  fi
+  done
 }
 
-stop_all() {
-  for name in web worker beat; do stop_process "$name"; done
-}
+case "${1:-}" in
+  stop)
+    stop_supervisord
+    stop_unsupervised
+    log "Stopped web, worker and beat"
+    exit 0
+    ;;
+  status)
+    if [ -z "$(supervisord_pid)" ]; then
+      echo "The demo is not running (start it with: bash scripts/demo.sh)"
+      exit 3
+    fi
+    exec "$VENV_DIR/bin/supervisorctl" -c "$SUPERVISOR_CONF" status
+    ;;
+  "") ;;
+  *)
+    echo "usage: bash scripts/demo.sh [stop|status]" >&2
+    exit 2
+    ;;
+esac
 
-if [ "${1:-}" = "stop" ]; then
-  stop_all
-  log "Stopped web, worker and beat"
-  exit 0
-fi
-
+phase "Python virtualenv and requirements"
 ensure_venv requirements.txt
+
+phase "Redis"
 ensure_redis_running "$REDIS_URL"
 
-log "Applying migrations"
+phase "Applying migrations"
 "$PY" manage.py migrate --noinput -v0
 "$PY" manage.py collectstatic --noinput -v0
 
-log "Importing the UCI Online Retail data (skipped when already imported)"
+phase "Importing the UCI Online Retail data (skipped when already imported)"
 "$PY" manage.py import_online_retail
 
-log "Online feature store (rebuilt from the event log only when Redis lost it or its layout changed)"
+phase "Online feature store (rebuilt from the event log only when Redis lost it or its layout changed)"
 "$PY" manage.py rebuild_online_features --if-outdated
 
-log "Training the models (skipped when serving versions exist)"
+phase "Training the models (skipped when serving versions exist)"
 "$PY" manage.py train --if-untrained
 
-log "Demo accounts, the storefront key and the demo experiment (its shoppers simulated once)"
+phase "Demo accounts, the storefront key and the demo experiment (its shoppers simulated once)"
 "$PY" manage.py setup_demo --user "$DEMO_USER" --password "$DEMO_PASSWORD" \
   --customer-password "$DEMO_CUSTOMER_PASSWORD" --key-file "$RUN_DIR/storefront_publishable_key" \
   --experiment-id-file "$RUN_DIR/demo_experiment_id"
@@ -73,21 +113,16 @@ else
   EXPERIMENT_URL="none (setup_demo said why above)"
 fi
 
-log "(Re)starting web server, Celery worker and Celery beat"
-stop_all
-# Each runs in the background with all it prints (Django and Celery logging go to stdout) in var/log.
-start_background() {
-  local name="$1"; shift
-  nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 &
-  echo $! >"$RUN_DIR/$name.pid"
-}
-# gthread workers keep HTTP/1.1 connections alive; one thread each, since the render path is CPU
-# work that threads of one process would only queue for (bench_read, docs/PERFORMANCE.md).
-start_background web "$VENV_DIR/bin/gunicorn" config.wsgi --bind "$BIND:$PORT" --workers 3 \
-  --worker-class gthread --threads 1 --keep-alive 5 --access-logfile "$LOG_DIR/web-access.log"
-start_background worker "$VENV_DIR/bin/celery" -A config worker -Q default,events,scoring,training \
-  --concurrency 2 --loglevel INFO
-start_background beat "$VENV_DIR/bin/celery" -A config beat --loglevel INFO
+phase "(Re)starting web server, Celery worker and Celery beat under supervisord"
+# A re-run restarts supervisord itself, not just its programs: they inherit its environment,
+# and this run's (REDIS_URL, DATABASE_URL, the storefront key ...) is the one to serve with.
+stop_supervisord
+stop_unsupervised
+render_template scripts/supervisord.conf "$SUPERVISOR_CONF" \
+  PROJECT_DIR="$PWD" VENV_DIR="$(cd "$VENV_DIR" && pwd)" RUN_DIR="$PWD/$RUN_DIR" \
+  LOG_DIR="$PWD/$LOG_DIR" USER_NAME="$(id -un)" BIND="$BIND" PORT="$PORT" \
+  WEB_WORKERS=3 WORKER_CONCURRENCY=2
+"$VENV_DIR/bin/supervisord" -c "$SUPERVISOR_CONF"
 
 for _ in $(seq 1 100); do
   if "$PY" -c "import urllib.request; urllib.request.urlopen('http://$BIND:$PORT/admin/login/', timeout=1)" 2>/dev/null; then
@@ -95,6 +130,13 @@ for _ in $(seq 1 100); do
   fi
   sleep 0.2
 done
+for _ in $(seq 1 50); do
+  supervisorctl status >/dev/null && break # exits non-zero until all three are RUNNING
+  sleep 0.2
+done
+supervisorctl status || true
+
+phase_summary
 
 cat <<INFO
 
@@ -104,6 +146,7 @@ Aisle demo is running.
   Experiment:    $EXPERIMENT_URL
   API docs:      http://$BIND:$PORT/api/v1/docs/
   OpenAPI:       http://$BIND:$PORT/api/v1/schema/
-  Logs:          $LOG_DIR/ (web.log, worker.log, beat.log)
+  Logs:          $LOG_DIR/ (web.log, worker.log, beat.log, supervisord.log)
+  Status:        bash scripts/demo.sh status    ($VENV_DIR/bin/supervisorctl -c $SUPERVISOR_CONF status)
   Stop:          bash scripts/demo.sh stop
 INFO

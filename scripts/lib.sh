@@ -6,6 +6,48 @@ PY="$VENV_DIR/bin/python"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
+# --- Timed phases. `phase "Title"` ends the phase before it (printing how long it took) and
+# starts the next; `phase_summary` ends the last one and prints every phase's time and the total
+# since the script started.
+now_us() { echo "${EPOCHREALTIME//[!0-9]/}"; }
+_RUN_STARTED_US=$(now_us)
+_PHASE_TITLE=""
+_PHASE_STARTED_US=0
+_PHASE_TIMES=()
+
+duration() {
+  # duration MICROSECONDS: "8.4 s", or "4 min 05 s" from a minute on.
+  local tenths=$(($1 / 100000)) seconds=$(($1 / 1000000))
+  if ((seconds < 60)); then
+    printf '%d.%d s' $((tenths / 10)) $((tenths % 10))
+  else
+    printf '%d min %02d s' $((seconds / 60)) $((seconds % 60))
+  fi
+}
+
+phase() {
+  phase_end
+  _PHASE_TITLE="$1"
+  _PHASE_STARTED_US=$(now_us)
+  log "$1"
+}
+
+phase_end() {
+  [ -n "$_PHASE_TITLE" ] || return 0
+  local took
+  took=$(duration $(($(now_us) - _PHASE_STARTED_US)))
+  printf '    (%s)\n' "$took"
+  _PHASE_TIMES+=("$(printf '%12s  %s' "$took" "$_PHASE_TITLE")")
+  _PHASE_TITLE=""
+}
+
+phase_summary() {
+  phase_end
+  log "Time per phase"
+  printf '%s\n' "${_PHASE_TIMES[@]}"
+  printf '%12s  %s\n' "$(duration $(($(now_us) - _RUN_STARTED_US)))" "total"
+}
+
 apt_install() {
   # Install Debian packages by name; `apt-get update` once per run, only when something is missing.
   if ! command -v apt-get >/dev/null 2>&1; then
@@ -38,15 +80,46 @@ ensure_venv() {
       python3 -m venv "$VENV_DIR"
     fi
   fi
-  local stamp="$VENV_DIR/.requirements.sha256"
-  local wanted
-  wanted=$(cat requirements*.txt "$requirements" | sha256sum | cut -d' ' -f1)
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+  # One stamp per requirements file, holding the hash of that file and of those it includes
+  # (-r): installing requirements-dev.txt also satisfies requirements.txt, so demo.sh and
+  # test.sh can take turns without reinstalling, and a run with nothing changed calls no pip.
+  if [ "$(cat "$(requirements_stamp "$requirements")" 2>/dev/null)" != "$(requirements_hash "$requirements")" ]; then
     log "Installing Python requirements ($requirements)"
     "$PY" -m pip install -q --upgrade pip >/dev/null
     "$PY" -m pip install -q -r "$requirements"
-    echo "$wanted" >"$stamp"
+    local file
+    for file in $(requirement_files "$requirements"); do
+      requirements_hash "$file" >"$(requirements_stamp "$file")"
+    done
   fi
+  rm -f "$VENV_DIR/.requirements.sha256" # the single stamp of earlier versions
+}
+
+requirement_files() {
+  # requirement_files FILE: FILE and, recursively, every file it includes with `-r`.
+  local included
+  echo "$1"
+  for included in $(sed -n 's/^-r[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$1"); do
+    requirement_files "$(dirname "$1")/$included"
+  done
+}
+
+requirements_hash() { requirement_files "$1" | xargs cat | sha256sum | cut -d' ' -f1; }
+
+requirements_stamp() { echo "$VENV_DIR/.installed-$(basename "$1").sha256"; }
+
+render_template() {
+  # render_template TEMPLATE OUTPUT NAME=VALUE...: the template with each ${NAME} filled in
+  # (Python's string.Template; a name left without a value is an error).
+  "$PY" - "$@" <<'PY'
+import string
+import sys
+from pathlib import Path
+
+template, output, *pairs = sys.argv[1:]
+values = dict(pair.split("=", 1) for pair in pairs)
+Path(output).write_text(string.Template(Path(template).read_text()).substitute(values))
+PY
 }
 
 ensure_redis_binary() {

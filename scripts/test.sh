@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
+phase "Python virtualenv and requirements, redis-server, PostgreSQL, Chromium"
 ensure_venv requirements-dev.txt
 ensure_redis_binary
 ensure_postgres_binaries
@@ -14,12 +15,13 @@ if ! command -v chromium >/dev/null; then
   apt_install chromium
 fi
 
-log "Lint (ruff check, ruff format --check)"
+phase "Lint (ruff check, ruff format --check)"
 "$VENV_DIR/bin/ruff" check .
 "$VENV_DIR/bin/ruff" format --check .
 
-log "Migrations are up to date"
+phase "Migrations are up to date"
 "$PY" manage.py makemigrations --check --dry-run -v1
 
-log "Tests (pytest)"
+phase "Tests (pytest)"
+# pytest's own summary line ends the run (it prints its time); CI reads it last.
 exec "$PY" -m pytest "$@"

@@ -3,14 +3,13 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from recs.client_address import client_address
+from recs.templatetags.recs import build_context
 from storefront import selectors
 from storefront.cart import MAX_LINE_QUANTITY, SessionCart
 from storefront.services import (
@@ -21,19 +20,12 @@ from storefront.services import (
     place_order,
 )
 
-PRODUCTS_PER_PAGE = 24
 LAST_ORDER_SESSION_KEY = "last_order"
 
 
 class CartLineForm(forms.Form):
     sku = forms.CharField(max_length=32)
     quantity = forms.IntegerField(min_value=0, max_value=MAX_LINE_QUANTITY, initial=1)
-
-
-def _page(request: HttpRequest, products: QuerySet) -> Page:
-    return Paginator(products.order_by("title", "sku"), PRODUCTS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
 
 
 @require_GET
@@ -44,7 +36,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "storefront/home.html",
         {
             "query": query,
-            "results": _page(request, selectors.search_products(query)) if query else None,
+            "results": selectors.search_page(query, request.GET.get("page")) if query else None,
             "categories": selectors.top_categories(),
             "new_arrivals": [] if query else selectors.new_arrivals(),
         },
@@ -56,6 +48,12 @@ def category(request: HttpRequest, category_path: str) -> HttpResponse:
     found = selectors.category_by_path(category_path)
     if found is None:
         raise Http404("No such category.")
+    products = selectors.category_listing(
+        found,
+        request.GET.get("sort", selectors.DEFAULT_SORT),
+        request.GET.get("page"),
+        build_context(request, "category", category=found),
+    )
     return render(
         request,
         "storefront/category.html",
@@ -63,7 +61,10 @@ def category(request: HttpRequest, category_path: str) -> HttpResponse:
             "category": found,
             "trail": selectors.category_trail(found),
             "subcategories": found.children.order_by("name"),
-            "page": _page(request, selectors.products_in_category(found)),
+            "page": products.page,
+            "sort": products.sort,
+            "sort_note": products.note,
+            "sorts": selectors.SORTS,
         },
     )
 

@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from merch.models import Product
+from django.db.models import Count
+
+from merch.models import Category, Product
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,17 @@ def product_categories(skus: Iterable[str]) -> dict[str, str]:
             "sku", "category__path"
         )
     }
+
+
+def example_category_path() -> str | None:
+    """A real category path to show as an example (the one with the most products, preferring
+    a subcategory, whose path shows the '/'), so a hint never names a path the shop lacks."""
+    paths = (
+        Category.objects.annotate(product_count=Count("products"))
+        .order_by("-product_count", "path")
+        .values_list("path", flat=True)
+    )
+    return paths.filter(parent__isnull=False).first() or paths.first()
 
 
 def available_skus(skus: Iterable[str]) -> set[str]:

@@ -24,7 +24,13 @@ logger = logging.getLogger(__name__)
 
 
 class RecommendationsQuerySerializer(serializers.Serializer):
-    placement = serializers.CharField(max_length=64, help_text="A placement key from the admin")
+    placement = serializers.CharField(
+        max_length=64,
+        help_text="A placement key (merch Placement). The enum lists the placements defined when "
+        "this schema was generated; merchandisers add, rename and remove placements in the admin "
+        "at any time, so read the set from this schema rather than hard-coding it. An unknown "
+        "key is a 400 that lists the current ones.",
+    )
     user_id = serializers.CharField(
         max_length=64, required=False, allow_blank=True, default="",
         help_text="Used only when the caller proves it: a secret key with 'read', the "

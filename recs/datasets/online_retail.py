@@ -4,6 +4,9 @@ Rules, applied deliberately and counted:
 - a row is a *sale* when the invoice is not a cancellation ("C..."), quantity > 0 and price > 0;
 - only real product codes (5 digits plus an optional letter suffix) become products; postage,
   fees, manual adjustments, samples and gift vouchers are counted as non-product rows;
+- a product code whose title is not merchandise (no letters, the file's "*" mark of an ad-hoc
+  line, a charge such as "Next Day Carriage", a gift voucher) is imported inactive: it keeps its
+  history, but neither the shop nor the engine offers it (`non_merchandise_reason`);
 - a product enters the catalog from any sale, also one without a customer (it was on sale), but
   only sales with a customer become purchase events (there is nobody to attribute the rest to);
 - timestamps are UK local time in the file and are converted to UTC.
@@ -23,13 +26,24 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from merch.services.catalog import ProductRecord, StockLevel
+from merch.models import Product
+from merch.services.catalog import ProductRecord, StockLevel, set_products_active
 from recs.events.records import EventRecord
 
 DATASET_NAME = "uci_online_retail"
 DEFAULT_FILE = Path(__file__).resolve().parents[2] / "data" / DATASET_NAME / "online_retail.csv.gz"
 UK = ZoneInfo("Europe/London")
 PRODUCT_CODE = re.compile(r"^\d{5}[A-Z]{0,2}$")
+
+# Whole titles (upper case, single spaces) of charges and services sold under a product code or
+# under one of the codes PRODUCT_CODE already refuses (POST, DOT, C2, M, D, S, B, BANK CHARGES,
+# AMAZONFEE, CRUK), so that the rule holds whichever way such a line arrives.
+NON_MERCHANDISE_TITLES = frozenset({
+    "POSTAGE", "DOTCOM POSTAGE", "CARRIAGE", "NEXT DAY CARRIAGE", "MANUAL", "DISCOUNT",
+    "SAMPLES", "ADJUST BAD DEBT", "BANK CHARGES", "AMAZON FEE", "CRUK COMMISSION",
+    "HIGH RESOLUTION IMAGE",
+})  # fmt: skip
+NON_MERCHANDISE_PHRASES = ("GIFT VOUCHER",)
 
 # First match wins; order matters ("CHRISTMAS CANDLE" is Christmas, "CAKE TIN" is Baking).
 # Words match whole words of the upper-case description.
@@ -103,6 +117,37 @@ def title_case(description: str) -> str:
     return " ".join(word(w) for w in description.split())
 
 
+def non_merchandise_reason(title: str) -> str:
+    """Why a title is not something to sell ("" when it is): a title with no letter at all
+    ("3", "?"); one that starts with a mark rather than a word ("*USB Office Mirror Ball": the
+    file marks ad-hoc, one-off lines with "*"); a known charge or service ("Next Day Carriage",
+    "Postage", "Bank Charges", ...) or a gift voucher. Titles that only contain such a word
+    ("French Carriage Lantern", "Bank Account Greeting Card") are products."""
+    text = " ".join(title.upper().split())
+    if not any(ch.isalpha() for ch in text):
+        return "no_letters"
+    if not text[0].isalnum():
+        return "marked_not_a_product"
+    if text in NON_MERCHANDISE_TITLES or any(p in text for p in NON_MERCHANDISE_PHRASES):
+        return "charge_or_service"
+    return ""
+
+
+def deactivate_non_merchandise() -> dict[str, str]:
+    """Make inactive the active products whose titles are not merchandise, as an import today
+    would have imported them: a catalog imported before the rule is corrected without reading
+    the file again. Returns title by SKU of the products it deactivated."""
+    found = {
+        pk: (sku, title)
+        for pk, sku, title in Product.objects.filter(is_active=True).values_list(
+            "pk", "sku", "title"
+        )
+        if non_merchandise_reason(title)
+    }
+    set_products_active(list(found), is_active=False)
+    return dict(sorted(found.values()))
+
+
 def stock_level_for(sku: str) -> StockLevel:
     """Deterministic demo stock: about 5 % sold out, otherwise 1-250 on hand, a few reserved."""
     h = zlib.crc32(sku.encode())
@@ -120,6 +165,8 @@ class ImportSummary:
     skipped: Counter = field(default_factory=Counter)
     non_product_codes: Counter = field(default_factory=Counter)
     products: int = 0
+    # Imported inactive, by SKU: (reason, title); see non_merchandise_reason.
+    non_merchandise: dict[str, tuple[str, str]] = field(default_factory=dict)
     products_in_other: int = 0
     purchase_events: int = 0
     customers: int = 0
@@ -132,6 +179,10 @@ class ImportSummary:
             "skipped": dict(self.skipped),
             "top_non_product_codes": dict(self.non_product_codes.most_common(10)),
             "products": self.products,
+            "non_merchandise_products": {
+                sku: {"reason": reason, "title": title}
+                for sku, (reason, title) in sorted(self.non_merchandise.items())
+            },
             "products_in_other": self.products_in_other,
             "purchase_events": self.purchase_events,
             "customers": self.customers,
@@ -246,19 +297,23 @@ def parse_online_retail(
         description = tally.descriptions.most_common(1)[0][0]
         category = category_for(description)
         summary.products_in_other += category == OTHER_CATEGORY
+        title = title_case(description)
+        if reason := non_merchandise_reason(title):
+            summary.non_merchandise[code] = (reason, title)
         # The most frequent price; ties resolved to the lower price, deterministically.
         top = max(tally.prices.values())
         price = min(p for p, n in tally.prices.items() if n == top)
         products.append(
             ProductRecord(
                 sku=code,
-                title=title_case(description),
+                title=title,
                 price=price,
                 category_path=category,
                 description=" / ".join(title_case(d) for d, _ in tally.descriptions.most_common(3)),
                 currency="GBP",
                 attributes=attributes_for(description),
                 launched_at=tally.first_sold,
+                is_active=not reason,
             )
         )
     known = {p.sku for p in products}

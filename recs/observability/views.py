@@ -2,6 +2,7 @@
 health) and the Prometheus /metrics endpoint with its access rules."""
 
 import ipaddress
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib import admin
@@ -29,6 +30,7 @@ from recs.observability.formatting import (
     share_rows,
     variant_row,
 )
+from recs.observability.heartbeat import Heartbeat
 from recs.observability.prometheus import registry
 from recs.observability.selectors import health_snapshot
 
@@ -128,12 +130,20 @@ def health_view(request: HttpRequest) -> HttpResponse:
         },
         "cache_age": duration(snapshot.cache_age_s),
         "heartbeat_age": duration(snapshot.heartbeat.age_s if snapshot.heartbeat else None),
+        "worker_down_since": worker_down_since(snapshot.heartbeat, snapshot.now),
         "event_log": event_log_rows(snapshot.event_log, snapshot.now),
         "chart": mark_safe(
             line_chart(snapshot.tier_series, "Requests per hour by tier, last 24 h", "requests")
         ),
     }
     return render(request, "admin/recs/health.html", context)
+
+
+def worker_down_since(heartbeat: Heartbeat | None, now: datetime) -> str | None:
+    """When the last worker ran the heartbeat, once it is overdue ('2026-12-03 05:12:03 UTC')."""
+    if heartbeat is None or heartbeat.status != "stale":
+        return None
+    return f"{now.astimezone(UTC) - timedelta(seconds=heartbeat.age_s):%Y-%m-%d %H:%M:%S} UTC"
 
 
 # --- Prometheus /metrics ---------------------------------------------------------------------

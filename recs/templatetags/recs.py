@@ -231,15 +231,23 @@ def format_price(price: str, currency: str) -> str:
     return f"{symbol}{amount}" if symbol else f"{amount} {currency}".strip()
 
 
+@register.filter(name="initials")
 def initials(title: str) -> str:
-    """Up to two letters for a placeholder tile: "White hanging heart" -> "WH"."""
-    words = [word for word in re.split(r"[^\w]+", title) if word]
-    return "".join(word[0] for word in words[:2]).upper() or "?"
+    """A product's placeholder tile, the same in carousels, grids and product pages: the first
+    letters of its first two words that start with a letter ("White hanging heart" -> "WH",
+    "3 Traditional Biscuit Cutters" -> "TB"), else of its first two words, else "?".
+    `{{ product.title|initials }}`."""
+    words = [word for word in re.split(r"[^\w]+", str(title or "")) if word]
+    lettered = [word for word in words if word[0].isalpha()]
+    return "".join(word[0] for word in (lettered or words)[:2]).upper() or "?"
 
 
+@register.filter(name="placeholder_tone")
 def placeholder_tone(category_path: str) -> int:
-    """A palette slot per top-level category, stable across processes (crc32, not hash())."""
-    top = category_path.split("/", 1)[0]
+    """A palette slot per top-level category, stable across processes (crc32, not hash()):
+    the `aisle-tone-<n>` class of a placeholder tile.
+    `{{ product.category.path|placeholder_tone }}`."""
+    top = str(category_path or "").split("/", 1)[0]
     return zlib.crc32(top.encode()) % PLACEHOLDER_PALETTE_SIZE
 
 

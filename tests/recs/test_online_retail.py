@@ -8,15 +8,18 @@ import pytest
 from django.core.management import call_command
 
 from merch.models import Category, Product, Stock
+from merch.selectors.catalog import unavailable_skus
 from recs.datasets.online_retail import (
     attributes_for,
     category_for,
+    non_merchandise_reason,
     parse_online_retail,
     stock_level_for,
     title_case,
 )
 from recs.features import get_online
 from recs.models import DatasetImport, Event
+from tests.factories import ProductFactory
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
 ROWS = [
@@ -131,9 +134,93 @@ def test_the_command_imports_catalog_stock_and_events_through_the_stream(retail_
 @pytest.mark.django_db
 def test_rerunning_is_skipped_and_forcing_creates_no_duplicates(retail_file, capsys):
     call_command("import_online_retail", "--file", str(retail_file))
+    capsys.readouterr()
     call_command("import_online_retail", "--file", str(retail_file))
-    assert "Already imported" in capsys.readouterr().out
+    rerun = capsys.readouterr().out
+    assert rerun.startswith(f"Nothing imported: {retail_file.name} was already imported on ")
+    summary = rerun.index("Summary of that earlier import:")
+    assert summary < rerun.index("purchase events"), "the table is labelled as the earlier one"
     call_command("import_online_retail", "--file", str(retail_file), "--force")
     assert Event.objects.count() == 3 and Product.objects.count() == 2
     assert DatasetImport.objects.count() == 1
     assert get_online("user", "17850", ["interaction_count"])["interaction_count"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("title", "reason"),
+    [
+        ("3", "no_letters"),
+        ("4", "no_letters"),
+        ("?", "no_letters"),
+        ("*usb Office Mirror Ball", "marked_not_a_product"),
+        ("*Boombox Ipod Classic", "marked_not_a_product"),
+        ("Next Day Carriage", "charge_or_service"),
+        ("POSTAGE", "charge_or_service"),
+        ("Dotcom  Postage", "charge_or_service"),
+        ("Manual", "charge_or_service"),
+        ("Discount", "charge_or_service"),
+        ("SAMPLES", "charge_or_service"),
+        ("Adjust bad debt", "charge_or_service"),
+        ("Bank Charges", "charge_or_service"),
+        ("AMAZON FEE", "charge_or_service"),
+        ("CRUK Commission", "charge_or_service"),
+        ("Dotcomgiftshop Gift Voucher £100.00", "charge_or_service"),
+        # Products that merely hold such a word, or start with a digit, stay on sale.
+        ("French Carriage Lantern", ""),
+        ("Bank Account Greeting Card", ""),
+        ("Piggy Bank Retrospot", ""),
+        ("3 Traditional Biscuit Cutters Set", ""),
+        ("4 Purple Flock Dinner Candles", ""),
+        ("White Hanging Heart T-Light Holder", ""),
+    ],
+)
+def test_non_merchandise_titles_are_told_apart_from_products(title, reason):
+    assert non_merchandise_reason(title) == reason
+
+
+NON_MERCHANDISE_ROWS = [
+    "536380,20954,*USB Office Mirror Ball,1,2010-12-17 14:54:00,8.47,17850.0,United Kingdom",
+    "536381,23444,Next Day Carriage,1,2011-06-01 10:00:00,15.00,13047.0,United Kingdom",
+]
+
+
+@pytest.fixture
+def retail_file_with_charges(tmp_path):
+    path = tmp_path / "retail-charges.csv.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write(HEADER + "\n".join([*ROWS, *NON_MERCHANDISE_ROWS]) + "\n")
+    return path
+
+
+def test_non_merchandise_products_are_parsed_inactive_and_listed(retail_file_with_charges):
+    parsed = parse_online_retail(retail_file_with_charges)
+    active = {p.sku: p.is_active for p in parsed.products}
+    assert active == {"85123A": True, "22633": True, "20954": False, "23444": False}
+    assert parsed.summary.as_dict()["non_merchandise_products"] == {
+        "20954": {"reason": "marked_not_a_product", "title": "*usb Office Mirror Ball"},
+        "23444": {"reason": "charge_or_service", "title": "Next Day Carriage"},
+    }
+    assert {e.product_sku for e in parsed.events} >= {"20954", "23444"}, "history is kept"
+
+
+@pytest.mark.django_db
+def test_the_import_leaves_non_merchandise_off_sale_and_unserved(retail_file_with_charges, capsys):
+    call_command("import_online_retail", "--file", str(retail_file_with_charges))
+    assert "inactive, not merchandise: 20954 '*usb Office Mirror Ball'" in capsys.readouterr().out
+    assert set(Product.objects.filter(is_active=False).values_list("sku", flat=True)) == {
+        "20954", "23444",
+    }  # fmt: skip
+    assert {"20954", "23444"} <= unavailable_skus(), "the engine never serves them"
+
+
+@pytest.mark.django_db
+def test_a_catalog_imported_before_the_rule_is_corrected_by_a_rerun(retail_file, capsys):
+    call_command("import_online_retail", "--file", str(retail_file))
+    ProductFactory(sku="23444", title="Next Day Carriage")  # as an earlier import made it
+    capsys.readouterr()
+    call_command("import_online_retail", "--file", str(retail_file))
+    assert "This run made 1 product(s) inactive (not merchandise): 23444 'Next Day Carriage'" in (
+        capsys.readouterr().out
+    )
+    assert not Product.objects.get(sku="23444").is_active
+    assert Product.objects.get(sku="85123A").is_active

@@ -10,6 +10,7 @@ from merch.services.catalog import set_stock_levels, upsert_products
 from recs.datasets.online_retail import (
     DATASET_NAME,
     DEFAULT_FILE,
+    deactivate_non_merchandise,
     file_sha256,
     parse_online_retail,
     stock_levels,
@@ -36,9 +37,18 @@ class Command(BaseCommand):
         fingerprint = sha if limit is None else f"{sha[:48]}-limit-{limit}"
         done = DatasetImport.objects.filter(name=DATASET_NAME, file_sha256=fingerprint).first()
         if done and not force:
-            self.stdout.write(f"Already imported {file.name} on {done.imported_at:%Y-%m-%d %H:%M} UTC "
-                              "(use --force to import again).")  # fmt: skip
+            # Said first and plainly: the table below is the earlier import's, not this run's.
+            self.stdout.write(f"Nothing imported: {file.name} was already imported on "
+                              f"{done.imported_at:%Y-%m-%d %H:%M} UTC (use --force to import again).\n"
+                              "Summary of that earlier import:")  # fmt: skip
             self.print_summary(done.summary)
+            # The catalog of an import made before the non-merchandise rule: corrected in place,
+            # and said apart from the earlier import's table, since this run did it.
+            if hidden := deactivate_non_merchandise():
+                listed = ", ".join(f"{sku} {title!r}" for sku, title in hidden.items())
+                self.stdout.write(
+                    f"This run made {len(hidden)} product(s) inactive (not merchandise): {listed}"
+                )
             return
         with tqdm(desc="Reading", unit=" rows", unit_scale=True, disable=None) as bar:
             parsed = parse_online_retail(file, limit=limit, progress=bar.update)
@@ -72,6 +82,7 @@ class Command(BaseCommand):
             ("sale rows (not cancelled, quantity > 0, price > 0, product code)", summary["sales"]),
             *[(f"skipped: {reason.replace('_', ' ')}", n) for reason, n in sorted(summary["skipped"].items())],
             ("products (created / updated)", f"{summary['products']} ({summary.get('products_created', '-')} / {summary.get('products_updated', '-')})"),
+            ("products imported inactive (not merchandise)", len(summary["non_merchandise_products"]) if "non_merchandise_products" in summary else "-"),
             ("products in category Other", summary["products_in_other"]),
             ("stock rows", summary.get("stock_rows", summary["products"])),
             ("purchase events", summary["purchase_events"]),
@@ -83,3 +94,6 @@ class Command(BaseCommand):
             self.stdout.write(f"  {label:<{width}}  {value:>12}")
         codes = ", ".join(f"{code} ({n})" for code, n in summary["top_non_product_codes"].items())
         self.stdout.write(f"  top non-product codes: {codes}")
+        if hidden := summary.get("non_merchandise_products"):
+            listed = ", ".join(f"{sku} {row['title']!r}" for sku, row in hidden.items())
+            self.stdout.write(f"  inactive, not merchandise: {listed}")

@@ -3,7 +3,9 @@
 import pytest
 
 from aisle.conf import aisle_settings
+from merch.models import Placement
 from recs.api_keys import create_api_key
+from tests.factories import PlacementFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -101,12 +103,15 @@ def test_the_schema_answers_threads_asking_at_once():
 
 
 def test_the_schema_enumerates_the_placements_and_states_the_limits(client, shop):
+    PlacementFactory(key="gift_guide")  # one a merchandiser added: read when the schema is made
     schema = client.get("/api/v1/schema/", {"format": "json"}).json()
-    parameters = {
-        p["name"]: p["schema"]
-        for p in schema["paths"]["/api/v1/recommendations"]["get"]["parameters"]
-    }
-    assert "home" in parameters["placement"]["enum"]
-    assert "product_detail" in parameters["placement"]["enum"]
+    operation = schema["paths"]["/api/v1/recommendations"]["get"]
+    parameters = {p["name"]: p["schema"] for p in operation["parameters"]}
+    placement = next(p for p in operation["parameters"] if p["name"] == "placement")
+    assert parameters["placement"]["enum"] == sorted(
+        Placement.objects.values_list("key", flat=True)
+    )
+    assert "gift_guide" in parameters["placement"]["enum"]
+    assert "hard-coding" in placement["description"], "clients are told the set changes"
     assert parameters["limit"]["minimum"] == 1 and parameters["limit"]["maximum"] == 50
     assert parameters["user_id"]["maxLength"] == 64

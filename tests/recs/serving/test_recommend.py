@@ -16,6 +16,7 @@ from recs.candidates.availability import sync_unavailable
 from recs.serving import redis as serving_redis
 from recs.serving.recommend import recommend
 from recs.serving.types import RecommendationContext
+from tests.factories import CategoryFactory
 from tests.recs.conftest import ranked, skus, touch
 
 pytestmark = pytest.mark.django_db
@@ -325,6 +326,21 @@ def test_admin_preview_opened_without_a_limit_previews_the_placements_size(shop,
     assert response.status_code == 200 and "This field is required" not in page
     assert "With the live rules" in page
     assert page.count("<td>B1</td>") == 2, "served before and after the rules"
+
+
+def test_admin_preview_summary_ends_its_sentence_without_a_stray_space(shop, admin_client):
+    page = admin_client.get("/admin/recs/preview/", {"placement": "home"}).content.decode()
+    assert "model popularity#3." in page
+
+
+def test_admin_preview_hint_names_a_category_path_the_shop_has(default_placements, admin_client):
+    page = admin_client.get("/admin/recs/preview/").content.decode()
+    assert "the catalog has no categories yet" in page
+    home = CategoryFactory(name="Home", slug="home", path="home")
+    CategoryFactory(name="Candles & lights", slug="candles-lights", path="home/candles-lights",
+                    parent=home)  # fmt: skip
+    page = admin_client.get("/admin/recs/preview/").content.decode()
+    assert "e.g. home/candles-lights" in page
 
 
 def test_admin_preview_needs_staff(shop, client):
