@@ -185,3 +185,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if _screenshots:
         terminalreporter.write_sep("-", "browser test screenshots")
         terminalreporter.write_line(f"{len(_screenshots)} PNG files in {artifacts_dir()}")
+
+
+def trending_experiment_draft():
+    """A draft home-page experiment with a shown challenger, a shadow and a guardrail: the
+    shape the admin's experiment pages and dashboard are checked at."""
+    from merch.models import Placement
+    from merch.services.experiments import VariantSpec, create_experiment
+
+    return create_experiment(
+        "Trending on the home page", Placement.objects.get(key="home"),
+        [VariantSpec("control", "popular", 0, is_control=True),
+         VariantSpec("trending", "trending", 50),
+         VariantSpec("knn-shadow", "item_knn", 0, is_shadow=True)],
+        guardrails=[("conversion", 5)],
+    )  # fmt: skip

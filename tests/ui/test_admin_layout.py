@@ -2,10 +2,8 @@
 
 import pytest
 
-from merch.models import Placement
-from merch.services.experiments import VariantSpec, create_experiment
 from tests.recs.observability.test_dashboards import seed_serving_hours
-from tests.ui.conftest import VIEWPORT, admin_login
+from tests.ui.conftest import VIEWPORT, admin_login, trending_experiment_draft
 
 pytestmark = pytest.mark.browser
 
@@ -23,13 +21,7 @@ def test_the_add_and_change_experiment_pages_fit_a_1280_px_window(browsing, shop
     browsing.screenshot(admin, "admin-add-experiment")
     assert page_width(admin) <= VIEWPORT["width"], "the add page scrolls sideways"
 
-    experiment = create_experiment(
-        "Trending on the home page", Placement.objects.get(key="home"),
-        [VariantSpec("control", "popular", 0, is_control=True),
-         VariantSpec("trending", "trending", 50),
-         VariantSpec("knn-shadow", "item_knn", 0, is_shadow=True)],
-        guardrails=[("conversion", 5)],
-    )  # fmt: skip
+    experiment = trending_experiment_draft()
     admin.goto(f"/admin/merch/experiment/{experiment.pk}/change/")
     assert admin.locator("#variants-group tbody tr.has_original").count() == 3
     assert page_width(admin) <= VIEWPORT["width"], "the change page scrolls sideways"

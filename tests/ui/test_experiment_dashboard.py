@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from merch.models import Experiment, Placement
+from merch.models import Experiment
 from merch.selectors.experiments import experiment_by_id
-from merch.services.experiments import VariantSpec, create_experiment, start_experiment
+from merch.services.experiments import start_experiment
 from recs.experiments.watch import watch_experiment
 from recs.models import VariantHourlyStats
-from tests.ui.conftest import VIEWPORT, admin_login
+from tests.ui.conftest import VIEWPORT, admin_login, trending_experiment_draft
 
 pytestmark = pytest.mark.browser
 
@@ -48,15 +48,7 @@ def columns_off_screen(page, table_id: str) -> list[str]:
 def test_the_dashboard_shows_every_column_at_1280_px_an_srm_banner_and_a_guardrail_pause(
     browsing, shop, merchandiser, storefront_key
 ):
-    experiment = start_experiment(
-        create_experiment(
-            "Trending on the home page", Placement.objects.get(key="home"),
-            [VariantSpec("control", "popular", 0, is_control=True),
-             VariantSpec("trending", "trending", 50),
-             VariantSpec("knn-shadow", "item_knn", 0, is_shadow=True)],
-            guardrails=[("conversion", 5)],
-        )
-    )  # fmt: skip
+    experiment = start_experiment(trending_experiment_draft())
     # The challenger converts far worse, and got far fewer shoppers than its 50 %.
     rows(experiment.pk, "control", 1400, 140, pre_activity=900.0, pre_activity_squares=1500.0,
          pre_activity_conversion=120.0)  # fmt: skip
