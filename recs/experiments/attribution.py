@@ -123,7 +123,7 @@ def rollup_experiment(experiment: ExperimentConfig) -> int:
     events = events.filter(user_id__in=user_ids) | events.filter(session_id__in=session_ids)
     outcomes_after: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     for event in events.iterator(chunk_size=5000):
-        rec_id = (event.context or {}).get("rec_id", "")
+        rec_id = sent_rec_id = (event.context or {}).get("rec_id", "")
         # A rec_id counts only for the shopper it was served to: anyone can copy one.
         own_subjects = _subjects_of(event, links)
         rec_subject = subject_of_rec.get(rec_id)
@@ -152,7 +152,7 @@ def rollup_experiment(experiment: ExperimentConfig) -> int:
             exposure.converted = True
             if ours or event.product_sku in exposure.shown:
                 row.recommended_revenue += amount
-        reached_through_a_shown_list = (event.context or {}).get("rec_id", "") in variant_of_rec
+        reached_through_a_shown_list = sent_rec_id in variant_of_rec
         if (
             event.event_type in OUTCOME_TYPES
             and event.product_sku

@@ -198,7 +198,7 @@ class GuardrailBreach:
 
     @property
     def reason(self) -> str:
-        label = dict(ExperimentGuardrail.Metric.choices).get(self.metric, self.metric)
+        label = ExperimentGuardrail.Metric(self.metric).label
         return (
             f"Guardrail: {label.lower()} dropped by more than {self.max_drop_percent:g} % "
             f"against the control (always-valid 95 % interval of the change: "
@@ -445,13 +445,17 @@ def guardrail_breaches(
     for variant in variants:
         if variant.is_control:
             continue
+        # metric -> (the variant's comparison with the control, the control's value)
+        compared = {
+            ExperimentGuardrail.Metric.CONVERSION: (
+                variant.conversion_vs_control, control.conversion.value
+            ),
+            ExperimentGuardrail.Metric.REVENUE_PER_SHOPPER: (
+                variant.revenue_vs_control, control.revenue_per_subject.value
+            ),
+        }  # fmt: skip
         for guardrail in guardrails:
-            comparison, control_value = {
-                "conversion": (variant.conversion_vs_control, control.conversion.value),
-                "revenue_per_shopper": (
-                    variant.revenue_vs_control, control.revenue_per_subject.value
-                ),
-            }.get(guardrail.metric, (None, None))  # fmt: skip
+            comparison, control_value = compared.get(guardrail.metric, (None, None))
             if comparison is None or comparison.high is None or not control_value:
                 continue
             if comparison.high < -guardrail.max_drop_percent / 100 * control_value:
@@ -613,9 +617,10 @@ def build_report(
     ]
     control = next((v for v in variants if v.is_control), None)
     shown = {v.name for v in variants}
+    shown_rows = {name: rows for name, rows in by_variant.items() if name in shown}
     if control is not None:
         tests = sequential_tests(
-            _cumulative_looks({k: rows for k, rows in by_variant.items() if k in shown}),
+            _cumulative_looks(shown_rows),
             control.name,
             alpha=significance_level(),
             tau=tau_for_sample_size(experiment.planned_shoppers_per_arm, significance_level()),
@@ -627,9 +632,7 @@ def build_report(
     in_split = {name: share for name, share in shares.items() if name not in paused}
     sample_ratio = SampleRatio(
         sample_ratio_check(
-            exposures_by_day(
-                {k: rows for k, rows in by_variant.items() if k in shown}, experiment.split_since
-            ),
+            exposures_by_day(shown_rows, experiment.split_since),
             in_split,
             threshold=float(aisle_settings.EXPERIMENT_SRM_P_VALUE),
         ),
@@ -647,7 +650,7 @@ def build_report(
         control=control.name if control else None,
         variants=variants,
         shadows=shadows,
-        series=hourly_series({k: rows for k, rows in by_variant.items() if k in shown}),
+        series=hourly_series(shown_rows),
         last_rollup_at=last_rollup_at,
         sample_ratio=sample_ratio,
         guardrail_breaches=guardrail_breaches(

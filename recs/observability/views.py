@@ -36,8 +36,6 @@ from recs.observability.selectors import health_snapshot
 
 # --- Admin dashboards ------------------------------------------------------------------------
 
-GUARDRAIL_LABELS = dict(ExperimentGuardrail.Metric.choices)
-
 
 def experiment_dashboard_view(request: HttpRequest, pk: int) -> HttpResponse:
     """One experiment's variants side by side, with intervals, tests against the control, the
@@ -80,7 +78,7 @@ def experiment_dashboard_view(request: HttpRequest, pk: int) -> HttpResponse:
         ],
         "guardrails": [
             {
-                "metric": GUARDRAIL_LABELS.get(g.metric, g.metric),
+                "metric": ExperimentGuardrail.Metric(g.metric).label,
                 "max_drop": f"{g.max_drop_percent:g} %",
             }
             for g in experiment.guardrails
