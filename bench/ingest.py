@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import redis as redis_py
 
 from aisle.conf import aisle_settings
+from bench import cpu_shares
 from bench.events import EventStream, event_tallies
 from bench.harness import celery_worker_process
 from bench.load import LoadResult, background_load, percentile_ms
@@ -34,6 +35,9 @@ class SustainedRun:
     load: LoadResult
     samples: list[LagSample] = field(default_factory=list)
     drain_s: float | None = None  # from the end of the load until the queue was empty
+    # Share of one core per role (bench.cpu_shares.ROLES) and for the machine while the load
+    # ran; empty where /proc is not there to read.
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @property
     def accepted(self) -> int:
@@ -124,9 +128,11 @@ def measure_sustained(
             base_url, stream, concurrency=clients, duration_s=duration_s,
             rate_per_s=rate_per_s / stream.batch_size, inspect=event_tallies, timeout_s=30,
         ) as handle:  # fmt: skip
+            cpu_start = cpu_shares.snapshot(client) if cpu_shares.available() else None
             while time.monotonic() - started < duration_s:
                 take()
                 time.sleep(SAMPLE_INTERVAL_S)
+            cpu_end = cpu_shares.snapshot(client) if cpu_start else None
         load = handle.result()
         ended = time.monotonic()
         drain_s = None
@@ -139,6 +145,7 @@ def measure_sustained(
     return SustainedRun(
         worker_processes=worker_processes, target_rate=rate_per_s, duration_s=duration_s,
         load=load, samples=samples, drain_s=drain_s,
+        cpu=cpu_shares.shares(cpu_start, cpu_end) if cpu_start and cpu_end else {},
     )  # fmt: skip
 
 

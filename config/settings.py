@@ -232,6 +232,8 @@ CELERY_WORKER_CONSUMER = "aisle.worker:Consumer"
 # visibility timeout and they apply nothing twice. Celery 6 will cancel them instead.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Database connections live across tasks as long as CONN_MAX_AGE says (aisle/celery.py).
+CELERY_DB_REUSE_MAX = aisle_celery.DB_REUSE_MAX
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -13,5 +13,7 @@ class RecsConfig(AppConfig):
     def ready(self) -> None:
         from aisle import conf  # noqa: F401 - registers the check of the AISLE settings block
         from recs.receivers import connect_receivers
+        from recs.task_connections import connect_task_connection_handling
 
         connect_receivers()
+        connect_task_connection_handling()

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db.models import Count
 
+from aisle.sql import in_values
 from merch.models import Category, Product
 
 
@@ -64,12 +65,8 @@ def unavailable_skus() -> set[str]:
 
 def product_categories(skus: Iterable[str]) -> dict[str, str]:
     """Category path per SKU ("" for uncategorised), in one query."""
-    return {
-        sku: path or ""
-        for sku, path in Product.objects.filter(sku__in=set(skus)).values_list(
-            "sku", "category__path"
-        )
-    }
+    rows = Product.objects.filter(sku__in=in_values(set(skus))).values_list("sku", "category__path")
+    return {sku: path or "" for sku, path in rows}
 
 
 def example_category_path() -> str | None:

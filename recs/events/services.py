@@ -76,17 +76,20 @@ def link_sessions_to_users(logins: dict[str, str], links: dict[str, str]) -> lis
         ignore_conflicts=True,
     )
     links.update(session_links(new))  # the first link wins, should another worker's be first
-    replay_session_history(new)
+    replay_session_history({session: links[session] for session in new if session in links})
     return new
 
 
-def replay_session_history(session_ids: Sequence[str]) -> int:
-    """Apply linked sessions' anonymous events to their users. Idempotent per event, so a
-    replay that races another worker's, or runs twice, counts nothing twice."""
+def replay_session_history(links: dict[str, str]) -> int:
+    """Apply linked sessions' anonymous events to their users (`links`: session -> user).
+    Idempotent per event, so a replay that races another worker's, or runs twice, counts
+    nothing twice."""
     # Filtered on the session alone: with `user_id=""` in the query, SQLite walks the
     # (user_id, occurred_at) index over every anonymous event instead of the session index.
-    history = [r for r in event_records(Q(session_id__in=list(session_ids))) if not r.user_id]
-    return online.apply_events(enrich(history), entities=("user",))
+    history = [r for r in event_records(Q(session_id__in=list(links))) if not r.user_id]
+    if not history:
+        return 0
+    return online.apply_events(enrich(history, links=links), entities=("user",))
 
 
 def apply_event_batch(

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 
+from aisle.sql import in_values
 from merch.selectors.catalog import product_categories
 from recs.events.records import EventRecord
 from recs.features.events import FeatureEvent
@@ -10,11 +11,8 @@ from recs.models import SessionLink
 
 def session_links(session_ids: Iterable[str]) -> dict[str, str]:
     """user_id per linked session id."""
-    return dict(
-        SessionLink.objects.filter(session_id__in=set(session_ids)).values_list(
-            "session_id", "user_id"
-        )
-    )
+    rows = SessionLink.objects.filter(session_id__in=in_values(set(session_ids)))
+    return dict(rows.values_list("session_id", "user_id"))
 
 
 def enrich(

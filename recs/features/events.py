@@ -21,6 +21,9 @@ class FeatureEvent:
     country: str
     device: str
     category: str  # the product's category path ("" when unknown)
+    # An anonymous event whose session was linked to user_id at a login: its user's share is
+    # applied apart from the rest (recs.features.online), once, by whichever path comes first.
+    user_from_link: bool = False
 
     @classmethod
     def from_record(
@@ -39,6 +42,7 @@ class FeatureEvent:
             country=record.country,
             device=record.device,
             category=category,
+            user_from_link=not record.user_id and bool(linked_user_id),
         )
 
     def entity_ids(self, entity: str) -> list[str]:

@@ -259,9 +259,31 @@ def _event_ops(event: FeatureEvent, entities: tuple[str, ...], now_s: float) -> 
     return ops
 
 
-# The user's share of an event has its own marker: an anonymous event reaches the user either
-# when it is applied after its session was linked, or by the replay at login, never by both.
+# The user's share of an anonymous event has its own marker: such an event reaches the user
+# either when it is applied after its session was linked, or by the replay at login, never by
+# both. An event that names its user (or has none) is applied whole, under one marker: one
+# Redis key and write per event fewer.
 _MARKER_GROUPS = (("", tuple(e for e in ENTITIES if e != "user")), (":user", ("user",)))
+
+
+class _MarkerGroups:
+    """Which entities each marker of an event covers, for a call updating `entities`."""
+
+    def __init__(self, entities: Sequence[str]) -> None:
+        split = [
+            (suffix, tuple(e for e in group if e in entities)) for suffix, group in _MARKER_GROUPS
+        ]
+        self.split = [(suffix, group) for suffix, group in split if group]
+        # Whole events keep the first group's marker name; a call updating only the user (the
+        # replay) has nothing to merge.
+        self.whole = (
+            [("", tuple(e for e in ENTITIES if e in entities))]
+            if len(self.split) > 1
+            else self.split
+        )
+
+    def of(self, event: FeatureEvent) -> list[tuple[str, tuple[str, ...]]]:
+        return self.split if event.user_from_link else self.whole
 
 
 # (marker key, ops): ops of one event applied together with one marker, in one script call.
@@ -310,13 +332,11 @@ class _Call:
         return args
 
 
-def _entries(
-    event: FeatureEvent, groups: Sequence[tuple[str, tuple[str, ...]]], now_s: float
-) -> list[Entry]:
+def _entries(event: FeatureEvent, groups: _MarkerGroups, now_s: float) -> list[Entry]:
     """The event's entries, one per marker group. An entry without ops writes no marker: the
     replay at login must still find the user's share of an anonymous event unapplied."""
     entries = []
-    for suffix, group in groups:
+    for suffix, group in groups.of(event):
         ops = _event_ops(event, group, now_s)
         if ops:
             entries.append((redis_keys.event_marker(event.event_id, suffix), ops))
@@ -324,7 +344,7 @@ def _entries(
 
 
 def _entries_by_slot(
-    event: FeatureEvent, groups: Sequence[tuple[str, tuple[str, ...]]], now_s: float
+    event: FeatureEvent, groups: _MarkerGroups, now_s: float
 ) -> dict[int, list[Entry]]:
     """On a cluster a script may only touch keys of one hash slot, so each entry is split by
     the slots of its keys, and each part gets its own marker in that slot (the hash tag
@@ -358,10 +378,7 @@ def apply_events(
     now_s = time.time() if now_s is None else now_s
     client = redis_client()
     cluster = redis_clients.is_cluster(client)
-    groups = [
-        (suffix, tuple(e for e in group if e in entities)) for suffix, group in _MARKER_GROUPS
-    ]
-    groups = [(suffix, group) for suffix, group in groups if group]
+    groups = _MarkerGroups(entities)
     ttl = aisle_settings.EVENT_APPLIED_MARKER_TTL_S
     events = list(events)
     size = CLUSTER_APPLY_CHUNK_SIZE if cluster else APPLY_CHUNK_SIZE
@@ -388,7 +405,7 @@ def apply_events(
 def _chunk_call(
     events: Sequence[FeatureEvent],
     positions: range,
-    groups: Sequence[tuple[str, tuple[str, ...]]],
+    groups: _MarkerGroups,
     marker_ttl_s: int,
     now_s: float,
 ) -> _Call:

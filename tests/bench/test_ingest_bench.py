@@ -49,3 +49,20 @@ def test_the_drain_queues_the_records_the_api_would_make():
         (r.event_id, r.event_type, r.user_id) for r in again
     ], "a batch holds the same events every time it is built (times are relative to now)"
     assert all(r.product_sku in ("S1", "S2") for r in records)
+
+
+def test_the_report_says_where_the_cores_went_and_what_the_target_would_need():
+    sqlite = world("sqlite", 3100.0, 2.0)
+    sqlite["sustained"][0]["cpu"] = {
+        "load clients and bench": 10.0, "web (gunicorn)": 98.0, "event workers": 72.0,
+        "Redis": 24.0, "PostgreSQL": 0.0, "machine": 195.0,
+    }  # fmt: skip
+    text = report(sqlite)
+    assert "| SQLite | 5,000 | 2 | 10 | 98 | 72 | 24 | 0 | 195 | 200 | 150 |" in text
+    # (10 + 98) / 4,900 + (72 + 24 + 0) / 4,800 per event, times 5,000: 1.1 + 1.0 cores.
+    assert "5,000 events/s posted and applied would need 2.1 cores" in text
+
+
+def test_a_run_without_drains_gives_no_one_process_verdict():
+    text = report({**world("postgresql", 0.0, 2.0), "drains": []})
+    assert "one worker process" not in text

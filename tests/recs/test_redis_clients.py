@@ -135,7 +135,7 @@ def test_login_replay_on_a_cluster_counts_the_session_history_once(on_cluster):
     services.apply_event_batch("b1", [event("a1"), event("a2"), event("a3", session_id="x")])
     services.apply_event_batch("b2", [event("l1", user_id="u-9")])  # logged in on session s-1
     assert interactions("user", "u-9") == 3
-    services.replay_session_history(["s-1"])
+    services.replay_session_history({"s-1": "u-9"})
     assert interactions("user", "u-9") == 3
     many = features.get_online_many("session", ["s-1", "x"], ["interaction_count"])
     assert many == {"s-1": {"interaction_count": 3.0}, "x": {"interaction_count": 1.0}}

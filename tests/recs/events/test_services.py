@@ -76,7 +76,7 @@ def test_login_carries_the_anonymous_session_history_over_to_the_user():
     assert interactions("user", "u-9") == 3
     services.apply_event_batch("b3", [record("a4")])  # later anonymous event on the same session
     assert interactions("user", "u-9") == 4
-    services.replay_session_history(["s-1"])  # replay again: nothing counted twice
+    services.replay_session_history({"s-1": "u-9"})  # replay again: nothing counted twice
     assert interactions("user", "u-9") == 4
 
 
