@@ -65,7 +65,10 @@ def unavailable_skus() -> set[str]:
 
 def product_categories(skus: Iterable[str]) -> dict[str, str]:
     """Category path per SKU ("" for uncategorised), in one query."""
-    rows = Product.objects.filter(sku__in=in_values(set(skus))).values_list("sku", "category__path")
+    wanted = set(skus)
+    if not wanted:
+        return {}
+    rows = Product.objects.filter(sku__in=in_values(wanted)).values_list("sku", "category__path")
     return {sku: path or "" for sku, path in rows}
 
 

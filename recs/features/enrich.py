@@ -11,7 +11,10 @@ from recs.models import SessionLink
 
 def session_links(session_ids: Iterable[str]) -> dict[str, str]:
     """user_id per linked session id."""
-    rows = SessionLink.objects.filter(session_id__in=in_values(set(session_ids)))
+    wanted = set(session_ids)
+    if not wanted:
+        return {}
+    rows = SessionLink.objects.filter(session_id__in=in_values(wanted))
     return dict(rows.values_list("session_id", "user_id"))
 
 

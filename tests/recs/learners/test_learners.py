@@ -141,9 +141,13 @@ def test_als_folds_in_what_a_known_shopper_touched_after_the_fit():
     groups = [(f"a{n}", item, 1, f"o{n}", "UK") for n in range(10) for item in "AB"]
     groups += [(f"d{n}", item, 1, f"q{n}", "UK") for n in range(10) for item in "DE"]
     learner = ALSLearner(factors=2, iterations=20, seed=1).fit(purchases(groups), CATALOG)
-    assert skus(learner.recommend("a1", ["A", "B"], 1, exclude={"A", "B"})) != ["E"]
+    # Nothing a1 did points at the D/E group yet: its products score about zero (which of
+    # them ranks first among such ties differs between BLAS builds, so no order is asserted).
+    before = dict(learner.recommend("a1", ["A", "B"], 5, exclude={"A", "B"}))
+    assert before.get("E", 0.0) < 0.01
     # a1 bought A and B, then looks at D: folding D in brings its group's E to the top.
-    assert skus(learner.recommend("a1", ["A", "B", "D"], 1)) == ["E"]
+    after = learner.recommend("a1", ["A", "B", "D"], 1)
+    assert skus(after) == ["E"] and after[0][1] > 0.1
 
 
 def test_the_hybrids_precomputed_lists_equal_its_one_at_a_time_lists():
