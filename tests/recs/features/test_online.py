@@ -150,3 +150,26 @@ def test_future_events_within_the_allowed_skew_are_kept_but_not_counted_before_t
     assert features.get_online("product", "P1", ["views_24h"], now_s=NOW)["views_24h"] == 0.0
     later = NOW + timedelta(hours=3).total_seconds()
     assert features.get_online("product", "P1", ["views_24h"], now_s=later)["views_24h"] == 1.0
+
+
+def test_an_event_naming_its_user_has_one_marker_a_linked_anonymous_one_two():
+    from recs import redis_clients, redis_keys
+
+    client = redis_clients.worker_client()
+    own = event("e-own")
+    anonymous = event("e-anon", user_id="")
+    linked = enrich([event("e-linked", user_id="")], links={"s-1": "u-1"})
+    assert features.apply_events(enrich([own, anonymous]) + linked, now_s=NOW) == 3
+    markers = sorted(k.decode() for k in client.keys(f"{redis_keys.event_marker('e-')}*"))
+    assert markers == [
+        redis_keys.event_marker("e-anon"),
+        redis_keys.event_marker("e-linked"),
+        redis_keys.event_marker("e-linked", ":user"),
+        redis_keys.event_marker("e-own"),
+    ]
+    # The linked event's user share counted for the user, and the replay's marker is the one
+    # it set: replaying it again counts nothing.
+    assert features.get_online("user", "u-1", ["interaction_count"], now_s=NOW) == {
+        "interaction_count": 2.0
+    }
+    assert features.apply_events(linked, entities=("user",), now_s=NOW) == 0
