@@ -1,5 +1,6 @@
-"""Writes to the event log: rows appended in as few statements as the database allows,
-deduped by event_id. The live event path and the importer both append through here."""
+"""Writes to the event log and its session links: rows appended in as few statements as the
+database allows, deduped by their unique key. The live event path and the importer both
+append through here."""
 
 import functools
 import json
@@ -13,8 +14,9 @@ from django.db import connection, transaction
 from django.db.models import CharField, IntegerField
 from django.utils import timezone
 
+from aisle.sql import in_values
 from recs.events.records import RECORD_FIELDS, EventRecord
-from recs.models import Event
+from recs.models import Event, SessionLink
 
 # Rows per statement: a JSON document of 1,000 rows on PostgreSQL, one prepared statement run
 # 1,000 times elsewhere.
@@ -125,3 +127,38 @@ def event_rows(records: Sequence[EventRecord], batch_id: str) -> list[tuple]:
             )
         )
     return rows
+
+
+def insert_session_links(links: dict[str, str]) -> dict[str, str]:
+    """Link sessions to users (session -> user), keeping a session's first link. Returns links
+    of these sessions as stored: on PostgreSQL those this call stored, from one statement
+    that answers with them (no transaction, no ORM: a batch's logins are hundreds of rows),
+    so a session another worker linked first is missing; elsewhere, after bulk_create, all of
+    them read back."""
+    if not links:
+        return {}
+    linked_at = timezone.now()
+    if connection.vendor != "postgresql":
+        SessionLink.objects.bulk_create(
+            [SessionLink(session_id=s, user_id=u, linked_at=linked_at) for s, u in links.items()],
+            ignore_conflicts=True,
+        )
+        stored = SessionLink.objects.filter(session_id__in=in_values(links))
+        return dict(stored.values_list("session_id", "user_id"))
+    with connection.cursor() as cursor:
+        cursor.execute(_link_sql(), [linked_at, json.dumps([[s, u] for s, u in links.items()])])
+        return dict(cursor.fetchall())
+
+
+@functools.cache
+def _link_sql() -> str:
+    quote = connection.ops.quote_name
+    meta = SessionLink._meta
+    session, user, linked_at = (
+        quote(meta.get_field(name).column) for name in ("session_id", "user_id", "linked_at")
+    )
+    return (
+        f"INSERT INTO {quote(meta.db_table)} ({session}, {user}, {linked_at}) "
+        "SELECT pair->>0, pair->>1, %s FROM json_array_elements(%s::json) AS pair "
+        f"ON CONFLICT ({session}) DO NOTHING RETURNING {session}, {user}"
+    )

@@ -10,17 +10,16 @@ import time
 from collections.abc import Iterable, Sequence
 
 from django.db.models import Q
-from django.utils import timezone
 
 from aisle.conf import aisle_settings
 from recs import redis_keys
 from recs.candidates.tasks import schedule_rescores
-from recs.events.log import INSERT_CHUNK_SIZE, insert_events
+from recs.events.log import INSERT_CHUNK_SIZE, insert_events, insert_session_links
 from recs.events.records import EventRecord
 from recs.events.selectors import event_records
 from recs.features import online
 from recs.features.enrich import enrich, session_links
-from recs.models import Event, SessionLink
+from recs.models import Event
 
 RESCORING_EVENT_TYPES = frozenset({"view", "click", "add_to_cart", "purchase"})
 
@@ -70,12 +69,10 @@ def link_sessions_to_users(logins: dict[str, str], links: dict[str, str]) -> lis
     new = [session_id for session_id in logins if session_id not in links]
     if not new:
         return []
-    now = timezone.now()
-    SessionLink.objects.bulk_create(
-        [SessionLink(session_id=s, user_id=logins[s], linked_at=now) for s in new],
-        ignore_conflicts=True,
-    )
-    links.update(session_links(new))  # the first link wins, should another worker's be first
+    stored = insert_session_links({session: logins[session] for session in new})
+    links.update(stored)
+    if len(stored) < len(new):  # the first link wins: another worker's came first
+        links.update(session_links(set(new) - stored.keys()))
     replay_session_history({session: links[session] for session in new if session in links})
     return new
 

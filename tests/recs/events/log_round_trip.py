@@ -3,8 +3,8 @@
 `python -m tests.recs.events.log_round_trip` with DATABASE_URL, REDIS_URL and AISLE_VAR_DIR
 naming the test's world: migrates, appends awkward events in two calls (the second repeats
 some event ids and spans more than one statement), and prints one JSON object: the counts
-each call returned, every stored row as the ORM reads it back, and the ids found by user
-through aisle.sql.in_values.
+each call returned, every stored row as the ORM reads it back, the ids found by user
+through aisle.sql.in_values, and what two calls linking sessions returned and stored.
 """
 
 import json
@@ -57,8 +57,8 @@ def main() -> dict:
     from django.core.management import call_command
 
     from aisle.sql import in_values
-    from recs.events.log import INSERT_CHUNK_SIZE, insert_events
-    from recs.models import Event
+    from recs.events.log import INSERT_CHUNK_SIZE, insert_events, insert_session_links
+    from recs.models import Event, SessionLink
 
     call_command("migrate", interactive=False, verbosity=0)
     first = awkward_records(30, "e")
@@ -80,7 +80,12 @@ def main() -> dict:
     # The shared many-values lookup (aisle.sql.in_values) finds rows by the same awkward text.
     wanted = ["o'brien", 'say "hi"', "Zoë ✓", "nobody", ""]  # all users but back\\slash
     found = Event.objects.filter(user_id__in=in_values(wanted)).values_list("event_id", flat=True)
+    # Session links: a session's first link is kept.
+    first_links = insert_session_links({"s-1": "o'brien", "s-2": "Zoë ✓"})
+    second_links = insert_session_links({"s-2": "someone else", "s-3": 'say "hi"'})
+    links = dict(SessionLink.objects.values_list("session_id", "user_id"))
     return {
+        "links": [first_links, second_links, links],
         "vendor": django.db.connection.vendor,
         "counts": counts,
         "rows": rows,

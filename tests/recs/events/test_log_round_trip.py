@@ -1,6 +1,6 @@
 """Every value of an event comes back from the log as it was sent, on SQLite and PostgreSQL
 (each writes its own way: recs.events.log), a repeated event id keeps its first copy, and
-aisle.sql.in_values finds rows by the same values."""
+aisle.sql.in_values finds rows by the same values; a session keeps its first link."""
 
 import json
 import subprocess
@@ -65,6 +65,9 @@ def _assert_round_trip(result: dict) -> None:
     assert len(rows) == len(expected)
     for row, want in zip(rows, expected, strict=True):
         assert row == want
+    first_links, _, stored_links = result["links"]
+    assert first_links == {"s-1": "o'brien", "s-2": "Zoë ✓"}
+    assert stored_links == {"s-1": "o'brien", "s-2": "Zoë ✓", "s-3": 'say "hi"'}
     assert result["found_by_user"] == sorted(
         r.event_id for r in [*first, *new] if r.user_id != "back\\slash"
     )
@@ -74,6 +77,8 @@ def test_every_value_survives_the_log_write_on_sqlite(tmp_path):
     result = _round_trip(tmp_path, f"sqlite:///{tmp_path}/log.sqlite3")
     assert result["vendor"] == "sqlite"
     _assert_round_trip(result)
+    # SQLite answers with every link of the sessions, as stored (the first one of s-2).
+    assert result["links"][1] == {"s-2": "Zoë ✓", "s-3": 'say "hi"'}
 
 
 @pytest.mark.skipif(
@@ -85,3 +90,5 @@ def test_every_value_survives_the_log_write_on_postgresql(tmp_path):
         result = _round_trip(tmp_path, database_url)
     assert result["vendor"] == "postgresql"
     _assert_round_trip(result)
+    # PostgreSQL answers with the links its statement stored: s-2 was linked already.
+    assert result["links"][1] == {"s-3": 'say "hi"'}
