@@ -53,7 +53,10 @@ def product_summaries(skus: Iterable[str] | None = None) -> list[ProductSummary]
 
 def existing_skus(skus: Iterable[str]) -> set[str]:
     """Which of these SKUs are in the catalog (active or not)."""
-    return set(Product.objects.filter(sku__in=set(skus)).values_list("sku", flat=True))
+    wanted = set(skus)
+    if not wanted:
+        return set()
+    return set(Product.objects.filter(sku__in=in_values(wanted)).values_list("sku", flat=True))
 
 
 def unavailable_skus() -> set[str]:

