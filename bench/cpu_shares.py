@@ -23,7 +23,6 @@ class CpuSnapshot:
     at_s: float  # monotonic seconds since boot, from /proc/uptime
     by_role: dict[str, dict[int, float]]  # CPU seconds of each live process, by role
     machine_busy_s: float  # CPU seconds of all cores not idle, machine-wide
-    cores: int
 
 
 def available() -> bool:
@@ -120,7 +119,6 @@ def snapshot(redis_client) -> CpuSnapshot:
         at_s=float((PROC / "uptime").read_text().split()[0]),
         by_role={role: _cpu_seconds(p) for role, p in pids.items()},
         machine_busy_s=(sum(values[:8]) - idle) / ticks,  # user .. steal
-        cores=os.cpu_count() or 1,
     )
 
 

@@ -53,10 +53,7 @@ def product_summaries(skus: Iterable[str] | None = None) -> list[ProductSummary]
 
 def existing_skus(skus: Iterable[str]) -> set[str]:
     """Which of these SKUs are in the catalog (active or not)."""
-    wanted = set(skus)
-    if not wanted:
-        return set()
-    return set(Product.objects.filter(sku__in=in_values(wanted)).values_list("sku", flat=True))
+    return set(Product.objects.filter(sku__in=in_values(set(skus))).values_list("sku", flat=True))
 
 
 def unavailable_skus() -> set[str]:
@@ -68,10 +65,7 @@ def unavailable_skus() -> set[str]:
 
 def product_categories(skus: Iterable[str]) -> dict[str, str]:
     """Category path per SKU ("" for uncategorised), in one query."""
-    wanted = set(skus)
-    if not wanted:
-        return {}
-    rows = Product.objects.filter(sku__in=in_values(wanted)).values_list("sku", "category__path")
+    rows = Product.objects.filter(sku__in=in_values(set(skus))).values_list("sku", "category__path")
     return {sku: path or "" for sku, path in rows}
 
 

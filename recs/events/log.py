@@ -14,8 +14,8 @@ from django.db import connection, transaction
 from django.db.models import CharField, IntegerField
 from django.utils import timezone
 
-from aisle.sql import in_values
 from recs.events.records import RECORD_FIELDS, EventRecord
+from recs.features.enrich import session_links
 from recs.models import Event, SessionLink
 
 # Rows per statement: a JSON document of 1,000 rows on PostgreSQL, one prepared statement run
@@ -143,8 +143,7 @@ def insert_session_links(links: dict[str, str]) -> dict[str, str]:
             [SessionLink(session_id=s, user_id=u, linked_at=linked_at) for s, u in links.items()],
             ignore_conflicts=True,
         )
-        stored = SessionLink.objects.filter(session_id__in=in_values(links))
-        return dict(stored.values_list("session_id", "user_id"))
+        return session_links(links)
     with connection.cursor() as cursor:
         cursor.execute(_link_sql(), [linked_at, json.dumps([[s, u] for s, u in links.items()])])
         return dict(cursor.fetchall())

@@ -11,10 +11,7 @@ from recs.models import SessionLink
 
 def session_links(session_ids: Iterable[str]) -> dict[str, str]:
     """user_id per linked session id."""
-    wanted = set(session_ids)
-    if not wanted:
-        return {}
-    rows = SessionLink.objects.filter(session_id__in=in_values(wanted))
+    rows = SessionLink.objects.filter(session_id__in=in_values(set(session_ids)))
     return dict(rows.values_list("session_id", "user_id"))
 
 
